@@ -1,0 +1,108 @@
+// ProbeClient: a small promise-based protocol v1 client over `ws`, for the echo playground and the integration tests.
+// Apps should use the SDK; this one exposes raw frames and waits on them, which is what probing needs.
+import WebSocket from 'ws';
+
+export interface ServerEnvelope {
+  type: string;
+  data?: Record<string, unknown>;
+  replyTo?: string;
+  ts: number;
+}
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+}
+
+type Match = (env: ServerEnvelope) => boolean;
+
+interface Waiter {
+  match: Match;
+  resolve: (env: ServerEnvelope) => void;
+}
+
+const DEFAULT_WAIT_MS = 3000;
+
+export class ProbeClient {
+  /** Unconsumed envelopes, oldest first. */
+  private readonly inbox: ServerEnvelope[] = [];
+  private readonly waiters: Waiter[] = [];
+  private nextId = 1;
+  readonly closed: Promise<CloseInfo>;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (raw) => this.deliver(JSON.parse(String(raw)) as ServerEnvelope));
+    this.closed = new Promise((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  }
+
+  /** Opens a connection and resolves once the socket is open (the `hello` envelope is left in the inbox). */
+  static connect(url: string, options?: WebSocket.ClientOptions): Promise<ProbeClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, options);
+      const client = new ProbeClient(socket);
+      socket.once('open', () => resolve(client));
+      socket.once('error', reject);
+    });
+  }
+
+  private deliver(env: ServerEnvelope): void {
+    const i = this.waiters.findIndex((w) => w.match(env));
+    if (i >= 0) {
+      const [waiter] = this.waiters.splice(i, 1);
+      waiter!.resolve(env);
+    } else {
+      this.inbox.push(env);
+    }
+  }
+
+  /** Resolves with (and consumes) the first envelope of `type` (or matching `match`), already received or still to come. */
+  next(type: string | Match, timeoutMs = DEFAULT_WAIT_MS): Promise<ServerEnvelope> {
+    const match: Match = typeof type === 'string' ? (env) => env.type === type : type;
+    const i = this.inbox.findIndex(match);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        match,
+        resolve: (env) => {
+          clearTimeout(timer);
+          resolve(env);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new Error(`no ${typeof type === 'string' ? `"${type}"` : 'matching'} envelope within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Unconsumed envelopes of `type` received so far (not consumed). */
+  pending(type: string): ServerEnvelope[] {
+    return this.inbox.filter((env) => env.type === type);
+  }
+
+  send(type: string, data?: unknown, id?: string): void {
+    this.socket.send(JSON.stringify({ type, id, data }));
+  }
+
+  sendRaw(frame: string | Buffer, binary = false): void {
+    this.socket.send(frame, { binary });
+  }
+
+  /** Sends with a fresh `id` and resolves with the envelope that replies to it. */
+  request(type: string, data?: unknown, timeoutMs = DEFAULT_WAIT_MS): Promise<ServerEnvelope> {
+    const id = `r${this.nextId++}`;
+    this.send(type, data, id);
+    return this.next((env) => env.replyTo === id, timeoutMs);
+  }
+
+  /** Sends `identify` and resolves with `ready` (or the `error` that replaced it). */
+  identify(token: string, groups?: string[], meta?: Record<string, unknown>): Promise<ServerEnvelope> {
+    return this.request('identify', { token, groups, meta });
+  }
+
+  close(code = 1000): Promise<CloseInfo> {
+    this.socket.close(code);
+    return this.closed;
+  }
+}

@@ -1,0 +1,42 @@
+// The Express app: /health for uptime monitors, 426 for plain GETs of the WebSocket path, JSON errors without stacks.
+import express, { type ErrorRequestHandler, type Express } from 'express';
+import { routes } from '../config/routes';
+
+export interface HealthData {
+  status: 'ok' | 'draining';
+  version: string;
+  uptimeSec: number;
+  connections: number;
+}
+
+export interface AppDeps {
+  health(): HealthData;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get(routes.health, (_req, res) => {
+    const data = deps.health();
+    res.status(data.status === 'ok' ? 200 : 503).json({ ok: data.status === 'ok', data });
+  });
+
+  app.get(routes.ws, (_req, res) => {
+    res
+      .status(426)
+      .set('Upgrade', 'websocket')
+      .json({ ok: false, error: { code: 'UPGRADE_REQUIRED', message: `connect with a WebSocket client to ${routes.ws}` } });
+  });
+
+  app.use((_req, res) => {
+    res.status(404).json({ ok: false, error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
+  });
+
+  const onError: ErrorRequestHandler = (err: { status?: number }, _req, res, _next) => {
+    const status = typeof err.status === 'number' && err.status >= 400 && err.status < 600 ? err.status : 500;
+    res.status(status).json({ ok: false, error: { code: status === 500 ? 'INTERNAL' : 'BAD_REQUEST', message: 'request failed' } });
+  };
+  app.use(onError);
+  return app;
+}

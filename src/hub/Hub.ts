@@ -1,0 +1,85 @@
+// Hub: owns the WebSocketServer, accepts upgrades on the /rt path only, and forwards connection lifecycle to typed handlers.
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { routes } from '../config/routes';
+import type { Logger } from '../utils/logger';
+import type { ConnectionContext } from './ConnectionContext';
+
+/** What the Hub calls; the Router implements it. */
+export interface HubHandlers {
+  onOpen(socket: WebSocket, ip: string): ConnectionContext;
+  onMessage(ctx: ConnectionContext, data: RawData, isBinary: boolean): void;
+  onClose(ctx: ConnectionContext, code: number): void;
+}
+
+export interface HubOptions {
+  logger: Logger;
+  maxPayloadBytes: number;
+}
+
+/** Answers a refused upgrade with a plain HTTP status and closes the socket. */
+function abortHandshake(socket: Duplex, status: number, headers: Record<string, string> = {}): void {
+  if (socket.writable) {
+    const body = STATUS_CODES[status] ?? 'Error';
+    const head = [
+      `HTTP/1.1 ${status} ${body}`,
+      'Connection: close',
+      'Content-Type: text/plain; charset=utf-8',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ];
+    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
+function onHandshakeSocketError(this: Duplex): void {
+  this.destroy();
+}
+
+export class Hub {
+  private readonly wss: WebSocketServer;
+  private draining = false;
+
+  constructor(
+    server: Server,
+    private readonly handlers: HubHandlers,
+    private readonly options: HubOptions,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, clientTracking: false });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+  }
+
+  /** From now on upgrades are answered 503 (shutdown in progress). */
+  drain(): void {
+    this.draining = true;
+  }
+
+  close(): void {
+    this.wss.close();
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', onHandshakeSocketError);
+    const path = (req.url ?? '').split('?', 1)[0];
+    if (path !== routes.ws) return abortHandshake(socket, 404);
+    if (this.draining) return abortHandshake(socket, 503, { 'Retry-After': '5' });
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.removeListener('error', onHandshakeSocketError);
+      this.attach(ws, ip);
+    });
+  }
+
+  private attach(ws: WebSocket, ip: string): void {
+    const ctx = this.handlers.onOpen(ws, ip);
+    ws.on('message', (data, isBinary) => this.handlers.onMessage(ctx, data, isBinary));
+    ws.on('pong', () => {
+      ctx.alive = true;
+    });
+    ws.on('error', (err) => this.options.logger.debug({ connectionId: ctx.id, ip, err: err.message }, 'socket error'));
+    ws.once('close', (code) => this.handlers.onClose(ctx, code));
+  }
+}

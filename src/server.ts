@@ -1,0 +1,140 @@
+// Composition root: config → logger → Express app → Router + Hub → listen. Run directly, it is the gateway process.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, loadConfig, readEnvironment, type Config } from './config';
+import { createApp } from './http/app';
+import { Hub } from './hub/Hub';
+import { Router } from './hub/Router';
+import { createLogger, type Logger } from './utils/logger';
+import { version } from './utils/version';
+
+export interface GatewayOptions {
+  config: Config;
+  /** Defaults to a pino logger at config.logLevel writing to stdout. */
+  logger?: Logger;
+}
+
+export interface Gateway {
+  readonly config: Config;
+  /** The port actually bound (useful with GW_PORT=0). */
+  readonly port: number;
+  readonly connectionCount: number;
+  /** Drains and closes every connection, then the HTTP server; resolves within config.shutdownGraceMs. */
+  stop(reason?: string): Promise<void>;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const startedAt = Date.now();
+  const router = new Router({ config, logger });
+  let draining = false;
+
+  const app = createApp({
+    health: () => ({
+      status: draining ? 'draining' : 'ok',
+      version,
+      uptimeSec: Math.floor((Date.now() - startedAt) / 1000),
+      connections: router.connectionCount,
+    }),
+  });
+  const server = createServer(app);
+  const hub = new Hub(server, router, { logger, maxPayloadBytes: config.maxPayloadBytes });
+  await listen(server, config.port, config.host);
+  router.start();
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, host: config.host, version }, 'gateway listening');
+
+  let stopping: Promise<void> | null = null;
+  const stop = (reason = 'server shutting down'): Promise<void> => {
+    stopping ??= (async () => {
+      draining = true;
+      hub.drain();
+      router.shutdown(reason);
+      await waitFor(() => router.connectionCount === 0, config.shutdownGraceMs);
+      router.terminateAll();
+      router.stop();
+      hub.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      logger.info('gateway stopped');
+    })();
+    return stopping;
+  };
+
+  return {
+    config,
+    port,
+    get connectionCount() {
+      return router.connectionCount;
+    },
+    stop,
+  };
+}
+
+export function stopGateway(gateway: Gateway, reason?: string): Promise<void> {
+  return gateway.stop(reason);
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Polls `done` until it holds or `timeoutMs` passes. */
+async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(readEnvironment());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`gateway-strategy: invalid configuration: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err: err.message }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled rejection; exiting');
+    process.exit(1);
+  });
+  if (config.usingDevSecret) logger.warn('using the documented development JWT secret (NODE_ENV=development); set GW_JWT_SECRET in production');
+  // Handlers go in before start, so a signal during start-up still ends in an orderly exit.
+  // A second signal while draining forces an immediate exit (code 1).
+  let starting: Promise<Gateway> | null = null;
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      logger.warn({ signal }, 'second signal while shutting down; exiting now');
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info({ signal }, 'shutting down');
+    void starting?.then((gateway) => gateway.stop()).then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  starting = startGateway({ config, logger });
+  await starting;
+}
+
+if (require.main === module) {
+  void main().catch((err: unknown) => {
+    console.error(`gateway-strategy: failed to start: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

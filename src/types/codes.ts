@@ -1,0 +1,54 @@
+// The gateway's two code tables: WebSocket close codes and `error` envelope codes.
+// docs/protocol.md is written from these tables; keep them in step.
+
+/** What a client should do after a close or an error. */
+export type ClientAction = 'reconnect' | 'retry-after' | 'fix-request' | 'refresh-token' | 'give-up' | 'none';
+
+interface CloseCodeInfo {
+  readonly code: number;
+  readonly meaning: string;
+  readonly action: ClientAction;
+}
+
+export const CloseCode = {
+  NORMAL: { code: 1000, meaning: 'Normal closure.', action: 'none' },
+  GOING_AWAY: { code: 1001, meaning: 'The gateway is shutting down; a `shutdown` envelope came first.', action: 'reconnect' },
+  INVALID_UTF8: { code: 1007, meaning: 'A text frame was not valid UTF-8.', action: 'fix-request' },
+  MESSAGE_TOO_BIG: { code: 1009, meaning: 'A frame exceeded GW_MAX_PAYLOAD_BYTES.', action: 'fix-request' },
+  IDENTIFY_TIMEOUT: { code: 4001, meaning: 'No `identify` arrived within identifyTimeoutMs of `hello`.', action: 'reconnect' },
+  AUTH_FAILED: { code: 4003, meaning: 'The token in `identify` was missing, malformed, badly signed or expired.', action: 'refresh-token' },
+  HEARTBEAT_TIMEOUT: { code: 4009, meaning: 'No envelope arrived for heartbeatTimeoutMs.', action: 'reconnect' },
+} as const satisfies Record<string, CloseCodeInfo>;
+
+export type CloseCodeName = keyof typeof CloseCode;
+
+interface ErrorCodeInfo {
+  readonly meaning: string;
+  readonly action: ClientAction;
+  /** The close code that follows this error, when the error ends the connection. */
+  readonly closes?: number;
+}
+
+export const ErrorCode = {
+  BAD_JSON: { meaning: 'The frame was not valid JSON.', action: 'fix-request' },
+  INVALID_ENVELOPE: {
+    meaning: 'Binary frame, not a JSON object, or a field of the envelope or its `data` has the wrong shape.',
+    action: 'fix-request',
+  },
+  UNKNOWN_TYPE: { meaning: 'The envelope `type` is not one the gateway knows.', action: 'fix-request' },
+  NOT_IDENTIFIED: { meaning: 'Only `identify` is accepted before `ready`.', action: 'fix-request' },
+  ALREADY_IDENTIFIED: { meaning: 'A second `identify` on the same connection.', action: 'fix-request' },
+  AUTH_FAILED: { meaning: 'The token was rejected.', action: 'refresh-token', closes: CloseCode.AUTH_FAILED.code },
+  FORBIDDEN: { meaning: 'The token does not grant the group, or the connection is not a member of it.', action: 'fix-request' },
+  IDENTIFY_TIMEOUT: {
+    meaning: 'No `identify` in time.',
+    action: 'reconnect',
+    closes: CloseCode.IDENTIFY_TIMEOUT.code,
+  },
+  RATE_LIMITED: { meaning: 'Too many envelopes; `retryAfterMs` says when to send again.', action: 'retry-after' },
+  LIMIT_EXCEEDED: { meaning: 'A per-user or per-connection limit was reached.', action: 'give-up' },
+  PAYLOAD_TOO_LARGE: { meaning: 'A field is over its own limit (e.g. `identify.meta` over 1 KiB).', action: 'fix-request' },
+  INTERNAL: { meaning: 'The gateway failed to handle the envelope; nothing was delivered.', action: 'retry-after' },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCodeName = keyof typeof ErrorCode;

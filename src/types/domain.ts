@@ -1,0 +1,31 @@
+// Domain names shared by every layer: users, groups, roles, token claims.
+import { z } from 'zod';
+
+export type UserId = string;
+export type GroupName = string;
+export type ConnectionId = string;
+export type SessionId = string;
+
+export const GROUP_NAME_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const groupNameSchema = z.string().regex(GROUP_NAME_PATTERN, 'group names match ^[A-Za-z0-9._:-]{1,128}$');
+
+export const roleSchema = z.enum(['client', 'service', 'admin']);
+export type Role = z.infer<typeof roleSchema>;
+
+/** Claims of a JWT issued by the platform's HTTP API (signature and `exp` are checked by jose). */
+export const tokenClaimsSchema = z.object({
+  sub: z.string().min(1).max(256),
+  exp: z.number(),
+  role: roleSchema.default('client'),
+  groups: z.array(z.string().min(1).max(129)).max(1000).default([]),
+});
+export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
+
+/** Presence metadata a connection attaches in `identify` (device, display name…). */
+export type PresenceMeta = Record<string, unknown>;
+
+export interface Member {
+  userId: UserId;
+  meta: PresenceMeta;
+  since: number;
+}

@@ -1,0 +1,24 @@
+// Protocol v1 framing: the client envelope schema and the server envelope serializer.
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_ID_LENGTH = 64;
+export const MAX_TYPE_LENGTH = 64;
+
+/** A JSON object (not null, not an array). `data` is passed on as parsed, never copied. */
+export const jsonObjectSchema = z.custom<Record<string, unknown>>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+  { message: 'must be a JSON object' },
+);
+
+export const clientEnvelopeSchema = z.object({
+  type: z.string().min(1).max(MAX_TYPE_LENGTH),
+  id: z.string().min(1).max(MAX_ID_LENGTH).optional(),
+  data: jsonObjectSchema.optional(),
+});
+export type ClientEnvelope = z.infer<typeof clientEnvelopeSchema>;
+
+/** Serializes a server envelope once; the string is what goes on the wire to every recipient. */
+export function serializeEnvelope(type: string, data: unknown, replyTo?: string): string {
+  return JSON.stringify({ type, data, replyTo, ts: Date.now() });
+}

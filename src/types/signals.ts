@@ -1,0 +1,60 @@
+// The `data` of every envelope type: zod schemas for what clients send, TypeScript shapes for what the gateway sends.
+import { z } from 'zod';
+import { groupNameSchema, type ConnectionId, type GroupName, type Member, type PresenceMeta, type Role, type SessionId, type UserId } from './domain';
+import { jsonObjectSchema } from './envelope';
+import type { ErrorCodeName } from './codes';
+
+export const MAX_META_BYTES = 1024;
+export const MAX_TOKEN_LENGTH = 8192;
+
+const payloadSchema = z.unknown().refine((v) => v !== undefined, { message: 'payload is required' });
+
+export const clientSignals = {
+  identify: z.object({
+    token: z.string().min(1).max(MAX_TOKEN_LENGTH),
+    groups: z.array(groupNameSchema).optional(),
+    meta: jsonObjectSchema.optional(),
+  }),
+  heartbeat: z.object({}),
+  subscribe: z.object({ group: groupNameSchema }),
+  unsubscribe: z.object({ group: groupNameSchema }),
+  data_update: z.object({
+    group: groupNameSchema,
+    payload: payloadSchema,
+    echo: z.boolean().optional(),
+  }),
+} as const;
+
+export type ClientSignalType = keyof typeof clientSignals;
+export type ClientSignalData<T extends ClientSignalType> = z.infer<(typeof clientSignals)[T]>;
+
+export function isClientSignalType(type: string): type is ClientSignalType {
+  return Object.prototype.hasOwnProperty.call(clientSignals, type);
+}
+
+export interface GroupMembers {
+  group: GroupName;
+  members: Member[];
+}
+
+/** Server → client envelope types and their `data`. */
+export interface ServerSignals {
+  hello: { connectionId: ConnectionId; heartbeatIntervalMs: number; heartbeatTimeoutMs: number; identifyTimeoutMs: number };
+  ready: {
+    sessionId: SessionId;
+    connectionId: ConnectionId;
+    userId: UserId;
+    role: Role;
+    groups: GroupMembers[];
+    denied: GroupName[];
+  };
+  heartbeat_ack: { serverTs: number };
+  subscribed: GroupMembers;
+  unsubscribed: { group: GroupName };
+  ack: Record<string, never>;
+  data_update: { group: GroupName; from: { userId: UserId; connectionId: ConnectionId | null }; payload: unknown };
+  presence_update: { group: GroupName; userId: UserId; status: 'UP' | 'DOWN'; meta: PresenceMeta };
+  error: { code: ErrorCodeName; message: string; retryAfterMs?: number };
+  shutdown: { reason: string; reconnectAfterMs: number };
+}
+export type ServerSignalType = keyof ServerSignals;

@@ -1,0 +1,132 @@
+// subscribe/unsubscribe, FORBIDDEN, data_update fan-out (echo or not), multi-tab presence, replies by id.
+import { describe, expect, it } from 'vitest';
+import { sleep, startTestGateway } from './helpers/gateway';
+
+describe('groups and fan-out', () => {
+  it('subscribes to a granted group with its member list and unsubscribes', async () => {
+    const gw = await startTestGateway();
+    await gw.join('bob', ['team-red'], { meta: { name: 'Bob' } });
+    const alice = await gw.join('alice', [], { grants: ['team-*'] });
+    const sub = await alice.request('subscribe', { group: 'team-red' });
+    expect(sub.type).toBe('subscribed');
+    expect(sub.data).toEqual({
+      group: 'team-red',
+      members: [
+        { userId: 'bob', meta: { name: 'Bob' }, since: expect.any(Number) },
+        { userId: 'alice', meta: {}, since: expect.any(Number) },
+      ],
+    });
+    const unsub = await alice.request('unsubscribe', { group: 'team-red' });
+    expect(unsub).toMatchObject({ type: 'unsubscribed', data: { group: 'team-red' } });
+    expect((await alice.request('data_update', { group: 'team-red', payload: 1 })).data!.code).toBe('FORBIDDEN');
+  });
+
+  it('answers subscribe to a group the token does not grant with FORBIDDEN', async () => {
+    const gw = await startTestGateway();
+    const alice = await gw.join('alice', [], { grants: ['team-*'] });
+    const reply = await alice.request('subscribe', { group: 'other' });
+    expect(reply.data).toMatchObject({ code: 'FORBIDDEN' });
+  });
+
+  it('rejects group names outside ^[A-Za-z0-9._:-]{1,128}$ with INVALID_ENVELOPE', async () => {
+    const gw = await startTestGateway();
+    const alice = await gw.join('alice', [], { grants: ['*'] });
+    for (const group of ['', 'has space', 'x'.repeat(129), 'émoji', 42]) {
+      expect((await alice.request('subscribe', { group })).data!.code).toBe('INVALID_ENVELOPE');
+    }
+    expect((await alice.request('subscribe', { group: 'a.b:c_d-1' })).type).toBe('subscribed');
+  });
+
+  it('fans data_update out to every other connection, other tabs included, not back to the sender', async () => {
+    const gw = await startTestGateway();
+    const a1 = await gw.join('alice', ['g']);
+    const a2 = await gw.join('alice', ['g']);
+    const bob = await gw.join('bob', ['g']);
+    const outsider = await gw.join('carol', ['other']);
+    const ack = await a1.request('data_update', { group: 'g', payload: { text: 'hi' } });
+    expect(ack).toMatchObject({ type: 'ack', data: {} });
+    for (const c of [a2, bob]) {
+      const msg = await c.next('data_update');
+      expect(msg.data).toEqual({ group: 'g', from: { userId: 'alice', connectionId: expect.stringMatching(/^c_/) }, payload: { text: 'hi' } });
+    }
+    await sleep(100);
+    expect(a1.pending('data_update')).toHaveLength(0);
+    expect(outsider.pending('data_update')).toHaveLength(0);
+  });
+
+  it('delivers the sender its own data_update when echo is true', async () => {
+    const gw = await startTestGateway();
+    const alice = await gw.join('alice', ['g']);
+    alice.send('data_update', { group: 'g', payload: [1, 2], echo: true });
+    const own = await alice.next('data_update');
+    expect(own.data).toMatchObject({ payload: [1, 2], from: { userId: 'alice' } });
+  });
+
+  it('answers data_update to a group the connection is not in with FORBIDDEN', async () => {
+    const gw = await startTestGateway();
+    const alice = await gw.join('alice', [], { grants: ['*'] });
+    expect((await alice.request('data_update', { group: 'g', payload: 1 })).data!.code).toBe('FORBIDDEN');
+    expect((await alice.request('data_update', { group: 'g' })).data!.code).toBe('INVALID_ENVELOPE');
+  });
+
+  it('announces UP once for a user’s first tab and DOWN once when the last tab leaves', async () => {
+    const gw = await startTestGateway();
+    const bob = await gw.join('bob', ['g']);
+    const tab1 = await gw.join('alice', ['g'], { meta: { tab: 1 } });
+    const up = await bob.next('presence_update');
+    expect(up.data).toEqual({ group: 'g', userId: 'alice', status: 'UP', meta: { tab: 1 } });
+    const tab2 = await gw.join('alice', ['g'], { meta: { tab: 2 } });
+    await tab1.close();
+    await sleep(150);
+    expect(bob.pending('presence_update')).toHaveLength(0);
+    expect(tab2.pending('presence_update')).toHaveLength(0);
+    await tab2.close();
+    const down = await bob.next('presence_update');
+    expect(down.data).toMatchObject({ group: 'g', userId: 'alice', status: 'DOWN' });
+    await sleep(100);
+    expect(bob.pending('presence_update')).toHaveLength(0);
+  });
+
+  it('reports the meta of the user’s earliest remaining connection in member lists', async () => {
+    const gw = await startTestGateway();
+    const tab1 = await gw.join('alice', ['g'], { meta: { tab: 1 } });
+    await gw.join('alice', ['g'], { meta: { tab: 2 } });
+    await tab1.close();
+    await sleep(50);
+    const bob = await gw.join('bob', [], { grants: ['*'] });
+    const sub = await bob.request('subscribe', { group: 'g' });
+    expect(sub.data!.members).toEqual([
+      { userId: 'alice', meta: { tab: 2 }, since: expect.any(Number) },
+      { userId: 'bob', meta: {}, since: expect.any(Number) },
+    ]);
+  });
+
+  it('announces presence on subscribe and unsubscribe, not to the connection that moved', async () => {
+    const gw = await startTestGateway();
+    const bob = await gw.join('bob', ['g']);
+    const alice = await gw.join('alice', [], { grants: ['*'] });
+    await alice.request('subscribe', { group: 'g' });
+    expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'UP' });
+    await alice.request('unsubscribe', { group: 'g' });
+    expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
+    expect(alice.pending('presence_update')).toHaveLength(0);
+  });
+
+  it('answers every envelope that has an id exactly once, with replyTo', async () => {
+    const gw = await startTestGateway();
+    const alice = await gw.join('alice', ['g']);
+    const cases: [string, unknown, string][] = [
+      ['heartbeat', {}, 'heartbeat_ack'],
+      ['subscribe', { group: 'g' }, 'subscribed'],
+      ['data_update', { group: 'g', payload: 1 }, 'ack'],
+      ['unsubscribe', { group: 'g' }, 'unsubscribed'],
+      ['subscribe', { group: 'nope' }, 'error'],
+    ];
+    for (const [i, [type, data]] of cases.entries()) alice.send(type, data, `id-${i}`);
+    for (const [i, [, , replyType]] of cases.entries()) {
+      expect((await alice.next((e) => e.replyTo === `id-${i}`)).type).toBe(replyType);
+    }
+    await sleep(100);
+    expect(alice.pending('ack').length + alice.pending('error').length).toBe(0);
+  });
+});
