@@ -3,7 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config';
 import { createApp } from './http/app';
+import { createOriginPolicy } from './http/origins';
 import { Hub } from './hub/Hub';
+import { createConnectionRateLimiter } from './hub/rateLimits';
 import { Router } from './hub/Router';
 import { createLogger, type Logger } from './utils/logger';
 import { version } from './utils/version';
@@ -29,8 +31,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const startedAt = Date.now();
   const router = new Router({ config, logger });
   let draining = false;
+  const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
 
   const app = createApp({
+    isOriginAllowed,
+    trustProxy: config.trustProxy,
     health: () => ({
       status: draining ? 'draining' : 'ok',
       version,
@@ -39,7 +44,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }),
   });
   const server = createServer(app);
-  const hub = new Hub(server, router, { logger, maxPayloadBytes: config.maxPayloadBytes });
+  const hub = new Hub(server, router, {
+    logger,
+    maxPayloadBytes: config.maxPayloadBytes,
+    isOriginAllowed,
+    connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp),
+    trustProxy: config.trustProxy,
+  });
   await listen(server, config.port, config.host);
   router.start();
   const port = (server.address() as AddressInfo).port;

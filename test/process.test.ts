@@ -1,63 +1,51 @@
-// The gateway as a real process: bad configuration exits 1 with a message naming the variable; SIGTERM exits 0.
-import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+// The gateway as a real process: bad configuration exits 1 naming the variable; SIGTERM exits 0; a crash exits non-zero.
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { spawnGateway } from './helpers/process';
 
-const root = resolve(__dirname, '..');
-const entry = join(root, 'src', 'server.ts');
-
-function run(env: Record<string, string>, onOutput?: (text: string, kill: () => void) => void) {
-  // An empty working directory, so no developer .env is picked up.
-  const cwd = mkdtempSync(join(tmpdir(), 'gw-proc-'));
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', entry], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: join(root, 'tsconfig.json'), NODE_PATH: join(root, 'node_modules'), ...env },
-  });
-  let stdout = '';
-  let stderr = '';
-  let killed = false;
-  const kill = () => {
-    if (!killed) child.kill('SIGTERM');
-    killed = true;
-  };
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += String(d);
-    onOutput?.(stdout, kill);
-  });
-  child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => child.on('exit', (code) => done({ code, stdout, stderr })));
-}
+const SECRET = 'x'.repeat(40);
 
 describe('gateway process', () => {
   it('exits 1 naming GW_JWT_SECRET when it is missing outside development', async () => {
-    const r = await run({ NODE_ENV: 'production' });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('invalid configuration: GW_JWT_SECRET');
-    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const p = spawnGateway({ NODE_ENV: 'production' });
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toContain('invalid configuration: GW_JWT_SECRET');
+    expect(p.stderr()).not.toMatch(/\n\s+at /);
   });
 
-  it('exits 1 naming GW_JWT_SECRET when it is weak', async () => {
-    const r = await run({ GW_JWT_SECRET: 'short' });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('GW_JWT_SECRET: is too weak');
-    expect(r.stderr).not.toContain('short');
+  it('exits 1 naming GW_JWT_SECRET when it is weak, without echoing it', async () => {
+    const p = spawnGateway({ GW_JWT_SECRET: 'short' });
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toContain('GW_JWT_SECRET: is too weak');
+    expect(p.stderr()).not.toContain('short');
   });
 
   it('exits 1 naming a malformed variable', async () => {
-    const r = await run({ GW_JWT_SECRET: 'x'.repeat(40), GW_PORT: 'abc' });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('GW_PORT');
+    const p = spawnGateway({ GW_JWT_SECRET: SECRET, GW_PORT: 'abc' });
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toContain('GW_PORT');
   });
 
   it('starts, logs JSON, and exits 0 on SIGTERM', async () => {
-    const r = await run({ GW_JWT_SECRET: 'x'.repeat(40), GW_PORT: '0', GW_HOST: '127.0.0.1' }, (out, kill) => {
-      if (out.includes('gateway listening')) kill();
-    });
-    expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+    const p = spawnGateway({ GW_JWT_SECRET: SECRET, GW_PORT: '0', GW_HOST: '127.0.0.1' });
+    await p.port();
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    const lines = p.stdout().trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['gateway listening', 'shutting down', 'gateway stopped']));
-    expect(r.stdout).not.toContain('x'.repeat(40));
+    expect(p.stdout()).not.toContain(SECRET);
   });
+
+  for (const [kind, message] of [
+    ['throw', 'uncaught exception; exiting'],
+    ['reject', 'unhandled rejection; exiting'],
+  ]) {
+    it(`logs "${message}" and exits 1 instead of hanging (${kind})`, async () => {
+      // A preloaded module fails once the gateway runs: the process-level handlers must catch it.
+      const p = spawnGateway({ GW_JWT_SECRET: SECRET, GW_PORT: '0', GW_HOST: '127.0.0.1', CRASH_KIND: kind! }, ['-r', join(__dirname, 'helpers', 'throwLater.ts')]);
+      expect(await p.exited).toBe(1);
+      expect(p.stdout()).toContain(message);
+      expect(p.stdout()).not.toMatch(/\n\s+at /);
+    });
+  }
 });

@@ -1,7 +1,12 @@
 // The one configuration module: every GW_* variable is parsed and validated here, once, at start.
 import dotenv from 'dotenv';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
+import { limits } from './limits';
 import { timings } from './timings';
+
+/** Browser origins allowed by default in development (any port on the local host). */
+export const DEV_ALLOWED_ORIGINS = ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*', 'https://localhost:*', 'https://127.0.0.1:*'];
 
 /** Used only when NODE_ENV=development and GW_JWT_SECRET is unset (`yarn dev`, `yarn dev:echo`, `yarn token`). */
 export const DEV_JWT_SECRET = 'gateway-strategy-development-secret-not-for-production';
@@ -15,6 +20,8 @@ export class ConfigError extends Error {
 }
 
 const ms = (fallback: number) => z.coerce.number().int().min(1).max(24 * 3600_000).default(fallback);
+const count = (fallback: number, max = 1_000_000) => z.coerce.number().int().min(1).max(max).default(fallback);
+const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
 
 const envSchema = z.object({
   NODE_ENV: z.string().default('production'),
@@ -27,8 +34,19 @@ const envSchema = z.object({
   GW_IDENTIFY_TIMEOUT_MS: ms(timings.identifyTimeoutMs),
   GW_ORPHAN_SESSION_TTL_MS: ms(timings.orphanSessionTtlMs),
   GW_SHUTDOWN_GRACE_MS: ms(timings.shutdownGraceMs),
-  GW_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(65_536),
+  GW_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(limits.maxPayloadBytes),
+  GW_RATE_CONN_PER_MIN: count(limits.connectionsPerMinutePerIp),
+  GW_RATE_MSG_PER_10S: count(limits.messagesPer10s),
+  GW_MAX_CONNECTIONS_PER_USER: count(limits.connectionsPerUser),
+  GW_MAX_GROUPS_PER_CONNECTION: count(limits.groupsPerConnection),
+  GW_SLOW_CONSUMER_BYTES: count(limits.slowConsumerBytes, 1024 * 1024 * 1024),
+  GW_SLOW_CONSUMER_GRACE_MS: ms(limits.slowConsumerGraceMs),
+  GW_ALLOWED_ORIGINS: list.optional(),
+  GW_TRUSTED_PROXIES: list.default(['loopback']),
 });
+
+/** Every variable the gateway reads (README and .env.example document each one). */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape);
 
 export interface Config {
   env: string;
@@ -45,6 +63,16 @@ export interface Config {
   shutdownGraceMs: number;
   /** Largest frame accepted; a larger one closes the connection with 1009. */
   maxPayloadBytes: number;
+  connectionsPerMinutePerIp: number;
+  messagesPer10s: number;
+  maxConnectionsPerUser: number;
+  maxGroupsPerConnection: number;
+  slowConsumerBytes: number;
+  slowConsumerGraceMs: number;
+  /** Browser origins allowed to open WebSockets and make CORS requests: exact origins, `scheme://host:*`, or `*`. */
+  allowedOrigins: string[];
+  /** Peers whose X-Forwarded-For is believed (proxy-addr's trust function, shared with Express's `trust proxy`). */
+  trustProxy: (address: string, hop: number) => boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -68,6 +96,17 @@ export function loadConfig(env: Env): Config {
   if (Buffer.byteLength(secret) < MIN_JWT_SECRET_BYTES) {
     throw new ConfigError('GW_JWT_SECRET', `is too weak: it must be at least ${MIN_JWT_SECRET_BYTES} bytes`);
   }
+  let trustProxy: Config['trustProxy'];
+  try {
+    trustProxy = proxyaddr.compile(e.GW_TRUSTED_PROXIES.filter((p) => p !== 'none'));
+  } catch (err) {
+    throw new ConfigError('GW_TRUSTED_PROXIES', err instanceof Error ? err.message : 'invalid address list');
+  }
+  const allowedOrigins = e.GW_ALLOWED_ORIGINS ?? (development ? DEV_ALLOWED_ORIGINS : []);
+  const badOrigin = allowedOrigins.find((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
+  if (badOrigin !== undefined) {
+    throw new ConfigError('GW_ALLOWED_ORIGINS', `"${badOrigin}" is not an origin (scheme://host[:port], scheme://host:*, or *)`);
+  }
   if (e.GW_HEARTBEAT_INTERVAL_MS >= e.GW_HEARTBEAT_TIMEOUT_MS) {
     throw new ConfigError('GW_HEARTBEAT_INTERVAL_MS', 'must be shorter than GW_HEARTBEAT_TIMEOUT_MS');
   }
@@ -84,6 +123,14 @@ export function loadConfig(env: Env): Config {
     orphanSessionTtlMs: e.GW_ORPHAN_SESSION_TTL_MS,
     shutdownGraceMs: e.GW_SHUTDOWN_GRACE_MS,
     maxPayloadBytes: e.GW_MAX_PAYLOAD_BYTES,
+    connectionsPerMinutePerIp: e.GW_RATE_CONN_PER_MIN,
+    messagesPer10s: e.GW_RATE_MSG_PER_10S,
+    maxConnectionsPerUser: e.GW_MAX_CONNECTIONS_PER_USER,
+    maxGroupsPerConnection: e.GW_MAX_GROUPS_PER_CONNECTION,
+    slowConsumerBytes: e.GW_SLOW_CONSUMER_BYTES,
+    slowConsumerGraceMs: e.GW_SLOW_CONSUMER_GRACE_MS,
+    allowedOrigins,
+    trustProxy,
   };
 }
 

@@ -81,6 +81,11 @@ export class ProbeClient {
     return this.inbox.filter((env) => env.type === type);
   }
 
+  /** Consumes and returns every envelope received and not yet consumed. */
+  drain(): ServerEnvelope[] {
+    return this.inbox.splice(0);
+  }
+
   send(type: string, data?: unknown, id?: string): void {
     this.socket.send(JSON.stringify({ type, id, data }));
   }

@@ -1,4 +1,5 @@
-// The Express app: /health for uptime monitors, 426 for plain GETs of the WebSocket path, JSON errors without stacks.
+// The Express app: /health for uptime monitors, 426 for plain GETs of the WebSocket path, CORS from the origin allowlist, JSON errors without stacks.
+import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import { routes } from '../config/routes';
 
@@ -11,11 +12,16 @@ export interface HealthData {
 
 export interface AppDeps {
   health(): HealthData;
+  /** The same allowlist the WebSocket upgrade uses; requests from other origins get no CORS headers. */
+  isOriginAllowed(origin: string): boolean;
+  trustProxy(address: string, hop: number): boolean;
 }
 
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy);
+  app.use(cors({ origin: (origin, done) => done(null, origin !== undefined && deps.isOriginAllowed(origin)), methods: ['GET', 'HEAD'] }));
 
   app.get(routes.health, (_req, res) => {
     const data = deps.health();

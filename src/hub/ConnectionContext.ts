@@ -1,5 +1,7 @@
 // ConnectionContext: one WebSocket connection's state, and the only place that writes to its socket.
+import type { TokenBucket } from 'limiter';
 import { WebSocket } from 'ws';
+import { CloseCode } from '../types/codes';
 import type { ConnectionId, GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
 import { newId } from '../utils/ids';
 
@@ -10,6 +12,19 @@ export interface Identity {
   grants: readonly string[];
   sessionId: SessionId;
   meta: PresenceMeta;
+}
+
+/** What every connection shares: its limits and what to do when one falls behind. */
+export interface ConnectionPolicy {
+  slowConsumerBytes: number;
+  slowConsumerGraceMs: number;
+  onSlowConsumer(ctx: ConnectionContext): void;
+}
+
+export interface ConnectionBuckets {
+  /** Spent by every frame but heartbeats. */
+  messages: TokenBucket;
+  heartbeats: TokenBucket;
 }
 
 export class ConnectionContext {
@@ -23,10 +38,16 @@ export class ConnectionContext {
   identity: Identity | null = null;
   /** Groups this connection is in (the reverse of GroupRegistry's index). */
   readonly groups = new Set<GroupName>();
+  /** Frames refused RATE_LIMITED since the last accepted one. */
+  rejectedStreak = 0;
+  /** Set once the connection was cut off for reading too slowly; nothing more is queued for it. */
+  slow = false;
 
   constructor(
     readonly socket: WebSocket,
     readonly ip: string,
+    readonly buckets: ConnectionBuckets,
+    private readonly policy: ConnectionPolicy,
     now: number,
   ) {
     this.openedAt = now;
@@ -37,9 +58,22 @@ export class ConnectionContext {
     return this.socket.readyState === WebSocket.OPEN;
   }
 
-  /** Sends an already-serialized envelope; a no-op once the socket is closing. */
+  /**
+   * Sends an already-serialized envelope; a no-op once the socket is closing. A socket with more than
+   * slowConsumerBytes already queued is cut off instead: close 4010, then terminated after the grace period.
+   */
   send(frame: string): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
+    const socket = this.socket;
+    if (socket.readyState !== WebSocket.OPEN) return;
+    if (socket.bufferedAmount > this.policy.slowConsumerBytes) return this.cutOff();
+    socket.send(frame);
+  }
+
+  private cutOff(): void {
+    this.slow = true;
+    this.socket.close(CloseCode.SLOW_CONSUMER.code, 'slow consumer');
+    setTimeout(() => this.socket.terminate(), this.policy.slowConsumerGraceMs).unref();
+    this.policy.onSlowConsumer(this);
   }
 
   close(code: number, reason: string): void {

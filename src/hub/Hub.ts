@@ -2,10 +2,12 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
+import proxyaddr from 'proxy-addr';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { routes } from '../config/routes';
 import type { Logger } from '../utils/logger';
 import type { ConnectionContext } from './ConnectionContext';
+import type { ConnectionRateLimiter } from './rateLimits';
 
 /** What the Hub calls; the Router implements it. */
 export interface HubHandlers {
@@ -17,6 +19,10 @@ export interface HubHandlers {
 export interface HubOptions {
   logger: Logger;
   maxPayloadBytes: number;
+  isOriginAllowed(origin: string): boolean;
+  connectionLimiter: ConnectionRateLimiter;
+  /** Which peers' X-Forwarded-For to believe (the same function Express uses for `trust proxy`). */
+  trustProxy(address: string, hop: number): boolean;
 }
 
 /** Answers a refused upgrade with a plain HTTP status and closes the socket. */
@@ -49,7 +55,12 @@ export class Hub {
     private readonly options: HubOptions,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, clientTracking: false });
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.onUpgrade(req, socket, head).catch((err: unknown) => {
+        options.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'upgrade failed');
+        abortHandshake(socket, 500);
+      });
+    });
   }
 
   /** From now on upgrades are answered 503 (shutdown in progress). */
@@ -61,12 +72,24 @@ export class Hub {
     this.wss.close();
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /** The early-return chain: path, draining, Origin, per-IP rate, then the WebSocket handshake itself. */
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', onHandshakeSocketError);
     const path = (req.url ?? '').split('?', 1)[0];
     if (path !== routes.ws) return abortHandshake(socket, 404);
     if (this.draining) return abortHandshake(socket, 503, { 'Retry-After': '5' });
-    const ip = req.socket.remoteAddress ?? 'unknown';
+    const ip = proxyaddr(req, this.options.trustProxy);
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.options.isOriginAllowed(origin)) {
+      this.options.logger.debug({ ip, origin }, 'upgrade refused: origin not allowed');
+      return abortHandshake(socket, 403);
+    }
+    const admission = await this.options.connectionLimiter.admit(ip);
+    if (!admission.ok) {
+      this.options.logger.debug({ ip }, 'upgrade refused: connection rate');
+      return abortHandshake(socket, 429, { 'Retry-After': String(Math.max(1, Math.ceil(admission.retryAfterMs / 1000))) });
+    }
+    if (this.draining) return abortHandshake(socket, 503, { 'Retry-After': '5' });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.removeListener('error', onHandshakeSocketError);
       this.attach(ws, ip);
@@ -79,7 +102,9 @@ export class Hub {
     ws.on('pong', () => {
       ctx.alive = true;
     });
-    ws.on('error', (err) => this.options.logger.debug({ connectionId: ctx.id, ip, err: err.message }, 'socket error'));
+    ws.on('error', (err) =>
+      this.options.logger.debug({ connectionId: ctx.id, userId: ctx.identity?.userId, ip, err: err.message }, 'socket error'),
+    );
     ws.once('close', (code) => this.handlers.onClose(ctx, code));
   }
 }

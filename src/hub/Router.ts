@@ -1,6 +1,7 @@
 // Router: validates every envelope, dispatches it by type, and keeps the connection, group, presence and session registries.
 import type { RawData, WebSocket } from 'ws';
 import type { Config } from '../config';
+import { limits } from '../config/limits';
 import { timings } from '../config/timings';
 import { isGranted } from '../auth/grants';
 import { verifyToken } from '../auth/jwt';
@@ -19,10 +20,11 @@ import {
 } from '../types/signals';
 import { parseFrame } from '../utils/json';
 import type { Logger } from '../utils/logger';
-import { ConnectionContext } from './ConnectionContext';
+import { ConnectionContext, type ConnectionPolicy } from './ConnectionContext';
 import { GroupRegistry } from './Groups';
 import type { HubHandlers } from './Hub';
 import { PresenceRegistry } from './Presence';
+import { createBucket } from './rateLimits';
 import { SessionStore } from './SessionStore';
 
 export interface RouterOptions {
@@ -50,17 +52,26 @@ function describeIssue(error: { issues: { path: PropertyKey[]; message: string }
 
 export class Router implements HubHandlers {
   private readonly connections = new Map<ConnectionId, ConnectionContext>();
+  /** user → their identified connections, for the per-user connection cap. */
+  private readonly users = new Map<UserId, Set<ConnectionContext>>();
   private readonly groups = new GroupRegistry();
   private readonly presence = new PresenceRegistry();
   private readonly sessions = new SessionStore();
   private readonly config: Config;
   private readonly log: Logger;
+  private readonly policy: ConnectionPolicy;
   private sweepTimer: NodeJS.Timeout | null = null;
   private lastPingAt = Date.now();
 
   constructor(options: RouterOptions) {
     this.config = options.config;
     this.log = options.logger;
+    this.policy = {
+      slowConsumerBytes: this.config.slowConsumerBytes,
+      slowConsumerGraceMs: this.config.slowConsumerGraceMs,
+      onSlowConsumer: (ctx) =>
+        this.log.warn({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip, queuedBytes: ctx.socket.bufferedAmount }, 'slow consumer cut off'),
+    };
   }
 
   get connectionCount(): number {
@@ -71,7 +82,13 @@ export class Router implements HubHandlers {
   start(): void {
     const { identifyTimeoutMs, heartbeatTimeoutMs, heartbeatIntervalMs } = this.config;
     const tick = Math.max(10, Math.min(timings.maxSweepIntervalMs, Math.floor(Math.min(identifyTimeoutMs, heartbeatTimeoutMs, heartbeatIntervalMs) / 5)));
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), tick);
+    this.sweepTimer = setInterval(() => {
+      try {
+        this.sweep(Date.now());
+      } catch (err) {
+        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'liveness sweep failed');
+      }
+    }, tick);
     this.sweepTimer.unref();
   }
 
@@ -97,7 +114,8 @@ export class Router implements HubHandlers {
   // --- HubHandlers -------------------------------------------------------------------------
 
   onOpen(socket: WebSocket, ip: string): ConnectionContext {
-    const ctx = new ConnectionContext(socket, ip, Date.now());
+    const buckets = { messages: createBucket(this.config.messagesPer10s), heartbeats: createBucket(limits.heartbeatsPer10s) };
+    const ctx = new ConnectionContext(socket, ip, buckets, this.policy, Date.now());
     this.connections.set(ctx.id, ctx);
     const { heartbeatIntervalMs, heartbeatTimeoutMs, identifyTimeoutMs } = this.config;
     ctx.send(frame('hello', { connectionId: ctx.id, heartbeatIntervalMs, heartbeatTimeoutMs, identifyTimeoutMs }));
@@ -108,12 +126,12 @@ export class Router implements HubHandlers {
   onMessage(ctx: ConnectionContext, raw: RawData, isBinary: boolean): void {
     ctx.lastSeenAt = Date.now();
     ctx.alive = true;
-    const parsed = parseFrame(raw, isBinary);
+    const parsed = parseFrame(raw, isBinary, limits.maxJsonDepth);
+    const envelope = parsed.ok ? clientEnvelopeSchema.safeParse(parsed.value) : null;
+    const replyTo = envelope?.success ? envelope.data.id : parsed.ok ? salvageId(parsed.value) : undefined;
+    if (!this.spend(ctx, envelope?.success === true && envelope.data.type === 'heartbeat', replyTo)) return;
     if (!parsed.ok) return this.sendError(ctx, parsed.code, parsed.message);
-    const envelope = clientEnvelopeSchema.safeParse(parsed.value);
-    if (!envelope.success) {
-      return this.sendError(ctx, 'INVALID_ENVELOPE', `envelope ${describeIssue(envelope.error)}`, salvageId(parsed.value));
-    }
+    if (!envelope?.success) return this.sendError(ctx, 'INVALID_ENVELOPE', `envelope ${describeIssue(envelope!.error)}`, replyTo);
     const { type, id, data } = envelope.data;
     if (!isClientSignalType(type)) return this.sendError(ctx, 'UNKNOWN_TYPE', `unknown type "${type.slice(0, 64)}"`, id);
     if (type === 'identify') {
@@ -134,6 +152,9 @@ export class Router implements HubHandlers {
     this.connections.delete(ctx.id);
     const identity = ctx.identity;
     if (identity) {
+      const own = this.users.get(identity.userId);
+      own?.delete(ctx);
+      if (own?.size === 0) this.users.delete(identity.userId);
       const held = [...ctx.groups];
       for (const group of held) this.leaveGroup(ctx, group);
       this.sessions.orphan(identity.sessionId, held, Date.now());
@@ -177,12 +198,25 @@ export class Router implements HubHandlers {
       return ctx.close(CloseCode.AUTH_FAILED.code, 'authentication failed');
     }
     const { sub: userId, role, groups: grants } = verified.claims;
+    let own = this.users.get(userId);
+    if (own && own.size >= this.config.maxConnectionsPerUser) {
+      this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip }, 'identify refused: connections per user');
+      this.sendError(ctx, 'LIMIT_EXCEEDED', `user already has ${this.config.maxConnectionsPerUser} connections`, id);
+      return ctx.close(CloseCode.TOO_MANY_CONNECTIONS.code, 'too many connections');
+    }
+    if (!own) {
+      own = new Set();
+      this.users.set(userId, own);
+    }
+    own.add(ctx);
     const session = this.sessions.create(userId, ctx.id, Date.now());
     ctx.identity = { userId, role, grants, sessionId: session.sessionId, meta };
 
     const joined: GroupName[] = [];
     const denied: GroupName[] = [];
-    for (const group of new Set(data.groups ?? [])) (isGranted(grants, group) ? joined : denied).push(group);
+    for (const group of new Set(data.groups ?? [])) {
+      (isGranted(grants, group) && joined.length < this.config.maxGroupsPerConnection ? joined : denied).push(group);
+    }
     const cameUp = joined.filter((group) => this.joinGroup(ctx, group));
     const groups: GroupMembers[] = joined.map((group) => ({ group, members: this.presence.members(group) }));
     ctx.send(frame('ready', { sessionId: session.sessionId, connectionId: ctx.id, userId, role, groups, denied }, id));
@@ -193,6 +227,9 @@ export class Router implements HubHandlers {
   private subscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): void {
     const identity = ctx.identity!;
     if (!isGranted(identity.grants, group)) return this.sendError(ctx, 'FORBIDDEN', `the token does not grant group "${group}"`, id);
+    if (!ctx.groups.has(group) && ctx.groups.size >= this.config.maxGroupsPerConnection) {
+      return this.sendError(ctx, 'LIMIT_EXCEEDED', `a connection may be in at most ${this.config.maxGroupsPerConnection} groups`, id);
+    }
     const cameUp = this.joinGroup(ctx, group);
     ctx.send(frame('subscribed', { group, members: this.presence.members(group) }, id));
     if (cameUp) this.announce(ctx, group, identity.userId, 'UP', identity.meta);
@@ -241,8 +278,26 @@ export class Router implements HubHandlers {
 
   // --- errors and liveness -----------------------------------------------------------------
 
-  private sendError(ctx: ConnectionContext, code: ErrorCodeName, message: string, replyTo?: string): void {
-    ctx.send(frame('error', { code, message }, replyTo));
+  private sendError(ctx: ConnectionContext, code: ErrorCodeName, message: string, replyTo?: string, retryAfterMs?: number): void {
+    ctx.send(frame('error', { code, message, retryAfterMs }, replyTo));
+  }
+
+  /**
+   * Takes one token from the frame's bucket (heartbeats have their own). Without one the frame is refused
+   * RATE_LIMITED; as many refusals in a row as the message bucket holds close the connection with 4008.
+   */
+  private spend(ctx: ConnectionContext, heartbeat: boolean, replyTo: string | undefined): boolean {
+    const bucket = heartbeat ? ctx.buckets.heartbeats : ctx.buckets.messages;
+    if (bucket.tryRemoveTokens(1)) {
+      ctx.rejectedStreak = 0;
+      return true;
+    }
+    this.sendError(ctx, 'RATE_LIMITED', 'too many envelopes; slow down', replyTo, Math.max(1, Math.ceil(bucket.getWaitTime(1))));
+    if (++ctx.rejectedStreak >= this.config.messagesPer10s) {
+      this.log.warn({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip }, 'closed for flooding');
+      ctx.close(CloseCode.RATE_LIMITED.code, 'rate limit exceeded');
+    }
+    return false;
   }
 
   private internalError(ctx: ConnectionContext, err: unknown, replyTo: string | undefined): void {

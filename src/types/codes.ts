@@ -17,7 +17,22 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: { code: 1009, meaning: 'A frame exceeded GW_MAX_PAYLOAD_BYTES.', action: 'fix-request' },
   IDENTIFY_TIMEOUT: { code: 4001, meaning: 'No `identify` arrived within identifyTimeoutMs of `hello`.', action: 'reconnect' },
   AUTH_FAILED: { code: 4003, meaning: 'The token in `identify` was missing, malformed, badly signed or expired.', action: 'refresh-token' },
+  RATE_LIMITED: {
+    code: 4008,
+    meaning: 'As many envelopes in a row were refused RATE_LIMITED as the message bucket holds.',
+    action: 'retry-after',
+  },
   HEARTBEAT_TIMEOUT: { code: 4009, meaning: 'No envelope arrived for heartbeatTimeoutMs.', action: 'reconnect' },
+  SLOW_CONSUMER: {
+    code: 4010,
+    meaning: 'The client read too slowly: more than GW_SLOW_CONSUMER_BYTES were queued for it.',
+    action: 'reconnect',
+  },
+  TOO_MANY_CONNECTIONS: {
+    code: 4029,
+    meaning: 'The user already has GW_MAX_CONNECTIONS_PER_USER connections.',
+    action: 'give-up',
+  },
 } as const satisfies Record<string, CloseCodeInfo>;
 
 export type CloseCodeName = keyof typeof CloseCode;
@@ -46,7 +61,10 @@ export const ErrorCode = {
     closes: CloseCode.IDENTIFY_TIMEOUT.code,
   },
   RATE_LIMITED: { meaning: 'Too many envelopes; `retryAfterMs` says when to send again.', action: 'retry-after' },
-  LIMIT_EXCEEDED: { meaning: 'A per-user or per-connection limit was reached.', action: 'give-up' },
+  LIMIT_EXCEEDED: {
+    meaning: 'A per-user or per-connection limit was reached (connections per user: closes with 4029; groups per connection: does not close).',
+    action: 'give-up',
+  },
   PAYLOAD_TOO_LARGE: { meaning: 'A field is over its own limit (e.g. `identify.meta` over 1 KiB).', action: 'fix-request' },
   INTERNAL: { meaning: 'The gateway failed to handle the envelope; nothing was delivered.', action: 'retry-after' },
 } as const satisfies Record<string, ErrorCodeInfo>;

@@ -4,6 +4,7 @@ import { mintToken, type MintOptions } from '../../src/auth/jwt';
 import { loadConfig } from '../../src/config';
 import { ProbeClient } from '../../src/dev/ProbeClient';
 import { startGateway, type Gateway } from '../../src/server';
+import type { Logger } from '../../src/utils/logger';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!!';
 
@@ -31,7 +32,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((g) => g.stop()));
 });
 
-export async function startTestGateway(env: Record<string, string> = {}): Promise<TestGateway> {
+export async function startTestGateway(env: Record<string, string> = {}, logger?: Logger): Promise<TestGateway> {
   const config = loadConfig({
     NODE_ENV: 'test',
     GW_PORT: '0',
@@ -39,9 +40,11 @@ export async function startTestGateway(env: Record<string, string> = {}): Promis
     GW_JWT_SECRET: TEST_SECRET,
     LOG_LEVEL: 'silent',
     GW_SHUTDOWN_GRACE_MS: '500',
+    // Every test client comes from 127.0.0.1; suites that test the per-IP limit set their own.
+    GW_RATE_CONN_PER_MIN: '100000',
     ...env,
   });
-  const gateway = await startGateway({ config });
+  const gateway = await startGateway({ config, logger });
   running.push(gateway);
   const wsUrl = `ws://127.0.0.1:${gateway.port}/rt`;
   const tg: TestGateway = {

@@ -1,0 +1,22 @@
+// Fixed protocol limits and the defaults of the configurable ones.
+export const limits = {
+  /** Default GW_MAX_PAYLOAD_BYTES. */
+  maxPayloadBytes: 65_536,
+  /** Deepest nesting of objects/arrays accepted in a frame (the envelope itself is level 1). */
+  maxJsonDepth: 64,
+  /** Default GW_RATE_CONN_PER_MIN: upgrade attempts per client IP per minute. */
+  connectionsPerMinutePerIp: 10,
+  /** Default GW_RATE_MSG_PER_10S: size of each connection's message bucket, refilled continuously over 10 s. */
+  messagesPer10s: 100,
+  /** Heartbeats have their own bucket: this many per 10 s, far above the one per heartbeatIntervalMs a client needs. */
+  heartbeatsPer10s: 20,
+  rateWindowMs: 10_000,
+  /** Default GW_MAX_CONNECTIONS_PER_USER. */
+  connectionsPerUser: 20,
+  /** Default GW_MAX_GROUPS_PER_CONNECTION. */
+  groupsPerConnection: 100,
+  /** Default GW_SLOW_CONSUMER_BYTES: bytes queued for one socket before it is cut off. */
+  slowConsumerBytes: 1_048_576,
+  /** Default GW_SLOW_CONSUMER_GRACE_MS: how long a cut-off socket may take to close before it is terminated. */
+  slowConsumerGraceMs: 2_000,
+} as const;
