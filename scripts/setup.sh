@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks: yarn 1.22 (through npm) and the project's dependencies from yarn.lock.
-# With --test, also the system packages the test suites start for real (none are needed yet beyond Node).
+# With --test, also the system packages the test suites start for real (redis-server), with apt-get when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--test" ]; then
+  missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]} with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
 
 if ! command -v yarn >/dev/null 2>&1; then
   echo "setup: installing yarn 1.22.22 with npm"

@@ -1,11 +1,13 @@
 // Composition root: config → logger → Express app → Router + Hub → listen. Run directly, it is the gateway process.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createCluster, type MemoryCluster } from './cluster';
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config';
+import { timings } from './config/timings';
 import { createApp } from './http/app';
 import { createOriginPolicy } from './http/origins';
 import { Hub } from './hub/Hub';
-import { createConnectionRateLimiter } from './hub/rateLimits';
+import { Membership } from './hub/Membership';
 import { Router } from './hub/Router';
 import { createLogger, type Logger } from './utils/logger';
 import { version } from './utils/version';
@@ -14,6 +16,8 @@ export interface GatewayOptions {
   config: Config;
   /** Defaults to a pino logger at config.logLevel writing to stdout. */
   logger?: Logger;
+  /** Without Redis: in-process state to share with other gateways in this process so they act as one. */
+  memoryCluster?: MemoryCluster;
 }
 
 export interface Gateway {
@@ -29,32 +33,42 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config.logLevel);
   const startedAt = Date.now();
-  const router = new Router({ config, logger });
+  const cluster = createCluster(config, logger, options.memoryCluster);
+  const membership = new Membership(cluster.broker, cluster.presence, logger);
+  const router = new Router({ config, logger, membership, deduper: cluster.deduper });
+  await cluster.ready(timings.redisStartupWaitMs);
+  if (cluster.redisStatus() === 'down') logger.warn('redis unreachable at start: serving local connections, retrying in the background');
+  await cluster.broker.start(membership);
+  await cluster.presence.start(membership);
   let draining = false;
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
 
   const app = createApp({
     isOriginAllowed,
     trustProxy: config.trustProxy,
-    health: () => ({
-      status: draining ? 'draining' : 'ok',
-      version,
-      uptimeSec: Math.floor((Date.now() - startedAt) / 1000),
-      connections: router.connectionCount,
-    }),
+    health: () => {
+      const redis = cluster.redisStatus();
+      return {
+        status: draining ? 'draining' : redis === 'down' ? 'degraded' : 'ok',
+        version,
+        uptimeSec: Math.floor((Date.now() - startedAt) / 1000),
+        connections: router.connectionCount,
+        ...(redis ? { redis } : {}),
+      };
+    },
   });
   const server = createServer(app);
   const hub = new Hub(server, router, {
     logger,
     maxPayloadBytes: config.maxPayloadBytes,
     isOriginAllowed,
-    connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp),
+    connectionLimiter: cluster.connectionLimiter,
     trustProxy: config.trustProxy,
   });
   await listen(server, config.port, config.host);
   router.start();
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, host: config.host, version }, 'gateway listening');
+  logger.info({ port, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined }, 'gateway listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
@@ -65,6 +79,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await waitFor(() => router.connectionCount === 0, config.shutdownGraceMs);
       router.terminateAll();
       router.stop();
+      await membership.idle();
+      await cluster.presence.stop();
+      await cluster.broker.stop();
+      await cluster.close();
       hub.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

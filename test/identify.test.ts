@@ -79,6 +79,25 @@ describe('hello and identify', () => {
     expect(ready.type).toBe('ready');
   });
 
+  it('handles envelopes pipelined behind identify after it, in order', async () => {
+    const gw = await startTestGateway();
+    const peer = await gw.join('bob', ['g']);
+    const client = await gw.connect();
+    client.send('identify', { token: await gw.token({ sub: 'alice', groups: ['g', 'h'] }), groups: ['g'] }, 'i');
+    client.send('subscribe', { group: 'h' }, 's');
+    client.send('data_update', { group: 'g', payload: 'right away' }, 'd');
+    client.send('identify', { token: 'again' }, 'i2');
+    const replies = [await client.next((e) => e.replyTo !== undefined), await client.next((e) => e.replyTo !== undefined), await client.next((e) => e.replyTo !== undefined), await client.next((e) => e.replyTo !== undefined)];
+    expect(replies.map((e) => [e.replyTo, e.type])).toEqual([
+      ['i', 'ready'],
+      ['s', 'subscribed'],
+      ['d', 'ack'],
+      ['i2', 'error'],
+    ]);
+    expect(replies[3]!.data!.code).toBe('ALREADY_IDENTIFIED');
+    expect((await peer.next('data_update')).data!.payload).toBe('right away');
+  });
+
   it('answers a second identify with ALREADY_IDENTIFIED without closing', async () => {
     const gw = await startTestGateway();
     const client = await gw.join('alice', ['g']);

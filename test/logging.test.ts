@@ -15,7 +15,7 @@ describe('logs', () => {
   it('identify, rejection, limits and close are logged with ids and client IP, without tokens', async () => {
     const lines: string[] = [];
     const logger = createLogger('debug', { write: (line: string) => void lines.push(line) });
-    const gw = await startTestGateway({ GW_MAX_CONNECTIONS_PER_USER: '1', GW_RATE_MSG_PER_10S: '3' }, logger);
+    const gw = await startTestGateway({ GW_MAX_CONNECTIONS_PER_USER: '1', GW_RATE_MSG_PER_10S: '3' }, { logger });
     const tokens: string[] = [];
     const token = async (sub: string) => {
       const t = await gw.token({ sub, groups: ['g'] });

@@ -1,4 +1,6 @@
 // The one configuration module: every GW_* variable is parsed and validated here, once, at start.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import dotenv from 'dotenv';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
@@ -43,6 +45,11 @@ const envSchema = z.object({
   GW_SLOW_CONSUMER_GRACE_MS: ms(limits.slowConsumerGraceMs),
   GW_ALLOWED_ORIGINS: list.optional(),
   GW_TRUSTED_PROXIES: list.default(['loopback']),
+  GW_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  GW_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-" only, at most 64').optional(),
+  GW_INSTANCE_TTL_MS: ms(timings.instanceTtlMs),
+  GW_SIGNAL_DEDUP_MS: ms(timings.signalDedupMs),
+  GW_EVENTS_MAXLEN: count(limits.eventsMaxLen, 100_000_000),
 });
 
 /** Every variable the gateway reads (README and .env.example document each one). */
@@ -73,6 +80,16 @@ export interface Config {
   allowedOrigins: string[];
   /** Peers whose X-Forwarded-For is believed (proxy-addr's trust function, shared with Express's `trust proxy`). */
   trustProxy: (address: string, hop: number) => boolean;
+  /** Redis for several instances acting as one; undefined runs the embedded single-instance broker. */
+  redisUrl: string | undefined;
+  /** This instance's id in the cluster (default: hostname plus a random suffix, new at every start). */
+  instanceId: string;
+  /** Lifetime of this instance's liveness key; survivors reap an instance whose key expired. */
+  instanceTtlMs: number;
+  /** Window in which the same (group, user, kind) signal is delivered once. */
+  signalDedupMs: number;
+  /** Approximate cap of the rt:events stream (XADD MAXLEN ~). */
+  eventsMaxLen: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -131,6 +148,11 @@ export function loadConfig(env: Env): Config {
     slowConsumerGraceMs: e.GW_SLOW_CONSUMER_GRACE_MS,
     allowedOrigins,
     trustProxy,
+    redisUrl: e.GW_REDIS_URL,
+    instanceId: e.GW_INSTANCE_ID ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '').slice(0, 40) || 'gw'}-${randomBytes(4).toString('hex')}`,
+    instanceTtlMs: e.GW_INSTANCE_TTL_MS,
+    signalDedupMs: e.GW_SIGNAL_DEDUP_MS,
+    eventsMaxLen: e.GW_EVENTS_MAXLEN,
   };
 }
 

@@ -8,6 +8,16 @@ export const timings = {
   /** `shutdown.reconnectAfterMs` is this base plus a per-connection random spread, so clients do not reconnect all at once. */
   shutdownReconnectBaseMs: 1_000,
   shutdownReconnectSpreadMs: 4_000,
+  /** Default GW_INSTANCE_TTL_MS: an instance's liveness key lives this long; it is refreshed every third of it. */
+  instanceTtlMs: 15_000,
+  /** Default GW_SIGNAL_DEDUP_MS. */
+  signalDedupMs: 3_000,
+  /** Longest wait between Redis reconnect attempts (backoff doubles up to this, with jitter). */
+  redisMaxBackoffMs: 5_000,
+  /** At start, how long to wait for Redis before serving anyway (degraded) and retrying in the background. */
+  redisStartupWaitMs: 3_000,
+  /** A Redis command that has not answered by then fails (the gateway carries on locally). */
+  redisCommandTimeoutMs: 2_000,
   /** Longest gap between two liveness sweeps; shorter timeouts sweep more often. */
   maxSweepIntervalMs: 1_000,
 } as const;

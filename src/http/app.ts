@@ -4,10 +4,13 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import { routes } from '../config/routes';
 
 export interface HealthData {
-  status: 'ok' | 'draining';
+  /** `degraded`: serving, but Redis is configured and unreachable (no cross-instance delivery). */
+  status: 'ok' | 'degraded' | 'draining';
   version: string;
   uptimeSec: number;
   connections: number;
+  /** Present only when Redis is configured. */
+  redis?: 'up' | 'down';
 }
 
 export interface AppDeps {
@@ -25,7 +28,8 @@ export function createApp(deps: AppDeps): Express {
 
   app.get(routes.health, (_req, res) => {
     const data = deps.health();
-    res.status(data.status === 'ok' ? 200 : 503).json({ ok: data.status === 'ok', data });
+    const serving = data.status !== 'draining';
+    res.status(serving ? 200 : 503).json({ ok: serving, data });
   });
 
   app.get(routes.ws, (_req, res) => {

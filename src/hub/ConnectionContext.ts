@@ -2,6 +2,8 @@
 import type { TokenBucket } from 'limiter';
 import { WebSocket } from 'ws';
 import { CloseCode } from '../types/codes';
+import type { ClientEnvelope } from '../types/envelope';
+import type { ParseResult } from '../utils/json';
 import type { ConnectionId, GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
 import { newId } from '../utils/ids';
 
@@ -27,6 +29,14 @@ export interface ConnectionBuckets {
   heartbeats: TokenBucket;
 }
 
+/** A frame that passed the rate limit, waiting for its turn on its connection. */
+export interface QueuedFrame {
+  parsed: ParseResult;
+  envelope: ClientEnvelope | null;
+  envelopeError: string | null;
+  replyTo: string | undefined;
+}
+
 export class ConnectionContext {
   readonly id: ConnectionId = newId('c');
   readonly openedAt: number;
@@ -42,6 +52,13 @@ export class ConnectionContext {
   rejectedStreak = 0;
   /** Set once the connection was cut off for reading too slowly; nothing more is queued for it. */
   slow = false;
+  /** Set when the close has been handled (registries released); late async work must not re-register it. */
+  closed = false;
+  /**
+   * Frames waiting while an earlier one of this connection awaits a round trip (token check, Redis), so
+   * envelopes are handled in order. Null when nothing is pending. Bounded by the rate limit.
+   */
+  queue: QueuedFrame[] | null = null;
 
   constructor(
     readonly socket: WebSocket,

@@ -1,35 +1,36 @@
-// Router: validates every envelope, dispatches it by type, and keeps the connection, group, presence and session registries.
+// Router: spends rate-limit tokens, validates every envelope in the documented order, and dispatches it by type,
+// one envelope at a time per connection. Owns the connection and session registries and the liveness sweep.
 import type { RawData, WebSocket } from 'ws';
 import type { Config } from '../config';
 import { limits } from '../config/limits';
 import { timings } from '../config/timings';
 import { isGranted } from '../auth/grants';
 import { verifyToken } from '../auth/jwt';
+import type { Deduper } from '../broker/Deduper';
 import { CloseCode, type ErrorCodeName } from '../types/codes';
-import type { ConnectionId, GroupName, UserId } from '../types/domain';
+import type { ConnectionId, GroupName } from '../types/domain';
 import { clientEnvelopeSchema, serializeEnvelope, MAX_ID_LENGTH } from '../types/envelope';
 import {
   MAX_META_BYTES,
   clientSignals,
   isClientSignalType,
   type ClientSignalData,
-  type ClientSignalType,
-  type GroupMembers,
   type ServerSignalType,
   type ServerSignals,
 } from '../types/signals';
 import { parseFrame } from '../utils/json';
 import type { Logger } from '../utils/logger';
-import { ConnectionContext, type ConnectionPolicy } from './ConnectionContext';
-import { GroupRegistry } from './Groups';
+import { ConnectionContext, type ConnectionPolicy, type QueuedFrame } from './ConnectionContext';
 import type { HubHandlers } from './Hub';
-import { PresenceRegistry } from './Presence';
+import type { Membership } from './Membership';
 import { createBucket } from './rateLimits';
 import { SessionStore } from './SessionStore';
 
 export interface RouterOptions {
   config: Config;
   logger: Logger;
+  membership: Membership;
+  deduper: Deduper;
 }
 
 function frame<T extends ServerSignalType>(type: T, data: ServerSignals[T], replyTo?: string): string {
@@ -50,15 +51,15 @@ function describeIssue(error: { issues: { path: PropertyKey[]; message: string }
   return path ? `${path}: ${issue.message}` : issue.message;
 }
 
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 export class Router implements HubHandlers {
   private readonly connections = new Map<ConnectionId, ConnectionContext>();
-  /** user → their identified connections, for the per-user connection cap. */
-  private readonly users = new Map<UserId, Set<ConnectionContext>>();
-  private readonly groups = new GroupRegistry();
-  private readonly presence = new PresenceRegistry();
   private readonly sessions = new SessionStore();
   private readonly config: Config;
   private readonly log: Logger;
+  private readonly membership: Membership;
+  private readonly deduper: Deduper;
   private readonly policy: ConnectionPolicy;
   private sweepTimer: NodeJS.Timeout | null = null;
   private lastPingAt = Date.now();
@@ -66,6 +67,8 @@ export class Router implements HubHandlers {
   constructor(options: RouterOptions) {
     this.config = options.config;
     this.log = options.logger;
+    this.membership = options.membership;
+    this.deduper = options.deduper;
     this.policy = {
       slowConsumerBytes: this.config.slowConsumerBytes,
       slowConsumerGraceMs: this.config.slowConsumerGraceMs,
@@ -86,7 +89,7 @@ export class Router implements HubHandlers {
       try {
         this.sweep(Date.now());
       } catch (err) {
-        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'liveness sweep failed');
+        this.log.error({ err: errorText(err) }, 'liveness sweep failed');
       }
     }, tick);
     this.sweepTimer.unref();
@@ -123,163 +126,183 @@ export class Router implements HubHandlers {
     return ctx;
   }
 
+  /** Charges the frame to its bucket on arrival, then runs it, or queues it behind a frame still being handled. */
   onMessage(ctx: ConnectionContext, raw: RawData, isBinary: boolean): void {
     ctx.lastSeenAt = Date.now();
     ctx.alive = true;
     const parsed = parseFrame(raw, isBinary, limits.maxJsonDepth);
-    const envelope = parsed.ok ? clientEnvelopeSchema.safeParse(parsed.value) : null;
-    const replyTo = envelope?.success ? envelope.data.id : parsed.ok ? salvageId(parsed.value) : undefined;
-    if (!this.spend(ctx, envelope?.success === true && envelope.data.type === 'heartbeat', replyTo)) return;
+    const checked = parsed.ok ? clientEnvelopeSchema.safeParse(parsed.value) : null;
+    const envelope = checked?.success ? checked.data : null;
+    const replyTo = envelope ? envelope.id : parsed.ok ? salvageId(parsed.value) : undefined;
+    if (!this.spend(ctx, envelope?.type === 'heartbeat', replyTo)) return;
+    const queued: QueuedFrame = { parsed, envelope, envelopeError: checked && !checked.success ? describeIssue(checked.error) : null, replyTo };
+    if (ctx.queue) ctx.queue.push(queued);
+    else this.run(ctx, queued);
+  }
+
+  onClose(ctx: ConnectionContext, code: number): void {
+    this.connections.delete(ctx.id);
+    ctx.closed = true;
+    ctx.queue = null;
+    const identity = ctx.identity;
+    if (identity) {
+      this.sessions.orphan(identity.sessionId, [...ctx.groups], Date.now());
+      this.membership.release(ctx);
+    }
+    this.log.debug({ connectionId: ctx.id, userId: identity?.userId, ip: ctx.ip, code }, 'connection closed');
+  }
+
+  // --- per-connection order ------------------------------------------------------------------
+
+  /** Handles a frame; if that takes a round trip, later frames of the connection wait their turn. */
+  private run(ctx: ConnectionContext, queued: QueuedFrame): void {
+    const pending = this.handle(ctx, queued);
+    if (!pending) return;
+    ctx.queue = [];
+    void pending.then(() => this.drain(ctx));
+  }
+
+  private async drain(ctx: ConnectionContext): Promise<void> {
+    while (ctx.queue && ctx.queue.length > 0) {
+      const next = ctx.queue.shift()!;
+      await this.handle(ctx, next);
+    }
+    ctx.queue = null;
+  }
+
+  /** Validation order after the rate limit: BAD_JSON, INVALID_ENVELOPE, UNKNOWN_TYPE, NOT_/ALREADY_IDENTIFIED, data, permissions. */
+  private handle(ctx: ConnectionContext, queued: QueuedFrame): Promise<void> | undefined {
+    if (!ctx.isOpen) return undefined;
+    const { parsed, envelope, replyTo } = queued;
     if (!parsed.ok) return this.sendError(ctx, parsed.code, parsed.message);
-    if (!envelope?.success) return this.sendError(ctx, 'INVALID_ENVELOPE', `envelope ${describeIssue(envelope!.error)}`, replyTo);
-    const { type, id, data } = envelope.data;
-    if (!isClientSignalType(type)) return this.sendError(ctx, 'UNKNOWN_TYPE', `unknown type "${type.slice(0, 64)}"`, id);
+    if (!envelope) return this.sendError(ctx, 'INVALID_ENVELOPE', `envelope ${queued.envelopeError ?? 'invalid'}`, replyTo);
+    const { type, id, data } = envelope;
+    if (!isClientSignalType(type)) return this.sendError(ctx, 'UNKNOWN_TYPE', `unknown type "${type}"`, id);
     if (type === 'identify') {
-      if (ctx.identity || ctx.identifying) return this.sendError(ctx, 'ALREADY_IDENTIFIED', 'this connection is already identified', id);
+      if (ctx.identity) return this.sendError(ctx, 'ALREADY_IDENTIFIED', 'this connection is already identified', id);
     } else if (!ctx.identity) {
       return this.sendError(ctx, 'NOT_IDENTIFIED', 'send identify first', id);
     }
     const body = clientSignals[type].safeParse(data ?? {});
     if (!body.success) return this.sendError(ctx, 'INVALID_ENVELOPE', `data.${describeIssue(body.error)}`, id);
     try {
-      this.dispatch(ctx, type, body.data, id);
+      const pending = this.dispatch(ctx, type, body.data, id);
+      return pending?.catch((err: unknown) => this.internalError(ctx, err, id));
     } catch (err) {
       this.internalError(ctx, err, id);
+      return undefined;
     }
   }
 
-  onClose(ctx: ConnectionContext, code: number): void {
-    this.connections.delete(ctx.id);
-    const identity = ctx.identity;
-    if (identity) {
-      const own = this.users.get(identity.userId);
-      own?.delete(ctx);
-      if (own?.size === 0) this.users.delete(identity.userId);
-      const held = [...ctx.groups];
-      for (const group of held) this.leaveGroup(ctx, group);
-      this.sessions.orphan(identity.sessionId, held, Date.now());
-    }
-    this.log.debug({ connectionId: ctx.id, userId: identity?.userId, ip: ctx.ip, code }, 'connection closed');
-  }
-
-  // --- dispatch ----------------------------------------------------------------------------
-
-  private dispatch(ctx: ConnectionContext, type: ClientSignalType, data: unknown, id: string | undefined): void {
+  private dispatch(ctx: ConnectionContext, type: keyof typeof clientSignals, data: unknown, id: string | undefined): Promise<void> | undefined {
     switch (type) {
       case 'identify':
-        ctx.identifying = true;
-        this.identify(ctx, data as ClientSignalData<'identify'>, id)
-          .catch((err: unknown) => this.internalError(ctx, err, id))
-          .finally(() => {
-            ctx.identifying = false;
-          });
-        return;
+        return this.identify(ctx, data as ClientSignalData<'identify'>, id);
       case 'heartbeat':
-        return ctx.send(frame('heartbeat_ack', { serverTs: Date.now() }, id));
+        ctx.send(frame('heartbeat_ack', { serverTs: Date.now() }, id));
+        return undefined;
       case 'subscribe':
         return this.subscribe(ctx, (data as ClientSignalData<'subscribe'>).group, id);
       case 'unsubscribe':
         return this.unsubscribe(ctx, (data as ClientSignalData<'unsubscribe'>).group, id);
       case 'data_update':
         return this.dataUpdate(ctx, data as ClientSignalData<'data_update'>, id);
+      case 'signal':
+        return this.signal(ctx, data as ClientSignalData<'signal'>, id);
     }
   }
+
+  // --- handlers ------------------------------------------------------------------------------
 
   private async identify(ctx: ConnectionContext, data: ClientSignalData<'identify'>, id: string | undefined): Promise<void> {
     const meta = data.meta ?? {};
     if (Buffer.byteLength(JSON.stringify(meta)) > MAX_META_BYTES) {
       return this.sendError(ctx, 'PAYLOAD_TOO_LARGE', `data.meta is over ${MAX_META_BYTES} bytes serialized`, id);
     }
-    const verified = await verifyToken(data.token, this.config.jwtSecret);
-    if (!ctx.isOpen) return;
-    if (!verified.ok) {
-      this.log.info({ connectionId: ctx.id, ip: ctx.ip, reason: verified.reason }, 'identify rejected');
-      this.sendError(ctx, 'AUTH_FAILED', verified.reason, id);
-      return ctx.close(CloseCode.AUTH_FAILED.code, 'authentication failed');
-    }
-    const { sub: userId, role, groups: grants } = verified.claims;
-    let own = this.users.get(userId);
-    if (own && own.size >= this.config.maxConnectionsPerUser) {
-      this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip }, 'identify refused: connections per user');
-      this.sendError(ctx, 'LIMIT_EXCEEDED', `user already has ${this.config.maxConnectionsPerUser} connections`, id);
-      return ctx.close(CloseCode.TOO_MANY_CONNECTIONS.code, 'too many connections');
-    }
-    if (!own) {
-      own = new Set();
-      this.users.set(userId, own);
-    }
-    own.add(ctx);
-    const session = this.sessions.create(userId, ctx.id, Date.now());
-    ctx.identity = { userId, role, grants, sessionId: session.sessionId, meta };
+    ctx.identifying = true;
+    try {
+      const verified = await verifyToken(data.token, this.config.jwtSecret);
+      if (!ctx.isOpen) return;
+      if (!verified.ok) {
+        this.log.info({ connectionId: ctx.id, ip: ctx.ip, reason: verified.reason }, 'identify rejected');
+        this.sendError(ctx, 'AUTH_FAILED', verified.reason, id);
+        return ctx.close(CloseCode.AUTH_FAILED.code, 'authentication failed');
+      }
+      const { sub: userId, role, groups: grants } = verified.claims;
+      if (!(await this.membership.admit(ctx, userId, this.config.maxConnectionsPerUser))) {
+        this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip }, 'identify refused: connections per user');
+        this.sendError(ctx, 'LIMIT_EXCEEDED', `user already has ${this.config.maxConnectionsPerUser} connections`, id);
+        return ctx.close(CloseCode.TOO_MANY_CONNECTIONS.code, 'too many connections');
+      }
+      const session = this.sessions.create(userId, ctx.id, Date.now());
+      ctx.identity = { userId, role, grants, sessionId: session.sessionId, meta };
+      if (ctx.closed) {
+        // The close was handled while the token was checked, before there was an identity to release.
+        this.sessions.orphan(session.sessionId, [], Date.now());
+        return this.membership.release(ctx);
+      }
 
-    const joined: GroupName[] = [];
-    const denied: GroupName[] = [];
-    for (const group of new Set(data.groups ?? [])) {
-      (isGranted(grants, group) && joined.length < this.config.maxGroupsPerConnection ? joined : denied).push(group);
+      const joined: GroupName[] = [];
+      const denied: GroupName[] = [];
+      for (const group of new Set(data.groups ?? [])) {
+        (isGranted(grants, group) && joined.length < this.config.maxGroupsPerConnection ? joined : denied).push(group);
+      }
+      const cameUp = await Promise.all(joined.map((group) => this.membership.join(ctx, group)));
+      const groups = await Promise.all(joined.map(async (group) => ({ group, members: await this.membership.members(group) })));
+      ctx.send(frame('ready', { sessionId: session.sessionId, connectionId: ctx.id, userId, role, groups, denied }, id));
+      joined.forEach((group, i) => {
+        if (cameUp[i]) this.membership.announce(group, userId, 'UP', meta, ctx);
+      });
+      this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip, groups: joined.length, denied: denied.length }, 'identified');
+    } finally {
+      ctx.identifying = false;
     }
-    const cameUp = joined.filter((group) => this.joinGroup(ctx, group));
-    const groups: GroupMembers[] = joined.map((group) => ({ group, members: this.presence.members(group) }));
-    ctx.send(frame('ready', { sessionId: session.sessionId, connectionId: ctx.id, userId, role, groups, denied }, id));
-    for (const group of cameUp) this.announce(ctx, group, userId, 'UP', meta);
-    this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip, groups: joined.length, denied: denied.length }, 'identified');
   }
 
-  private subscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): void {
+  private async subscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
     const identity = ctx.identity!;
     if (!isGranted(identity.grants, group)) return this.sendError(ctx, 'FORBIDDEN', `the token does not grant group "${group}"`, id);
     if (!ctx.groups.has(group) && ctx.groups.size >= this.config.maxGroupsPerConnection) {
       return this.sendError(ctx, 'LIMIT_EXCEEDED', `a connection may be in at most ${this.config.maxGroupsPerConnection} groups`, id);
     }
-    const cameUp = this.joinGroup(ctx, group);
-    ctx.send(frame('subscribed', { group, members: this.presence.members(group) }, id));
-    if (cameUp) this.announce(ctx, group, identity.userId, 'UP', identity.meta);
+    const cameUp = await this.membership.join(ctx, group);
+    ctx.send(frame('subscribed', { group, members: await this.membership.members(group) }, id));
+    if (cameUp) this.membership.announce(group, identity.userId, 'UP', identity.meta, ctx);
   }
 
-  private unsubscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): void {
-    this.leaveGroup(ctx, group);
+  private async unsubscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
+    await this.membership.leave(ctx, group);
     ctx.send(frame('unsubscribed', { group }, id));
   }
 
-  private dataUpdate(ctx: ConnectionContext, data: ClientSignalData<'data_update'>, id: string | undefined): void {
-    const identity = ctx.identity!;
-    const members = this.groups.connections(data.group);
-    if (!members || !ctx.groups.has(data.group)) {
-      return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
-    }
-    const out = frame('data_update', { group: data.group, from: { userId: identity.userId, connectionId: ctx.id }, payload: data.payload });
-    const skip = data.echo === true ? null : ctx;
-    for (const member of members) if (member !== skip) member.send(out);
+  private dataUpdate(ctx: ConnectionContext, data: ClientSignalData<'data_update'>, id: string | undefined): undefined {
+    if (!this.membership.isMember(ctx, data.group)) return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
+    const out = frame('data_update', { group: data.group, from: { userId: ctx.identity!.userId, connectionId: ctx.id }, payload: data.payload });
+    this.membership.publish('group', data.group, out, data.echo === true ? null : ctx);
     if (id !== undefined) ctx.send(frame('ack', {}, id));
+    return undefined;
   }
 
-  // --- membership --------------------------------------------------------------------------
-
-  /** Joins the group; true when the user came UP in it (their first connection there). */
-  private joinGroup(ctx: ConnectionContext, group: GroupName): boolean {
-    const identity = ctx.identity!;
-    if (!this.groups.join(ctx, group)) return false;
-    return this.presence.join(group, identity.userId, ctx.id, identity.meta, Date.now());
-  }
-
-  /** Leaves the group and announces DOWN when it was the user's last connection in it. */
-  private leaveGroup(ctx: ConnectionContext, group: GroupName): void {
-    const identity = ctx.identity!;
-    if (!this.groups.leave(ctx, group)) return;
-    if (this.presence.leave(group, identity.userId, ctx.id)) this.announce(ctx, group, identity.userId, 'DOWN', identity.meta);
-  }
-
-  /** Sends presence_update to every connection in the group except `origin`. */
-  private announce(origin: ConnectionContext, group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: Record<string, unknown>): void {
-    const members = this.groups.connections(group);
-    if (!members) return;
-    const out = frame('presence_update', { group, userId, status, meta });
-    for (const member of members) if (member !== origin) member.send(out);
+  private async signal(ctx: ConnectionContext, data: ClientSignalData<'signal'>, id: string | undefined): Promise<void> {
+    if (!this.membership.isMember(ctx, data.group)) return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
+    const userId = ctx.identity!.userId;
+    if (await this.deduper.claim(data.group, data.kind, userId, this.config.signalDedupMs)) {
+      const out = frame('signal', { group: data.group, from: { userId, connectionId: ctx.id }, kind: data.kind, data: data.data ?? null });
+      this.membership.publish('group', data.group, out, ctx);
+    }
+    if (id !== undefined) ctx.send(frame('ack', {}, id));
   }
 
   // --- errors and liveness -----------------------------------------------------------------
 
-  private sendError(ctx: ConnectionContext, code: ErrorCodeName, message: string, replyTo?: string, retryAfterMs?: number): void {
+  private sendError(ctx: ConnectionContext, code: ErrorCodeName, message: string, replyTo?: string, retryAfterMs?: number): undefined {
     ctx.send(frame('error', { code, message, retryAfterMs }, replyTo));
+    return undefined;
+  }
+
+  private internalError(ctx: ConnectionContext, err: unknown, replyTo: string | undefined): void {
+    this.log.error({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip, err: errorText(err) }, 'envelope handling failed');
+    this.sendError(ctx, 'INTERNAL', 'the gateway could not handle this envelope', replyTo);
   }
 
   /**
@@ -298,11 +321,6 @@ export class Router implements HubHandlers {
       ctx.close(CloseCode.RATE_LIMITED.code, 'rate limit exceeded');
     }
     return false;
-  }
-
-  private internalError(ctx: ConnectionContext, err: unknown, replyTo: string | undefined): void {
-    this.log.error({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip, err: err instanceof Error ? err.message : String(err) }, 'envelope handling failed');
-    this.sendError(ctx, 'INTERNAL', 'the gateway could not handle this envelope', replyTo);
   }
 
   private sweep(now: number): void {

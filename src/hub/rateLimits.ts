@@ -1,7 +1,9 @@
 // Rate limits: upgrade attempts per client IP (rate-limiter-flexible) and per-connection token buckets (limiter).
 import { TokenBucket } from 'limiter';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { keys } from '../broker/wire';
 import { limits } from '../config/limits';
+import type { Redis } from '../redis/connection';
 
 export type Admission = { ok: true } | { ok: false; retryAfterMs: number };
 
@@ -10,8 +12,13 @@ export interface ConnectionRateLimiter {
   admit(ip: string): Promise<Admission>;
 }
 
-export function createConnectionRateLimiter(perMinute: number): ConnectionRateLimiter {
-  const limiter = new RateLimiterMemory({ points: perMinute, duration: 60, keyPrefix: 'conn' });
+/** With Redis the count is cluster-wide; while Redis is unreachable each instance counts on its own. */
+export function createConnectionRateLimiter(perMinute: number, redis?: Redis): ConnectionRateLimiter {
+  const options = { points: perMinute, duration: 60 };
+  const memory = new RateLimiterMemory({ ...options, keyPrefix: 'conn' });
+  const limiter: RateLimiterAbstract = redis
+    ? new RateLimiterRedis({ ...options, storeClient: redis, keyPrefix: `${keys.rateLimit}:conn`, insuranceLimiter: memory })
+    : memory;
   return {
     async admit(ip) {
       try {

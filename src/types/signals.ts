@@ -5,6 +5,7 @@ import { jsonObjectSchema } from './envelope';
 import type { ErrorCodeName } from './codes';
 
 export const MAX_META_BYTES = 1024;
+export const SIGNAL_KIND_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 export const MAX_TOKEN_LENGTH = 8192;
 
 const payloadSchema = z.unknown().refine((v) => v !== undefined, { message: 'payload is required' });
@@ -22,6 +23,11 @@ export const clientSignals = {
     group: groupNameSchema,
     payload: payloadSchema,
     echo: z.boolean().optional(),
+  }),
+  signal: z.object({
+    group: groupNameSchema,
+    kind: z.string().regex(SIGNAL_KIND_PATTERN, 'signal kinds match ^[A-Za-z0-9._:-]{1,64}$'),
+    data: z.unknown().optional(),
   }),
 } as const;
 
@@ -52,7 +58,9 @@ export interface ServerSignals {
   subscribed: GroupMembers;
   unsubscribed: { group: GroupName };
   ack: Record<string, never>;
-  data_update: { group: GroupName; from: { userId: UserId; connectionId: ConnectionId | null }; payload: unknown };
+  /** `group` is null for a backend message sent to a user directly; `connectionId` is null for backend messages. */
+  data_update: { group: GroupName | null; from: { userId: UserId; connectionId: ConnectionId | null }; payload: unknown };
+  signal: { group: GroupName; from: { userId: UserId; connectionId: ConnectionId }; kind: string; data: unknown };
   presence_update: { group: GroupName; userId: UserId; status: 'UP' | 'DOWN'; meta: PresenceMeta };
   error: { code: ErrorCodeName; message: string; retryAfterMs?: number };
   shutdown: { reason: string; reconnectAfterMs: number };

@@ -1,6 +1,7 @@
 // Starts real gateway instances on 127.0.0.1:0 for integration tests, and mints tokens for them.
 import { afterEach } from 'vitest';
 import { mintToken, type MintOptions } from '../../src/auth/jwt';
+import type { MemoryCluster } from '../../src/cluster';
 import { loadConfig } from '../../src/config';
 import { ProbeClient } from '../../src/dev/ProbeClient';
 import { startGateway, type Gateway } from '../../src/server';
@@ -32,7 +33,12 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((g) => g.stop()));
 });
 
-export async function startTestGateway(env: Record<string, string> = {}, logger?: Logger): Promise<TestGateway> {
+export interface TestGatewayOptions {
+  logger?: Logger;
+  memoryCluster?: MemoryCluster;
+}
+
+export async function startTestGateway(env: Record<string, string> = {}, options: TestGatewayOptions = {}): Promise<TestGateway> {
   const config = loadConfig({
     NODE_ENV: 'test',
     GW_PORT: '0',
@@ -44,7 +50,7 @@ export async function startTestGateway(env: Record<string, string> = {}, logger?
     GW_RATE_CONN_PER_MIN: '100000',
     ...env,
   });
-  const gateway = await startGateway({ config, logger });
+  const gateway = await startGateway({ config, ...options });
   running.push(gateway);
   const wsUrl = `ws://127.0.0.1:${gateway.port}/rt`;
   const tg: TestGateway = {

@@ -1,4 +1,4 @@
-// PresenceRegistry: who is in each group, per user, aware of several connections (tabs) per user.
+// PresenceRegistry: who is in each group, per user, aware of several connections (tabs) per user; the in-memory data structure under the presence stores.
 import type { ConnectionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
 
 interface ConnectionPresence {
@@ -51,6 +51,13 @@ export class PresenceRegistry {
       out.push({ userId, meta: earliest.meta, since: earliest.since });
     }
     return out;
+  }
+
+  /** Every (group, user, connection) held. */
+  *entries(): Generator<[GroupName, UserId, ConnectionId]> {
+    for (const [group, users] of this.groups) {
+      for (const [userId, conns] of users) for (const connectionId of conns.keys()) yield [group, userId, connectionId];
+    }
   }
 
   get groupCount(): number {

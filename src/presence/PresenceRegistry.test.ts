@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PresenceRegistry } from './Presence';
+import { PresenceRegistry } from './PresenceRegistry';
 
 describe('PresenceRegistry', () => {
   it('reports UP only for a user’s first connection and DOWN only for the last', () => {

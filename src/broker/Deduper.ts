@@ -1,0 +1,42 @@
+// Signal deduplication: the same (group, kind, user) is let through once per window, cluster-wide with Redis.
+import { isReady, type Redis } from '../redis/connection';
+import type { GroupName, UserId } from '../types/domain';
+import { keys } from './wire';
+
+export interface Deduper {
+  /** True when this signal is the first of its (group, kind, user) within `windowMs`. */
+  claim(group: GroupName, kind: string, userId: UserId, windowMs: number): Promise<boolean>;
+}
+
+/** Purge expired claims once the map holds this many. */
+const PURGE_AT = 10_000;
+
+/** In-process windows; shared by in-process instances through the same object. */
+export class MemoryDeduper implements Deduper {
+  private readonly until = new Map<string, number>();
+
+  async claim(group: GroupName, kind: string, userId: UserId, windowMs: number): Promise<boolean> {
+    const key = keys.signal(group, kind, userId);
+    const now = Date.now();
+    if ((this.until.get(key) ?? 0) > now) return false;
+    if (this.until.size >= PURGE_AT) for (const [k, t] of this.until) if (t <= now) this.until.delete(k);
+    this.until.set(key, now + windowMs);
+    return true;
+  }
+}
+
+/** SET NX PX in Redis; while Redis is down, the in-process windows stand in. */
+export class RedisDeduper implements Deduper {
+  private readonly fallback = new MemoryDeduper();
+
+  constructor(private readonly redis: Redis) {}
+
+  async claim(group: GroupName, kind: string, userId: UserId, windowMs: number): Promise<boolean> {
+    if (!isReady(this.redis)) return this.fallback.claim(group, kind, userId, windowMs);
+    try {
+      return (await this.redis.set(keys.signal(group, kind, userId), '1', 'PX', windowMs, 'NX')) === 'OK';
+    } catch {
+      return this.fallback.claim(group, kind, userId, windowMs);
+    }
+  }
+}

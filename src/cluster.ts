@@ -1,0 +1,66 @@
+// The cluster layer, chosen once: in-memory parts by default, Redis parts when GW_REDIS_URL is set.
+import { MemoryBroker, MemoryBus } from './broker/MemoryBroker';
+import { MemoryDeduper, RedisDeduper, type Deduper } from './broker/Deduper';
+import { RedisBroker } from './broker/RedisBroker';
+import type { Broker } from './broker/Broker';
+import type { Config } from './config';
+import { createConnectionRateLimiter, type ConnectionRateLimiter } from './hub/rateLimits';
+import { MemoryPresenceState, MemoryPresenceStore } from './presence/MemoryPresenceStore';
+import { RedisPresenceStore } from './presence/RedisPresenceStore';
+import type { PresenceStore } from './presence/PresenceStore';
+import { closeRedis, createRedis, isReady } from './redis/connection';
+import type { Logger } from './utils/logger';
+
+export interface Cluster {
+  broker: Broker;
+  presence: PresenceStore;
+  deduper: Deduper;
+  connectionLimiter: ConnectionRateLimiter;
+  /** 'up' or 'down' with Redis configured; undefined without. */
+  redisStatus(): 'up' | 'down' | undefined;
+  /** Resolves when Redis is ready, or after `timeoutMs` (the gateway then starts degraded). */
+  ready(timeoutMs: number): Promise<void>;
+  /** Closes what the cluster layer opened (after the broker and presence store have stopped). */
+  close(): Promise<void>;
+}
+
+/** In-process state that several gateways in one process share to act as one (tests, simulations). */
+export class MemoryCluster {
+  readonly bus = new MemoryBus();
+  readonly presence = new MemoryPresenceState();
+  readonly deduper = new MemoryDeduper();
+}
+
+export function createCluster(config: Config, logger: Logger, memory = new MemoryCluster()): Cluster {
+  if (!config.redisUrl) {
+    return {
+      broker: new MemoryBroker(config.instanceId, memory.bus),
+      presence: new MemoryPresenceStore(config.instanceId, (event) => logger.info({ event }, 'presence event'), memory.presence),
+      deduper: memory.deduper,
+      connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp),
+      redisStatus: () => undefined,
+      ready: async () => undefined,
+      close: async () => undefined,
+    };
+  }
+  const redis = createRedis(config.redisUrl, `gateway-strategy:${config.instanceId}`, logger);
+  return {
+    broker: new RedisBroker(config.instanceId, redis, config.redisUrl, logger),
+    presence: new RedisPresenceStore({ instanceId: config.instanceId, redis, logger, instanceTtlMs: config.instanceTtlMs, eventsMaxLen: config.eventsMaxLen }),
+    deduper: new RedisDeduper(redis),
+    connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp, redis),
+    redisStatus: () => (isReady(redis) ? 'up' : 'down'),
+    ready: (timeoutMs) =>
+      new Promise<void>((resolve) => {
+        if (isReady(redis)) return resolve();
+        const timer = setTimeout(done, timeoutMs);
+        function done() {
+          clearTimeout(timer);
+          redis.off('ready', done);
+          resolve();
+        }
+        redis.once('ready', done);
+      }),
+    close: () => closeRedis(redis),
+  };
+}

@@ -1,0 +1,42 @@
+// PresenceStore: cluster-wide presence per group, and each user's identified connections anywhere (for the
+// per-user cap and the online/offline events backends read). Transitions are decided here, once, cluster-wide.
+import type { ConnectionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
+
+export interface PresenceEntry {
+  group: GroupName;
+  userId: UserId;
+  connectionId: ConnectionId;
+  meta: PresenceMeta;
+  since: number;
+}
+
+/** What backends read (Redis stream rt:events, or the log without Redis). */
+export interface PresenceEvent {
+  type: 'online' | 'offline';
+  userId: UserId;
+  /** The instance that held the connection. */
+  instance: string;
+  /** `closed`: the connection ended; `instance-lost`: its instance died and a survivor cleaned up. */
+  reason?: 'closed' | 'instance-lost';
+  ts: number;
+}
+
+export interface PresenceHandlers {
+  /** A transition the store found by itself: an instance died, or local state was re-published after an outage. */
+  onTransition(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta): void;
+}
+
+export interface PresenceStore {
+  start(handlers: PresenceHandlers): Promise<void>;
+  /** Adds a connection to a group; true when its user came UP there (their first connection in the cluster). */
+  join(entry: PresenceEntry): Promise<boolean>;
+  /** Removes a connection from a group; true when its user went DOWN there (their last connection). */
+  leave(group: GroupName, userId: UserId, connectionId: ConnectionId): Promise<boolean>;
+  /** One entry per user in the group, earliest first, with the meta of their earliest connection. */
+  members(group: GroupName): Promise<Member[]>;
+  /** Counts an identified connection for its user; false, counting nothing, when the user already has `max`. */
+  connect(userId: UserId, connectionId: ConnectionId, max: number): Promise<boolean>;
+  disconnect(userId: UserId, connectionId: ConnectionId): Promise<void>;
+  /** Cleans up what this instance still holds; resolves once in-flight work is done. */
+  stop(): Promise<void>;
+}

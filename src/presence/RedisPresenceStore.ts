@@ -1,0 +1,292 @@
+// RedisPresenceStore: cluster-wide presence in Redis. Lua scripts decide UP/DOWN and online/offline atomically
+// (and append online/offline to rt:events in the same step, so each is written exactly once). A liveness key per
+// instance lets survivors reap a dead instance's entries. While Redis is down the store answers from this
+// instance's own state, and re-publishes that state when Redis is back.
+import type { ConnectionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
+import { isReady, type Redis } from '../redis/connection';
+import { keys } from '../broker/wire';
+import type { Logger } from '../utils/logger';
+import { PresenceRegistry } from './PresenceRegistry';
+import type { PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
+
+/** KEYS: presence hash, user's set in the group, instance entries. ARGV: field, member JSON, entry. Returns 1 when the user came UP. */
+const JOIN = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 and redis.call('SCARD', KEYS[2]) == 1 then return 1 end
+return 0`;
+
+/** KEYS: as JOIN. ARGV: field, entry. Returns the member JSON when the user went DOWN, else false. */
+const LEAVE = `
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[2])
+if redis.call('SREM', KEYS[2], ARGV[1]) == 1 and redis.call('SCARD', KEYS[2]) == 0 then return member or '{}' end
+return false`;
+
+/** KEYS: user's connections, instance entries, events. ARGV: field, max, entry, userId, instance, ts, maxlen. Returns 0 over the cap. */
+const CONNECT = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[3])
+if redis.call('SCARD', KEYS[1]) == 1 then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'type', 'online', 'userId', ARGV[4], 'instance', ARGV[5], 'ts', ARGV[6])
+end
+return 1`;
+
+/** KEYS: as CONNECT. ARGV: field, entry, userId, instance, ts, maxlen, reason. Returns 1 when the user went offline. */
+const DISCONNECT = `
+redis.call('SREM', KEYS[2], ARGV[2])
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'type', 'offline', 'userId', ARGV[3], 'instance', ARGV[4], 'reason', ARGV[7], 'ts', ARGV[5])
+  return 1
+end
+return 0`;
+
+/** What an instance holds, as stored in its entries set: a group membership or a user connection. */
+type HeldEntry = ['g', GroupName, ConnectionId, UserId] | ['u', UserId, ConnectionId];
+
+interface ScriptClient {
+  gwJoin(k1: string, k2: string, k3: string, field: string, member: string, entry: string): Promise<number>;
+  gwLeave(k1: string, k2: string, k3: string, field: string, entry: string): Promise<string | null>;
+  gwConnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
+  gwDisconnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
+}
+
+export interface RedisPresenceOptions {
+  instanceId: string;
+  redis: Redis;
+  logger: Logger;
+  instanceTtlMs: number;
+  eventsMaxLen: number;
+}
+
+export class RedisPresenceStore implements PresenceStore {
+  private readonly redis: Redis & ScriptClient;
+  private readonly id: string;
+  private readonly log: Logger;
+  /** This instance's own entries: the fallback while Redis is down, and what is re-published when it is back. */
+  private readonly local = new PresenceRegistry();
+  private readonly localUsers = new Map<UserId, Set<ConnectionId>>();
+  private readonly metas = new Map<string, { meta: PresenceMeta; since: number }>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private handlers: PresenceHandlers | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  /** Set when Redis missed an update; the next `ready` reconciles. */
+  private stale = false;
+
+  constructor(private readonly options: RedisPresenceOptions) {
+    this.id = options.instanceId;
+    this.log = options.logger;
+    const redis = options.redis;
+    redis.defineCommand('gwJoin', { numberOfKeys: 3, lua: JOIN });
+    redis.defineCommand('gwLeave', { numberOfKeys: 3, lua: LEAVE });
+    redis.defineCommand('gwConnect', { numberOfKeys: 3, lua: CONNECT });
+    redis.defineCommand('gwDisconnect', { numberOfKeys: 3, lua: DISCONNECT });
+    this.redis = redis as Redis & ScriptClient;
+  }
+
+  async start(handlers: PresenceHandlers): Promise<void> {
+    this.handlers = handlers;
+    this.redis.on('ready', () => void this.track(this.onReady()));
+    if (isReady(this.redis)) void this.track(this.onReady());
+    const ttl = this.options.instanceTtlMs;
+    this.timers = [
+      setInterval(() => void this.track(this.heartbeat()), Math.max(50, Math.floor(ttl / 3))),
+      setInterval(() => void this.track(this.reapDead()), Math.max(50, Math.floor(ttl / 2))),
+    ];
+    for (const t of this.timers) t.unref();
+  }
+
+  async join(entry: PresenceEntry): Promise<boolean> {
+    const { group, userId, connectionId, meta, since } = entry;
+    const localFirst = this.local.join(group, userId, connectionId, meta, since);
+    this.metas.set(connectionId, { meta, since });
+    const remote = await this.attempt(() =>
+      this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(connectionId), JSON.stringify({ userId, meta, since }), held(['g', group, connectionId, userId])),
+    );
+    return remote === undefined ? localFirst : remote === 1;
+  }
+
+  async leave(group: GroupName, userId: UserId, connectionId: ConnectionId): Promise<boolean> {
+    const localLast = this.local.leave(group, userId, connectionId);
+    const remote = await this.attempt(() =>
+      this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(connectionId), held(['g', group, connectionId, userId])),
+    );
+    return remote === undefined ? localLast : remote !== null;
+  }
+
+  async members(group: GroupName): Promise<Member[]> {
+    const all = await this.attempt(() => this.redis.hgetall(keys.presence(group)));
+    if (all === undefined) return this.local.members(group);
+    const byUser = new Map<UserId, Member>();
+    for (const json of Object.values(all)) {
+      const m = parseMember(json);
+      if (!m) continue;
+      const seen = byUser.get(m.userId);
+      if (!seen || m.since < seen.since) byUser.set(m.userId, m);
+    }
+    return [...byUser.values()].sort((a, b) => a.since - b.since);
+  }
+
+  async connect(userId: UserId, connectionId: ConnectionId, max: number): Promise<boolean> {
+    const remote = await this.attempt(() =>
+      this.redis.gwConnect(keys.userConnections(userId), keys.instanceEntries(this.id), keys.events, this.field(connectionId), max, held(['u', userId, connectionId]), userId, this.id, Date.now(), this.options.eventsMaxLen),
+    );
+    const own = this.localUsers.get(userId);
+    if (remote === 0 || (remote === undefined && own && own.size >= max)) return false;
+    if (own) own.add(connectionId);
+    else this.localUsers.set(userId, new Set([connectionId]));
+    return true;
+  }
+
+  async disconnect(userId: UserId, connectionId: ConnectionId): Promise<void> {
+    const own = this.localUsers.get(userId);
+    own?.delete(connectionId);
+    if (own?.size === 0) this.localUsers.delete(userId);
+    this.metas.delete(connectionId);
+    await this.attempt(() => this.disconnectIn(this.id, userId, connectionId, 'closed'));
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    this.handlers = null;
+    if (!isReady(this.redis)) return;
+    // Connections were closed (and left) before this; what remains is cleaned up without announcements.
+    await this.reap(this.id, false).catch((err: Error) => this.log.warn({ err: err.message }, 'presence cleanup on stop failed'));
+    await this.redis.del(keys.instance(this.id)).catch(() => undefined);
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  private field(connectionId: ConnectionId): string {
+    return `${this.id}|${connectionId}`;
+  }
+
+  private disconnectIn(instance: string, userId: UserId, connectionId: ConnectionId, reason: 'closed' | 'instance-lost'): Promise<number> {
+    return this.redis.gwDisconnect(keys.userConnections(userId), keys.instanceEntries(instance), keys.events, `${instance}|${connectionId}`, held(['u', userId, connectionId]), userId, instance, Date.now(), this.options.eventsMaxLen, reason);
+  }
+
+  /** Runs a Redis operation; undefined (and a reconcile later) when Redis is down or the call fails. */
+  private async attempt<T>(op: () => Promise<T>): Promise<T | undefined> {
+    if (!isReady(this.redis)) {
+      this.stale = true;
+      return undefined;
+    }
+    const pending = op();
+    this.inFlight.add(pending);
+    try {
+      return await pending;
+    } catch (err) {
+      this.stale = true;
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'presence update failed; serving local presence');
+      return undefined;
+    } finally {
+      this.inFlight.delete(pending);
+    }
+  }
+
+  private track(work: Promise<void>): Promise<void> {
+    const guarded = work.catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'presence maintenance failed'));
+    this.inFlight.add(guarded);
+    void guarded.finally(() => this.inFlight.delete(guarded));
+    return guarded;
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (!isReady(this.redis)) return;
+    await this.redis.multi().set(keys.instance(this.id), String(Date.now()), 'PX', this.options.instanceTtlMs).sadd(keys.instances, this.id).exec();
+  }
+
+  private async onReady(): Promise<void> {
+    await this.heartbeat();
+    await this.reconcile();
+  }
+
+  /** Makes Redis hold exactly this instance's local state, announcing what changed for the rest of the cluster. */
+  private async reconcile(): Promise<void> {
+    this.stale = false;
+    const stored = new Set(await this.redis.smembers(keys.instanceEntries(this.id)));
+    const wanted = new Map<string, HeldEntry>();
+    for (const [userId, conns] of this.localUsers) for (const c of conns) wanted.set(held(['u', userId, c]), ['u', userId, c]);
+    for (const [group, userId, connectionId] of this.local.entries()) wanted.set(held(['g', group, connectionId, userId]), ['g', group, connectionId, userId]);
+
+    for (const entry of stored) {
+      if (!wanted.has(entry)) await this.remove(this.id, entry, true, 'closed');
+    }
+    for (const [entry, parts] of wanted) {
+      if (stored.has(entry)) continue;
+      if (parts[0] === 'u') {
+        await this.redis.gwConnect(keys.userConnections(parts[1]), keys.instanceEntries(this.id), keys.events, this.field(parts[2]), Number.MAX_SAFE_INTEGER, entry, parts[1], this.id, Date.now(), this.options.eventsMaxLen);
+      } else {
+        const [, group, connectionId, userId] = parts;
+        const { meta, since } = this.metas.get(connectionId) ?? { meta: {}, since: Date.now() };
+        const up = await this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(connectionId), JSON.stringify({ userId, meta, since }), entry);
+        if (up === 1) this.handlers?.onTransition(group, userId, 'UP', meta);
+      }
+    }
+  }
+
+  /** Looks for instances whose liveness key expired and reaps each one (one survivor wins the lock). */
+  private async reapDead(): Promise<void> {
+    if (!isReady(this.redis)) return;
+    if (this.stale) await this.reconcile();
+    for (const other of await this.redis.smembers(keys.instances)) {
+      if (other === this.id || (await this.redis.exists(keys.instance(other))) === 1) continue;
+      const won = await this.redis.set(keys.reap(other), this.id, 'PX', this.options.instanceTtlMs * 2, 'NX');
+      if (won !== 'OK') continue;
+      this.log.warn({ instance: other }, 'instance lost; removing its connections from presence');
+      await this.reap(other, true);
+    }
+  }
+
+  /** Removes every entry `instance` holds; with `announce`, DOWN transitions go to the handlers. */
+  private async reap(instance: string, announce: boolean): Promise<void> {
+    for (const entry of await this.redis.smembers(keys.instanceEntries(instance))) {
+      await this.remove(instance, entry, announce, instance === this.id ? 'closed' : 'instance-lost');
+    }
+    await this.redis.multi().srem(keys.instances, instance).del(keys.instanceEntries(instance)).exec();
+  }
+
+  private async remove(instance: string, entry: string, announce: boolean, reason: 'closed' | 'instance-lost'): Promise<void> {
+    const parts = parseHeld(entry);
+    if (!parts) {
+      await this.redis.srem(keys.instanceEntries(instance), entry);
+      return;
+    }
+    if (parts[0] === 'u') {
+      await this.disconnectIn(instance, parts[1], parts[2], reason);
+      return;
+    }
+    const [, group, connectionId, userId] = parts;
+    const member = await this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), `${instance}|${connectionId}`, entry);
+    if (member !== null && announce) this.handlers?.onTransition(group, userId, 'DOWN', parseMember(member)?.meta ?? {});
+  }
+}
+
+function held(entry: HeldEntry): string {
+  return JSON.stringify(entry);
+}
+
+function parseHeld(entry: string): HeldEntry | null {
+  try {
+    const v: unknown = JSON.parse(entry);
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string') && ((v[0] === 'g' && v.length === 4) || (v[0] === 'u' && v.length === 3))) return v as HeldEntry;
+  } catch {
+    // fall through: malformed entries are dropped by the caller
+  }
+  return null;
+}
+
+function parseMember(json: string): Member | null {
+  try {
+    const m = JSON.parse(json) as Partial<Member>;
+    if (typeof m.userId !== 'string' || typeof m.since !== 'number') return null;
+    return { userId: m.userId, meta: typeof m.meta === 'object' && m.meta !== null ? m.meta : {}, since: m.since };
+  } catch {
+    return null;
+  }
+}

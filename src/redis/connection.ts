@@ -1,0 +1,48 @@
+// Redis connections for the gateway: fail fast while down (no offline queue, so nothing grows without bound),
+// reconnect forever with capped, jittered exponential backoff, and log connection trouble without flooding.
+import { Redis } from 'ioredis';
+import { timings } from '../config/timings';
+import type { Logger } from '../utils/logger';
+
+export type { Redis };
+
+const ERROR_LOG_INTERVAL_MS = 10_000;
+
+export function createRedis(url: string, name: string, logger: Logger): Redis {
+  const redis = new Redis(url, {
+    connectionName: name,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: timings.redisCommandTimeoutMs,
+    retryStrategy: (attempt) => Math.round(Math.min(timings.redisMaxBackoffMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)),
+  });
+  let lastErrorLogAt = 0;
+  let wasReady = false;
+  redis.on('error', (err: Error) => {
+    const now = Date.now();
+    if (now - lastErrorLogAt < ERROR_LOG_INTERVAL_MS) return;
+    lastErrorLogAt = now;
+    logger.warn({ redis: name, err: err.message }, 'redis connection error; retrying');
+  });
+  redis.on('ready', () => {
+    logger.info({ redis: name }, wasReady ? 'redis reconnected' : 'redis connected');
+    wasReady = true;
+  });
+  redis.on('close', () => {
+    if (wasReady) logger.warn({ redis: name }, 'redis connection lost');
+  });
+  return redis;
+}
+
+export function isReady(redis: Redis): boolean {
+  return redis.status === 'ready';
+}
+
+/** Stops reconnecting and closes, whatever the connection's state. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') {
+    await redis.quit().catch(() => redis.disconnect());
+  } else {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,199 @@
+// Scale-out faults and backend features against a real redis-server: instance crash, Redis outages,
+// the emitter and its CLI, cluster-wide connection limits, and the rt:events stream.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mintToken } from '../src/auth/jwt';
+import { ProbeClient } from '../src/dev/ProbeClient';
+import { createEmitter } from '../src/emitter';
+import { createLogger } from '../src/utils/logger';
+import { sleep, startTestGateway, TEST_SECRET, type TestGateway } from './helpers/gateway';
+import { spawnGateway } from './helpers/process';
+import { freePort, hasRedis, startRedis, stopAllRedis, type RedisServer } from './helpers/redis';
+import { rawExchange, upgradeRequest } from './helpers/raw';
+
+const TTL_MS = 1000;
+
+type StreamEntry = [string, string[]];
+const events = async (redis: RedisServer) =>
+  ((await redis.client().xrange('rt:events', '-', '+')) as StreamEntry[]).map(([, fields]) => Object.fromEntries(fields.reduce<string[][]>((acc, v, i) => (i % 2 ? acc : [...acc, [v, fields[i + 1]!]]), [])));
+
+async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+  return Date.now() - started;
+}
+
+const health = async (gw: TestGateway) => (await request(gw.httpUrl).get('/health')).body.data as { status: string; redis?: string };
+
+describe.skipIf(!hasRedis)('redis scale-out', () => {
+  afterEach(stopAllRedis);
+
+  it('a SIGKILLed instance: the survivor broadcasts DOWN within 2 × GW_INSTANCE_TTL_MS and writes exactly one offline event', async () => {
+    const redis = await startRedis();
+    const env = { GW_REDIS_URL: redis.url, GW_INSTANCE_TTL_MS: String(TTL_MS) };
+    const survivor = await startTestGateway({ ...env, GW_INSTANCE_ID: 'survivor' });
+    const doomed = spawnGateway({ ...env, GW_INSTANCE_ID: 'doomed', GW_JWT_SECRET: TEST_SECRET, GW_PORT: '0', GW_HOST: '127.0.0.1' });
+    const doomedPort = await doomed.port();
+    const watcher = await survivor.join('bob', ['g']);
+    const alice = await ProbeClient.connect(`ws://127.0.0.1:${doomedPort}/rt`);
+    await alice.next('hello');
+    expect((await alice.identify(await mintToken({ sub: 'alice', groups: ['g'] }, new TextEncoder().encode(TEST_SECRET)), ['g'])).type).toBe('ready');
+    expect((await watcher.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'UP' });
+
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+    const killedAt = Date.now();
+    const down = await watcher.next('presence_update', 4 * TTL_MS);
+    const elapsed = Date.now() - killedAt;
+    expect(down.data).toMatchObject({ group: 'g', userId: 'alice', status: 'DOWN' });
+    expect(elapsed).toBeLessThanOrEqual(2 * TTL_MS + 250);
+
+    await sleep(2 * TTL_MS);
+    const aliceEvents = (await events(redis)).filter((e) => e.userId === 'alice');
+    expect(aliceEvents.map((e) => e.type)).toEqual(['online', 'offline']);
+    expect(aliceEvents[1]).toMatchObject({ instance: 'doomed', reason: 'instance-lost' });
+    expect(watcher.pending('presence_update')).toHaveLength(0);
+    const members = await watcher.request('subscribe', { group: 'g' });
+    expect((members.data!.members as { userId: string }[]).map((m) => m.userId)).toEqual(['bob']);
+  });
+
+  it('a graceful stop announces its users DOWN at once and leaves nothing behind in Redis', async () => {
+    const redis = await startRedis();
+    const env = { GW_REDIS_URL: redis.url, GW_INSTANCE_TTL_MS: '60000' };
+    const a = await startTestGateway({ ...env, GW_INSTANCE_ID: 'stays' });
+    const b = await startTestGateway({ ...env, GW_INSTANCE_ID: 'leaves' });
+    const watcher = await a.join('bob', ['g']);
+    await b.join('alice', ['g']);
+    await watcher.next('presence_update');
+    await b.gateway.stop();
+    expect((await watcher.next('presence_update', 2000)).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
+    const keysLeft = await redis.client().keys('rt:*leaves*');
+    expect(keysLeft).toEqual([]);
+    expect((await events(redis)).filter((e) => e.userId === 'alice').map((e) => [e.type, e.reason])).toEqual([
+      ['online', undefined],
+      ['offline', 'closed'],
+    ]);
+  });
+
+  it('writes online once for a user’s first connection anywhere and offline once for the last', async () => {
+    const redis = await startRedis();
+    const [a, b] = await Promise.all(['x', 'y'].map((id) => startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: id })));
+    const t1 = await a!.join('alice');
+    const t2 = await b!.join('alice');
+    await t1.close();
+    await sleep(100);
+    expect((await events(redis)).map((e) => e.type)).toEqual(['online']);
+    await t2.close();
+    await until(async () => (await events(redis)).length === 2, 2000, 'offline event');
+    expect((await events(redis)).map((e) => e.type)).toEqual(['online', 'offline']);
+  });
+
+  it('Redis lost mid-run: local fan-out goes on, /health says degraded; when Redis is back, cross-instance delivery and presence resume by themselves', async () => {
+    const redis = await startRedis();
+    const env = { GW_REDIS_URL: redis.url, GW_INSTANCE_TTL_MS: String(TTL_MS) };
+    const logs: string[] = [];
+    const a = await startTestGateway({ ...env, GW_INSTANCE_ID: 'a' }, { logger: createLogger('warn', { write: (l: string) => void logs.push(l) }) });
+    const b = await startTestGateway({ ...env, GW_INSTANCE_ID: 'b' });
+    const aliceA = await a.join('alice', ['g']);
+    const carolA = await a.join('carol', ['g']);
+    const bobB = await b.join('bob', ['g']);
+    expect(await health(a)).toMatchObject({ status: 'ok', redis: 'up' });
+
+    await redis.kill();
+    await until(async () => (await health(a)).redis === 'down', 5000, 'redis down in /health');
+    expect(await health(a)).toMatchObject({ status: 'degraded', redis: 'down' });
+    await request(a.httpUrl).get('/health').expect(200);
+    bobB.drain();
+    await aliceA.request('data_update', { group: 'g', payload: 'during outage' });
+    expect((await carolA.next('data_update')).data!.payload).toBe('during outage');
+    // Dropped, counted and logged, never queued.
+    expect(logs.map((l) => JSON.parse(l) as { msg: string; dropped?: number }).find((l) => l.msg.startsWith('redis down: cross-instance messages dropped'))?.dropped).toBeGreaterThanOrEqual(1);
+    const daveA = await a.join('dave', ['g']);
+    expect((await carolA.next((e) => e.type === 'presence_update' && e.data!.userId === 'dave')).data!.status).toBe('UP');
+
+    await redis.restart();
+    await until(async () => (await health(a)).redis === 'up' && (await health(b)).redis === 'up', 10_000, 'redis back in /health');
+    // Presence re-published from local state: B's clients learn of the users A holds.
+    await until(async () => {
+      const sub = await bobB.request('subscribe', { group: 'g' });
+      return (sub.data!.members as { userId: string }[]).length === 4;
+    }, 5000, 'presence re-published');
+    await until(async () => {
+      aliceA.send('data_update', { group: 'g', payload: 'after outage' });
+      await sleep(100);
+      return bobB.pending('data_update').some((e) => e.data!.payload === 'after outage');
+    }, 5000, 'cross-instance delivery after the outage');
+    expect(daveA.socket.readyState).toBe(daveA.socket.OPEN);
+  });
+
+  it('Redis down at start: the gateway starts degraded, serves local connections, and connects when Redis appears', async () => {
+    const port = await freePort();
+    const gw = await startTestGateway({ GW_REDIS_URL: `redis://127.0.0.1:${port}`, GW_INSTANCE_ID: 'early' });
+    expect(await health(gw)).toMatchObject({ status: 'degraded', redis: 'down' });
+    const alice = await gw.join('alice', ['g']);
+    const bob = await gw.join('bob', ['g']);
+    await alice.request('data_update', { group: 'g', payload: 'local' });
+    expect((await bob.next('data_update')).data!.payload).toBe('local');
+    const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      await until(async () => (await health(gw)).redis === 'up', 10_000, 'redis connected');
+      expect((await health(gw)).status).toBe('ok');
+    } finally {
+      redis.kill('SIGKILL');
+    }
+  });
+
+  it('the emitter publishes to a group and to a user on every instance, from the service', async () => {
+    const redis = await startRedis();
+    const [a, b] = await Promise.all(['e1', 'e2'].map((id) => startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: id })));
+    const onA = await a!.join('alice', ['g']);
+    const onB = await b!.join('bob', ['g']);
+    const aliceOnB = await b!.join('alice', ['other']);
+    const emitter = createEmitter({ redisUrl: redis.url, serviceName: 'ai-worker' });
+    try {
+      expect(await emitter.toGroup('g').publish({ summary: 'done' })).toBe(2);
+      for (const c of [onA, onB]) {
+        expect((await c.next('data_update')).data).toEqual({ group: 'g', from: { userId: 'ai-worker', connectionId: null }, payload: { summary: 'done' } });
+      }
+      await emitter.toUser('alice').publish('just you');
+      for (const c of [onA, aliceOnB]) expect((await c.next('data_update')).data).toMatchObject({ group: null, payload: 'just you' });
+      await sleep(100);
+      expect(onB.pending('data_update')).toHaveLength(0);
+      expect(() => emitter.toGroup('bad name')).toThrow(TypeError);
+      await expect(emitter.toGroup('g').publish(undefined)).rejects.toThrow(TypeError);
+    } finally {
+      await emitter.close();
+    }
+  });
+
+  it('yarn emit publishes from the command line', async () => {
+    const redis = await startRedis();
+    const gw = await startTestGateway({ GW_REDIS_URL: redis.url });
+    const alice = await gw.join('alice', ['g']);
+    const root = join(__dirname, '..');
+    const cli = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'src/cli/emit.ts'), '--group', 'g', '--payload', '{"x":1}', '--service', 'ops'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', GW_REDIS_URL: redis.url, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+    });
+    let out = '';
+    cli.stdout.on('data', (d: Buffer) => (out += String(d)));
+    expect(await new Promise((r) => cli.on('exit', r))).toBe(0);
+    expect(out).toContain('1 gateway instance(s) listening');
+    expect((await alice.next('data_update')).data).toEqual({ group: 'g', from: { userId: 'ops', connectionId: null }, payload: { x: 1 } });
+  });
+
+  it('counts upgrade attempts per client IP across instances', async () => {
+    const redis = await startRedis();
+    const env = { GW_REDIS_URL: redis.url, GW_RATE_CONN_PER_MIN: '3' };
+    const [a, b] = await Promise.all(['r1', 'r2'].map((id) => startTestGateway({ ...env, GW_INSTANCE_ID: id })));
+    const attempt = async (gw: TestGateway) => (await rawExchange(gw.gateway.port, upgradeRequest({ 'X-Forwarded-For': '198.51.100.7' }), 200)).slice(9, 12);
+    expect([await attempt(a!), await attempt(b!), await attempt(a!)]).toEqual(['101', '101', '101']);
+    expect(await attempt(b!)).toBe('429');
+    expect(await attempt(a!)).toBe('429');
+  });
+});
