@@ -5,10 +5,12 @@ import { createCluster, type MemoryCluster } from './cluster';
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config';
 import { timings } from './config/timings';
 import { createApp } from './http/app';
+import { createMetricsApp } from './http/metricsApp';
 import { createOriginPolicy } from './http/origins';
 import { Hub } from './hub/Hub';
 import { Membership } from './hub/Membership';
 import { Router } from './hub/Router';
+import { Metrics } from './metrics';
 import { createLogger, type Logger } from './utils/logger';
 import { version } from './utils/version';
 
@@ -24,6 +26,8 @@ export interface Gateway {
   readonly config: Config;
   /** The port actually bound (useful with GW_PORT=0). */
   readonly port: number;
+  /** The port /metrics is served on. */
+  readonly metricsPort: number;
   readonly connectionCount: number;
   /** Drains and closes every connection, then the HTTP server; resolves within config.shutdownGraceMs. */
   stop(reason?: string): Promise<void>;
@@ -34,8 +38,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const startedAt = Date.now();
   const cluster = createCluster(config, logger, options.memoryCluster);
-  const membership = new Membership(cluster.broker, cluster.presence, logger);
-  const router = new Router({ config, logger, membership, deduper: cluster.deduper });
+  // Gauges read the registries at scrape time, after everything below exists.
+  const metrics: Metrics = new Metrics({
+    connections: () => router.connectionCount,
+    sessions: () => router.sessionCount,
+    groups: () => membership.groupCount,
+    redis: () => cluster.redisStatus(),
+    dropped: () => cluster.broker.dropped,
+  });
+  const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics);
+  const router: Router = new Router({ config, logger, membership, deduper: cluster.deduper, metrics });
   await cluster.ready(timings.redisStartupWaitMs);
   if (cluster.redisStatus() === 'down') logger.warn('redis unreachable at start: serving local connections, retrying in the background');
   await cluster.broker.start(membership);
@@ -65,10 +77,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     connectionLimiter: cluster.connectionLimiter,
     trustProxy: config.trustProxy,
   });
+  const metricsServer = createServer(createMetricsApp(metrics.registry, config.metricsToken));
+  await listen(metricsServer, config.metricsPort, config.metricsHost);
   await listen(server, config.port, config.host);
   router.start();
   const port = (server.address() as AddressInfo).port;
-  logger.info({ port, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined }, 'gateway listening');
+  const metricsPort = (metricsServer.address() as AddressInfo).port;
+  logger.info({ port, metricsPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined }, 'gateway listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
@@ -84,8 +99,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await cluster.broker.stop();
       await cluster.close();
       hub.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of [server, metricsServer]) {
+        s.closeAllConnections();
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
       logger.info('gateway stopped');
     })();
     return stopping;
@@ -94,6 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     config,
     port,
+    metricsPort,
     get connectionCount() {
       return router.connectionCount;
     },

@@ -113,6 +113,9 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     expect((await carolA.next('data_update')).data!.payload).toBe('during outage');
     // Dropped, counted and logged, never queued.
     expect(logs.map((l) => JSON.parse(l) as { msg: string; dropped?: number }).find((l) => l.msg.startsWith('redis down: cross-instance messages dropped'))?.dropped).toBeGreaterThanOrEqual(1);
+    const scraped = (await request(`http://127.0.0.1:${a.gateway.metricsPort}`).get('/metrics')).text;
+    expect(scraped).toMatch(/^gateway_redis_up 0$/m);
+    expect(Number(/^gateway_cluster_dropped_total (\d+)$/m.exec(scraped)?.[1])).toBeGreaterThanOrEqual(1);
     const daveA = await a.join('dave', ['g']);
     expect((await carolA.next((e) => e.type === 'presence_update' && e.data!.userId === 'dave')).data!.status).toBe('UP');
 

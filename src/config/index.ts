@@ -50,6 +50,9 @@ const envSchema = z.object({
   GW_INSTANCE_TTL_MS: ms(timings.instanceTtlMs),
   GW_SIGNAL_DEDUP_MS: ms(timings.signalDedupMs),
   GW_EVENTS_MAXLEN: count(limits.eventsMaxLen, 100_000_000),
+  GW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  GW_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  GW_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 /** Every variable the gateway reads (README and .env.example document each one). */
@@ -90,6 +93,11 @@ export interface Config {
   signalDedupMs: number;
   /** Approximate cap of the rt:events stream (XADD MAXLEN ~). */
   eventsMaxLen: number;
+  /** Prometheus /metrics is served on its own listener, never on the public port. */
+  metricsPort: number;
+  metricsHost: string;
+  /** When set, /metrics requires `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -153,6 +161,9 @@ export function loadConfig(env: Env): Config {
     instanceTtlMs: e.GW_INSTANCE_TTL_MS,
     signalDedupMs: e.GW_SIGNAL_DEDUP_MS,
     eventsMaxLen: e.GW_EVENTS_MAXLEN,
+    metricsPort: e.GW_METRICS_PORT,
+    metricsHost: e.GW_METRICS_HOST,
+    metricsToken: e.GW_METRICS_TOKEN,
   };
 }
 

@@ -16,7 +16,7 @@ function expectType(env: ServerEnvelope, type: string): ServerEnvelope {
 
 /** Runs the scenario against a fresh in-process gateway; resolves true when every step passed. */
 export async function runEchoScenario(print: Print, env = readEnvironment()): Promise<boolean> {
-  const config = loadConfig({ ...env, GW_PORT: '0', GW_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const config = loadConfig({ ...env, GW_PORT: '0', GW_METRICS_PORT: '0', GW_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
   const gateway = await startGateway({ config });
   const url = `ws://127.0.0.1:${gateway.port}/rt`;
   const clients: ProbeClient[] = [];

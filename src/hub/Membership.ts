@@ -5,6 +5,7 @@ import type { PresenceHandlers, PresenceStore } from '../presence/PresenceStore'
 import type { GroupName, Member, PresenceMeta, UserId } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 import type { Logger } from '../utils/logger';
+import type { Metrics } from '../metrics';
 import type { ConnectionContext } from './ConnectionContext';
 import { GroupRegistry } from './Groups';
 
@@ -19,6 +20,7 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     private readonly broker: Broker,
     private readonly presence: PresenceStore,
     private readonly log: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   get groupCount(): number {
@@ -114,6 +116,21 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   private deliver(kind: ChannelKind, name: string, frame: string, skip: ConnectionContext | null): void {
     const targets = kind === 'group' ? this.groups.connections(name) : this.users.get(name);
     if (!targets) return;
-    for (const ctx of targets) if (ctx !== skip) ctx.send(frame);
+    const started = process.hrtime.bigint();
+    let sent = 0;
+    for (const ctx of targets) {
+      if (ctx === skip) continue;
+      ctx.send(frame);
+      sent++;
+    }
+    this.metrics.fanoutSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.metrics.sent(envelopeType(frame), sent);
   }
+}
+
+const TYPE_PREFIX = '{"type":"';
+
+/** The type of a frame made by serializeEnvelope, which always writes `type` first. */
+function envelopeType(frame: string): string {
+  return frame.startsWith(TYPE_PREFIX) ? frame.slice(TYPE_PREFIX.length, frame.indexOf('"', TYPE_PREFIX.length)) : 'unknown';
 }

@@ -20,6 +20,7 @@ import {
 } from '../types/signals';
 import { parseFrame } from '../utils/json';
 import type { Logger } from '../utils/logger';
+import type { Metrics } from '../metrics';
 import { ConnectionContext, type ConnectionPolicy, type QueuedFrame } from './ConnectionContext';
 import type { HubHandlers } from './Hub';
 import type { Membership } from './Membership';
@@ -31,6 +32,7 @@ export interface RouterOptions {
   logger: Logger;
   membership: Membership;
   deduper: Deduper;
+  metrics: Metrics;
 }
 
 function frame<T extends ServerSignalType>(type: T, data: ServerSignals[T], replyTo?: string): string {
@@ -60,6 +62,7 @@ export class Router implements HubHandlers {
   private readonly log: Logger;
   private readonly membership: Membership;
   private readonly deduper: Deduper;
+  private readonly metrics: Metrics;
   private readonly policy: ConnectionPolicy;
   private sweepTimer: NodeJS.Timeout | null = null;
   private lastPingAt = Date.now();
@@ -69,16 +72,24 @@ export class Router implements HubHandlers {
     this.log = options.logger;
     this.membership = options.membership;
     this.deduper = options.deduper;
+    this.metrics = options.metrics;
     this.policy = {
       slowConsumerBytes: this.config.slowConsumerBytes,
       slowConsumerGraceMs: this.config.slowConsumerGraceMs,
-      onSlowConsumer: (ctx) =>
-        this.log.warn({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip, queuedBytes: ctx.socket.bufferedAmount }, 'slow consumer cut off'),
+      onSlowConsumer: (ctx) => {
+        this.metrics.slowConsumers.inc();
+        this.log.warn({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip, queuedBytes: ctx.socket.bufferedAmount }, 'slow consumer cut off');
+      },
     };
   }
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Sessions held, attached or orphaned. */
+  get sessionCount(): number {
+    return this.sessions.size;
   }
 
   /** Starts the single liveness sweep that replaces per-connection timers. */
@@ -104,7 +115,7 @@ export class Router implements HubHandlers {
   shutdown(reason: string): void {
     for (const ctx of this.connections.values()) {
       const reconnectAfterMs = timings.shutdownReconnectBaseMs + Math.floor(Math.random() * timings.shutdownReconnectSpreadMs);
-      ctx.send(frame('shutdown', { reason, reconnectAfterMs }));
+      this.reply(ctx, 'shutdown', { reason, reconnectAfterMs });
       ctx.close(CloseCode.GOING_AWAY.code, 'server shutting down');
     }
   }
@@ -121,7 +132,7 @@ export class Router implements HubHandlers {
     const ctx = new ConnectionContext(socket, ip, buckets, this.policy, Date.now());
     this.connections.set(ctx.id, ctx);
     const { heartbeatIntervalMs, heartbeatTimeoutMs, identifyTimeoutMs } = this.config;
-    ctx.send(frame('hello', { connectionId: ctx.id, heartbeatIntervalMs, heartbeatTimeoutMs, identifyTimeoutMs }));
+    this.reply(ctx, 'hello', { connectionId: ctx.id, heartbeatIntervalMs, heartbeatTimeoutMs, identifyTimeoutMs });
     this.log.debug({ connectionId: ctx.id, ip }, 'connection opened');
     return ctx;
   }
@@ -133,6 +144,7 @@ export class Router implements HubHandlers {
     const parsed = parseFrame(raw, isBinary, limits.maxJsonDepth);
     const checked = parsed.ok ? clientEnvelopeSchema.safeParse(parsed.value) : null;
     const envelope = checked?.success ? checked.data : null;
+    this.metrics.received(envelope?.type ?? 'invalid');
     const replyTo = envelope ? envelope.id : parsed.ok ? salvageId(parsed.value) : undefined;
     if (!this.spend(ctx, envelope?.type === 'heartbeat', replyTo)) return;
     const queued: QueuedFrame = { parsed, envelope, envelopeError: checked && !checked.success ? describeIssue(checked.error) : null, replyTo };
@@ -199,7 +211,7 @@ export class Router implements HubHandlers {
       case 'identify':
         return this.identify(ctx, data as ClientSignalData<'identify'>, id);
       case 'heartbeat':
-        ctx.send(frame('heartbeat_ack', { serverTs: Date.now() }, id));
+        this.reply(ctx, 'heartbeat_ack', { serverTs: Date.now() }, id);
         return undefined;
       case 'subscribe':
         return this.subscribe(ctx, (data as ClientSignalData<'subscribe'>).group, id);
@@ -249,7 +261,7 @@ export class Router implements HubHandlers {
       }
       const cameUp = await Promise.all(joined.map((group) => this.membership.join(ctx, group)));
       const groups = await Promise.all(joined.map(async (group) => ({ group, members: await this.membership.members(group) })));
-      ctx.send(frame('ready', { sessionId: session.sessionId, connectionId: ctx.id, userId, role, groups, denied }, id));
+      this.reply(ctx, 'ready', { sessionId: session.sessionId, connectionId: ctx.id, userId, role, groups, denied }, id);
       joined.forEach((group, i) => {
         if (cameUp[i]) this.membership.announce(group, userId, 'UP', meta, ctx);
       });
@@ -266,20 +278,20 @@ export class Router implements HubHandlers {
       return this.sendError(ctx, 'LIMIT_EXCEEDED', `a connection may be in at most ${this.config.maxGroupsPerConnection} groups`, id);
     }
     const cameUp = await this.membership.join(ctx, group);
-    ctx.send(frame('subscribed', { group, members: await this.membership.members(group) }, id));
+    this.reply(ctx, 'subscribed', { group, members: await this.membership.members(group) }, id);
     if (cameUp) this.membership.announce(group, identity.userId, 'UP', identity.meta, ctx);
   }
 
   private async unsubscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
     await this.membership.leave(ctx, group);
-    ctx.send(frame('unsubscribed', { group }, id));
+    this.reply(ctx, 'unsubscribed', { group }, id);
   }
 
   private dataUpdate(ctx: ConnectionContext, data: ClientSignalData<'data_update'>, id: string | undefined): undefined {
     if (!this.membership.isMember(ctx, data.group)) return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
     const out = frame('data_update', { group: data.group, from: { userId: ctx.identity!.userId, connectionId: ctx.id }, payload: data.payload });
     this.membership.publish('group', data.group, out, data.echo === true ? null : ctx);
-    if (id !== undefined) ctx.send(frame('ack', {}, id));
+    if (id !== undefined) this.reply(ctx, 'ack', {}, id);
     return undefined;
   }
 
@@ -290,13 +302,19 @@ export class Router implements HubHandlers {
       const out = frame('signal', { group: data.group, from: { userId, connectionId: ctx.id }, kind: data.kind, data: data.data ?? null });
       this.membership.publish('group', data.group, out, ctx);
     }
-    if (id !== undefined) ctx.send(frame('ack', {}, id));
+    if (id !== undefined) this.reply(ctx, 'ack', {}, id);
   }
 
   // --- errors and liveness -----------------------------------------------------------------
 
+  /** Writes one envelope to one connection. */
+  private reply<T extends ServerSignalType>(ctx: ConnectionContext, type: T, data: ServerSignals[T], replyTo?: string): void {
+    ctx.send(frame(type, data, replyTo));
+    this.metrics.sent(type);
+  }
+
   private sendError(ctx: ConnectionContext, code: ErrorCodeName, message: string, replyTo?: string, retryAfterMs?: number): undefined {
-    ctx.send(frame('error', { code, message, retryAfterMs }, replyTo));
+    this.reply(ctx, 'error', { code, message, retryAfterMs }, replyTo);
     return undefined;
   }
 
@@ -315,6 +333,7 @@ export class Router implements HubHandlers {
       ctx.rejectedStreak = 0;
       return true;
     }
+    this.metrics.rateLimited.inc();
     this.sendError(ctx, 'RATE_LIMITED', 'too many envelopes; slow down', replyTo, Math.max(1, Math.ceil(bucket.getWaitTime(1))));
     if (++ctx.rejectedStreak >= this.config.messagesPer10s) {
       this.log.warn({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip }, 'closed for flooding');

@@ -1,0 +1,126 @@
+// The deployment files cannot rot silently: docker-compose.yml and the Dockerfile are checked against the facts
+// the README's Deploy section and the Nginx config rely on (CI has no Docker engine to run them).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadConfig } from '../src/config';
+
+const root = join(__dirname, '..');
+const read = (f: string) => readFileSync(join(root, f), 'utf8');
+
+interface Service {
+  image?: string;
+  build?: string;
+  command?: string[];
+  ports?: string[];
+  expose?: string[];
+  environment?: Record<string, string>;
+  env_file?: string;
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
+  restart?: string;
+  networks?: string[];
+  container_name?: string;
+}
+
+const compose = parse(read('docker-compose.yml')) as {
+  services: Record<string, Service>;
+  networks: Record<string, { driver: string; ipam: { config: { subnet: string }[] } }>;
+};
+
+describe('docker-compose.yml', () => {
+  const { nginx, gateway, redis } = compose.services;
+
+  it('has nginx, gateway and redis on the gateway_net bridge, each healthchecked and restarted unless stopped', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['gateway', 'nginx', 'redis']);
+    expect(compose.networks.gateway_net!.driver).toBe('bridge');
+    for (const service of [nginx, gateway, redis]) {
+      expect(service!.networks).toEqual(['gateway_net']);
+      expect(service!.healthcheck?.test[0]).toBe('CMD');
+      expect(service!.restart).toBe('unless-stopped');
+    }
+  });
+
+  it('publishes only Nginx, on 80 and 443', () => {
+    expect(nginx!.ports).toEqual(['80:80', '443:443']);
+    expect(gateway!.ports).toBeUndefined();
+    expect(redis!.ports).toBeUndefined();
+  });
+
+  it('starts services in order of health', () => {
+    expect(nginx!.depends_on).toEqual({ gateway: { condition: 'service_healthy' } });
+    expect(gateway!.depends_on).toEqual({ redis: { condition: 'service_healthy' } });
+  });
+
+  it('lets the gateway scale: built image, no fixed name, listening on 8080 inside the network, Redis shared', () => {
+    expect(gateway!.build).toBe('.');
+    expect(gateway!.container_name).toBeUndefined();
+    expect(gateway!.expose).toContain('8080');
+    expect(gateway!.env_file).toBe('.env');
+    expect(gateway!.environment).toMatchObject({ GW_PORT: '8080', GW_REDIS_URL: 'redis://redis:6379', NODE_ENV: 'production' });
+    expect(gateway!.healthcheck!.test.join(' ')).toContain('127.0.0.1:8080/health');
+    expect(nginx!.environment!.GATEWAY_UPSTREAM).toBe('gateway:8080');
+  });
+
+  it('trusts X-Forwarded-For only from the compose network, and the gateway accepts that setting', () => {
+    const subnet = compose.networks.gateway_net!.ipam.config[0]!.subnet;
+    expect(gateway!.environment!.GW_TRUSTED_PROXIES).toBe(subnet);
+    const config = loadConfig({ ...gateway!.environment, GW_JWT_SECRET: 'x'.repeat(40) });
+    expect(config.trustProxy('172.29.0.5', 0)).toBe(true);
+    expect(config.trustProxy('203.0.113.1', 0)).toBe(false);
+    expect(config.port).toBe(8080);
+  });
+
+  it('renders the same Nginx template the end-to-end test runs, with the certs and render step mounted', () => {
+    expect(nginx!.volumes).toEqual(
+      expect.arrayContaining([
+        './infra/nginx/nginx.conf.template:/etc/nginx/nginx.conf.template:ro',
+        './infra/nginx/render.sh:/etc/nginx/render.sh:ro',
+        './infra/nginx/certs:/etc/nginx/certs:ro',
+      ]),
+    );
+    expect(nginx!.command!.join(' ')).toContain('/etc/nginx/render.sh /etc/nginx/nginx.conf.template /etc/nginx/nginx.conf');
+    expect(nginx!.environment).toMatchObject({ HTTP_PORT: '80', HTTPS_PORT: '443' });
+  });
+
+  it('does not publish the metrics port', () => {
+    expect(gateway!.environment!.GW_METRICS_PORT).toBe('9464');
+    expect(JSON.stringify(compose.services)).not.toContain('9464:');
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = read('Dockerfile');
+  const stages = dockerfile.split(/^FROM /m).slice(1);
+
+  it('builds with dev dependencies and runs with production ones only, on Node 20', () => {
+    expect(stages).toHaveLength(2);
+    for (const stage of stages) expect(stage).toMatch(/^node:20[\w.-]* AS /);
+    expect(stages[0]).toContain('yarn install --frozen-lockfile');
+    expect(stages[0]).toContain('yarn build');
+    expect(stages[1]).toContain('yarn install --frozen-lockfile --non-interactive --production');
+    expect(stages[1]).toContain('COPY --from=build /app/dist ./dist');
+  });
+
+  it('runs as a non-root user, exec-form CMD, SIGTERM, with a healthcheck on /health', () => {
+    const runtime = stages[1]!;
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toMatch(/^CMD \["node", "dist\/server\.js"\]$/m);
+    expect(runtime).toMatch(/^STOPSIGNAL SIGTERM$/m);
+    expect(runtime).toMatch(/HEALTHCHECK[\s\S]*\/health/);
+  });
+
+  it('keeps secrets, dependencies and certificates out of the build context', () => {
+    const ignored = read('.dockerignore').split('\n');
+    for (const entry of ['.env', 'node_modules', '.git', 'infra']) expect(ignored).toContain(entry);
+  });
+});
+
+describe('certificates', () => {
+  it('never tracks a private key', () => {
+    const ignore = read('.gitignore');
+    expect(ignore).toContain('infra/nginx/certs/*');
+  });
+});
