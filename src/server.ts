@@ -29,6 +29,8 @@ export interface Gateway {
   /** The port /metrics is served on. */
   readonly metricsPort: number;
   readonly connectionCount: number;
+  /** Drops a connection abruptly (its session is orphaned and can be resumed): for operators and failure drills. */
+  terminateConnection(connectionId: string): boolean;
   /** Drains and closes every connection, then the HTTP server; resolves within config.shutdownGraceMs. */
   stop(reason?: string): Promise<void>;
 }
@@ -94,6 +96,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await waitFor(() => router.connectionCount === 0, config.shutdownGraceMs);
       router.terminateAll();
       router.stop();
+      router.endAllSessions();
       await membership.idle();
       await cluster.presence.stop();
       await cluster.broker.stop();
@@ -115,6 +118,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     get connectionCount() {
       return router.connectionCount;
     },
+    terminateConnection: (connectionId) => router.terminateConnection(connectionId),
     stop,
   };
 }

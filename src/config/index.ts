@@ -50,6 +50,8 @@ const envSchema = z.object({
   GW_INSTANCE_TTL_MS: ms(timings.instanceTtlMs),
   GW_SIGNAL_DEDUP_MS: ms(timings.signalDedupMs),
   GW_EVENTS_MAXLEN: count(limits.eventsMaxLen, 100_000_000),
+  GW_RESUME_BUFFER_MESSAGES: count(limits.resumeBufferMessages, 100_000),
+  GW_RESUME_BUFFER_BYTES: count(limits.resumeBufferBytes, 256 * 1024 * 1024),
   GW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   GW_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   GW_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -93,6 +95,9 @@ export interface Config {
   signalDedupMs: number;
   /** Approximate cap of the rt:events stream (XADD MAXLEN ~). */
   eventsMaxLen: number;
+  /** Replay buffer bounds per session (envelopes, and bytes of their bodies). */
+  resumeBufferMessages: number;
+  resumeBufferBytes: number;
   /** Prometheus /metrics is served on its own listener, never on the public port. */
   metricsPort: number;
   metricsHost: string;
@@ -161,6 +166,8 @@ export function loadConfig(env: Env): Config {
     instanceTtlMs: e.GW_INSTANCE_TTL_MS,
     signalDedupMs: e.GW_SIGNAL_DEDUP_MS,
     eventsMaxLen: e.GW_EVENTS_MAXLEN,
+    resumeBufferMessages: e.GW_RESUME_BUFFER_MESSAGES,
+    resumeBufferBytes: e.GW_RESUME_BUFFER_BYTES,
     metricsPort: e.GW_METRICS_PORT,
     metricsHost: e.GW_METRICS_HOST,
     metricsToken: e.GW_METRICS_TOKEN,

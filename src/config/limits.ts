@@ -19,6 +19,10 @@ export const limits = {
   slowConsumerBytes: 1_048_576,
   /** Default GW_SLOW_CONSUMER_GRACE_MS: how long a cut-off socket may take to close before it is terminated. */
   slowConsumerGraceMs: 2_000,
+  /** Default GW_RESUME_BUFFER_MESSAGES: envelopes kept per session for resume. */
+  resumeBufferMessages: 500,
+  /** Default GW_RESUME_BUFFER_BYTES: bytes of envelope bodies kept per session for resume. */
+  resumeBufferBytes: 262_144,
   /** Default GW_EVENTS_MAXLEN: approximate length cap of the rt:events stream. */
   eventsMaxLen: 100_000,
 } as const;

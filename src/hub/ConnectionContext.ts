@@ -4,17 +4,16 @@ import { WebSocket } from 'ws';
 import { CloseCode } from '../types/codes';
 import type { ClientEnvelope } from '../types/envelope';
 import type { ParseResult } from '../utils/json';
-import type { ConnectionId, GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
+import type { ConnectionId } from '../types/domain';
 import { newId } from '../utils/ids';
+import type { Session } from './Session';
 
-export interface Identity {
-  userId: UserId;
-  role: Role;
-  /** The token's `groups` claim. */
-  grants: readonly string[];
-  sessionId: SessionId;
-  meta: PresenceMeta;
-}
+/**
+ * A sequenced envelope goes out as one text message in two fragments: the body shared by every recipient of the
+ * fan-out (the same bytes written to every socket, never copied per recipient), then this session's `,"seq":N}`.
+ */
+const FIRST_FRAGMENT = { binary: false, fin: false } as const;
+const LAST_FRAGMENT = { binary: false, fin: true } as const;
 
 /** What every connection shares: its limits and what to do when one falls behind. */
 export interface ConnectionPolicy {
@@ -45,9 +44,10 @@ export class ConnectionContext {
   /** Whether a WebSocket pong (or any frame) came since the last ping: the TCP-level liveness signal. */
   alive = true;
   identifying = false;
-  identity: Identity | null = null;
-  /** Groups this connection is in (the reverse of GroupRegistry's index). */
-  readonly groups = new Set<GroupName>();
+  /** The session this connection carries, once identified. */
+  session: Session | null = null;
+  /** Set when the gateway started the close (or terminated the socket): the session is orphaned, not ended. */
+  serverClosed = false;
   /** Frames refused RATE_LIMITED since the last accepted one. */
   rejectedStreak = 0;
   /** Set once the connection was cut off for reading too slowly; nothing more is queued for it. */
@@ -80,22 +80,41 @@ export class ConnectionContext {
    * slowConsumerBytes already queued is cut off instead: close 4010, then terminated after the grace period.
    */
   send(frame: string): void {
-    const socket = this.socket;
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (socket.bufferedAmount > this.policy.slowConsumerBytes) return this.cutOff();
-    socket.send(frame);
+    if (this.writable()) this.socket.send(frame);
+  }
+
+  /** Sends `body` + `,"seq":<seq>}` as one text message without copying the shared body. */
+  sendSequenced(body: Buffer, seq: number): void {
+    if (!this.writable()) return;
+    // Both fragments are queued back to back, so no other message can land between them.
+    this.socket.send(body, FIRST_FRAGMENT);
+    this.socket.send(`,"seq":${seq}}`, LAST_FRAGMENT);
+  }
+
+  private writable(): boolean {
+    if (this.socket.readyState !== WebSocket.OPEN) return false;
+    if (this.socket.bufferedAmount <= this.policy.slowConsumerBytes) return true;
+    this.cutOff();
+    return false;
   }
 
   private cutOff(): void {
     this.slow = true;
-    this.socket.close(CloseCode.SLOW_CONSUMER.code, 'slow consumer');
+    this.close(CloseCode.SLOW_CONSUMER.code, 'slow consumer');
     setTimeout(() => this.socket.terminate(), this.policy.slowConsumerGraceMs).unref();
     this.policy.onSlowConsumer(this);
   }
 
   close(code: number, reason: string): void {
+    this.serverClosed = true;
     if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
       this.socket.close(code, reason);
     }
+  }
+
+  /** Drops the socket without a close handshake. */
+  terminate(): void {
+    this.serverClosed = true;
+    this.socket.terminate();
   }
 }

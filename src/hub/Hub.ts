@@ -103,7 +103,7 @@ export class Hub {
       ctx.alive = true;
     });
     ws.on('error', (err) =>
-      this.options.logger.debug({ connectionId: ctx.id, userId: ctx.identity?.userId, ip, err: err.message }, 'socket error'),
+      this.options.logger.debug({ connectionId: ctx.id, userId: ctx.session?.userId, ip, err: err.message }, 'socket error'),
     );
     ws.once('close', (code) => this.handlers.onClose(ctx, code));
   }

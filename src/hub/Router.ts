@@ -6,9 +6,10 @@ import { limits } from '../config/limits';
 import { timings } from '../config/timings';
 import { isGranted } from '../auth/grants';
 import { verifyToken } from '../auth/jwt';
+import { SessionTokens } from '../auth/sessionToken';
 import type { Deduper } from '../broker/Deduper';
 import { CloseCode, type ErrorCodeName } from '../types/codes';
-import type { ConnectionId, GroupName } from '../types/domain';
+import type { ConnectionId, GroupName, UserId } from '../types/domain';
 import { clientEnvelopeSchema, serializeEnvelope, MAX_ID_LENGTH } from '../types/envelope';
 import {
   MAX_META_BYTES,
@@ -25,6 +26,7 @@ import { ConnectionContext, type ConnectionPolicy, type QueuedFrame } from './Co
 import type { HubHandlers } from './Hub';
 import type { Membership } from './Membership';
 import { createBucket } from './rateLimits';
+import { Session, type SessionLimits } from './Session';
 import { SessionStore } from './SessionStore';
 
 export interface RouterOptions {
@@ -64,6 +66,8 @@ export class Router implements HubHandlers {
   private readonly deduper: Deduper;
   private readonly metrics: Metrics;
   private readonly policy: ConnectionPolicy;
+  private readonly tokens: SessionTokens;
+  private readonly sessionLimits: SessionLimits;
   private sweepTimer: NodeJS.Timeout | null = null;
   private lastPingAt = Date.now();
 
@@ -73,12 +77,15 @@ export class Router implements HubHandlers {
     this.membership = options.membership;
     this.deduper = options.deduper;
     this.metrics = options.metrics;
+    // A session token must outlive a drop: issued at the last heartbeat, used up to the orphan TTL later.
+    this.tokens = new SessionTokens(this.config.jwtSecret, this.config.orphanSessionTtlMs + this.config.heartbeatTimeoutMs);
+    this.sessionLimits = { bufferMessages: this.config.resumeBufferMessages, bufferBytes: this.config.resumeBufferBytes };
     this.policy = {
       slowConsumerBytes: this.config.slowConsumerBytes,
       slowConsumerGraceMs: this.config.slowConsumerGraceMs,
       onSlowConsumer: (ctx) => {
         this.metrics.slowConsumers.inc();
-        this.log.warn({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip, queuedBytes: ctx.socket.bufferedAmount }, 'slow consumer cut off');
+        this.log.warn({ connectionId: ctx.id, userId: ctx.session?.userId, ip: ctx.ip, queuedBytes: ctx.socket.bufferedAmount }, 'slow consumer cut off');
       },
     };
   }
@@ -122,7 +129,19 @@ export class Router implements HubHandlers {
 
   /** Ends connections still open after the shutdown grace period. */
   terminateAll(): void {
-    for (const ctx of this.connections.values()) ctx.socket.terminate();
+    for (const ctx of this.connections.values()) ctx.terminate();
+  }
+
+  /** Drops one connection without a close handshake, as a network failure would; false when there is no such connection. */
+  terminateConnection(connectionId: ConnectionId): boolean {
+    const ctx = this.connections.get(connectionId);
+    ctx?.terminate();
+    return ctx !== undefined;
+  }
+
+  /** Ends every session this instance holds (the instance is going away), announcing DOWN where due. */
+  endAllSessions(): void {
+    for (const session of this.sessions.expire(Number.POSITIVE_INFINITY, 0)) this.membership.release(session);
   }
 
   // --- HubHandlers -------------------------------------------------------------------------
@@ -152,16 +171,25 @@ export class Router implements HubHandlers {
     else this.run(ctx, queued);
   }
 
+  /**
+   * A close the client starts with 1000 (or 1001, which browsers send when a tab goes away) ends the session at once.
+   * Any other end (no close frame, a close the gateway started, a protocol error) orphans it for a resume.
+   */
   onClose(ctx: ConnectionContext, code: number): void {
     this.connections.delete(ctx.id);
     ctx.closed = true;
     ctx.queue = null;
-    const identity = ctx.identity;
-    if (identity) {
-      this.sessions.orphan(identity.sessionId, [...ctx.groups], Date.now());
-      this.membership.release(ctx);
+    const session = ctx.session;
+    if (session && session.conn === ctx) {
+      if (!ctx.serverClosed && (code === 1000 || code === 1001)) this.endSession(session);
+      else this.sessions.orphan(session, Date.now());
     }
-    this.log.debug({ connectionId: ctx.id, userId: identity?.userId, ip: ctx.ip, code }, 'connection closed');
+    this.log.debug({ connectionId: ctx.id, userId: session?.userId, ip: ctx.ip, code }, 'connection closed');
+  }
+
+  private endSession(session: Session): void {
+    this.sessions.remove(session);
+    this.membership.release(session);
   }
 
   // --- per-connection order ------------------------------------------------------------------
@@ -191,8 +219,8 @@ export class Router implements HubHandlers {
     const { type, id, data } = envelope;
     if (!isClientSignalType(type)) return this.sendError(ctx, 'UNKNOWN_TYPE', `unknown type "${type}"`, id);
     if (type === 'identify') {
-      if (ctx.identity) return this.sendError(ctx, 'ALREADY_IDENTIFIED', 'this connection is already identified', id);
-    } else if (!ctx.identity) {
+      if (ctx.session) return this.sendError(ctx, 'ALREADY_IDENTIFIED', 'this connection is already identified', id);
+    } else if (!ctx.session) {
       return this.sendError(ctx, 'NOT_IDENTIFIED', 'send identify first', id);
     }
     const body = clientSignals[type].safeParse(data ?? {});
@@ -211,7 +239,7 @@ export class Router implements HubHandlers {
       case 'identify':
         return this.identify(ctx, data as ClientSignalData<'identify'>, id);
       case 'heartbeat':
-        this.reply(ctx, 'heartbeat_ack', { serverTs: Date.now() }, id);
+        this.reply(ctx, 'heartbeat_ack', { serverTs: Date.now(), sessionToken: this.tokens.issue(ctx.session!.id) }, id);
         return undefined;
       case 'subscribe':
         return this.subscribe(ctx, (data as ClientSignalData<'subscribe'>).group, id);
@@ -241,66 +269,112 @@ export class Router implements HubHandlers {
         return ctx.close(CloseCode.AUTH_FAILED.code, 'authentication failed');
       }
       const { sub: userId, role, groups: grants } = verified.claims;
-      if (!(await this.membership.admit(ctx, userId, this.config.maxConnectionsPerUser))) {
+      const claimed = data.resume ? this.claimedSession(data.resume, userId) : null;
+      if (claimed && claimed.covers(data.resume!.lastSeq)) {
+        return await this.resume(ctx, claimed, grants, data.groups ?? [], data.resume!.lastSeq, id);
+      }
+      const session = new Session(userId, role, grants, meta, Date.now(), ctx, this.sessionLimits);
+      if (!(await this.membership.admit(session, this.config.maxConnectionsPerUser))) {
         this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip }, 'identify refused: connections per user');
         this.sendError(ctx, 'LIMIT_EXCEEDED', `user already has ${this.config.maxConnectionsPerUser} connections`, id);
         return ctx.close(CloseCode.TOO_MANY_CONNECTIONS.code, 'too many connections');
       }
-      const session = this.sessions.create(userId, ctx.id, Date.now());
-      ctx.identity = { userId, role, grants, sessionId: session.sessionId, meta };
-      if (ctx.closed) {
-        // The close was handled while the token was checked, before there was an identity to release.
-        this.sessions.orphan(session.sessionId, [], Date.now());
-        return this.membership.release(ctx);
-      }
-
-      const joined: GroupName[] = [];
-      const denied: GroupName[] = [];
-      for (const group of new Set(data.groups ?? [])) {
-        (isGranted(grants, group) && joined.length < this.config.maxGroupsPerConnection ? joined : denied).push(group);
-      }
-      const cameUp = await Promise.all(joined.map((group) => this.membership.join(ctx, group)));
-      const groups = await Promise.all(joined.map(async (group) => ({ group, members: await this.membership.members(group) })));
-      this.reply(ctx, 'ready', { sessionId: session.sessionId, connectionId: ctx.id, userId, role, groups, denied }, id);
-      joined.forEach((group, i) => {
-        if (cameUp[i]) this.membership.announce(group, userId, 'UP', meta, ctx);
-      });
-      this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip, groups: joined.length, denied: denied.length }, 'identified');
+      if (ctx.closed) return this.membership.release(session);
+      this.sessions.add(session);
+      ctx.session = session;
+      const { joined, denied, cameUp } = await this.joinRequested(session, data.groups ?? []);
+      const groups = await this.memberLists([...session.groups]);
+      this.reply(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId, role, groups, denied, resumed: false, sessionToken: this.tokens.issue(session.id) }, id);
+      this.announceUp(session, cameUp);
+      // A client that proved it held an orphan it can no longer resume has moved on: that orphan ends now.
+      if (claimed && claimed.conn === null) this.endSession(claimed);
+      this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip, groups: joined.length, denied: denied.length, resumeRefused: data.resume !== undefined }, 'identified');
     } finally {
       ctx.identifying = false;
     }
   }
 
+  /** The session a resume request names, when its session token is genuine, unexpired, and it belongs to `userId`. */
+  private claimedSession(resume: { sessionId: string; sessionToken: string }, userId: UserId): Session | null {
+    if (this.tokens.verify(resume.sessionToken) !== resume.sessionId) return null;
+    const session = this.sessions.get(resume.sessionId);
+    return session && session.userId === userId ? session : null;
+  }
+
+  /** Re-attaches a session: `ready` (resumed), then every buffered envelope after `lastSeq`, then live traffic. */
+  private async resume(ctx: ConnectionContext, session: Session, grants: readonly string[], requested: GroupName[], lastSeq: number, id: string | undefined): Promise<void> {
+    session.grants = grants;
+    await Promise.all([...session.groups].filter((group) => !isGranted(grants, group)).map((group) => this.membership.leave(session, group)));
+    const { denied, cameUp } = await this.joinRequested(session, requested);
+    const groups = await this.memberLists([...session.groups]);
+    if (ctx.closed) return;
+    // From here to the replay nothing awaits, so no live envelope can slip in between.
+    const previous = session.conn;
+    if (previous && previous !== ctx) {
+      previous.session = null;
+      previous.close(CloseCode.SESSION_TAKEN_OVER.code, 'session resumed elsewhere');
+    }
+    this.sessions.adopt(session, ctx);
+    ctx.session = session;
+    this.reply(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId: session.userId, role: session.role, groups, denied, resumed: true, sessionToken: this.tokens.issue(session.id) }, id);
+    const missed = session.replayAfter(lastSeq);
+    for (const { body, seq } of missed) ctx.sendSequenced(body, seq);
+    this.metrics.sent('replay', missed.length);
+    this.announceUp(session, cameUp);
+    this.log.info({ connectionId: ctx.id, userId: session.userId, ip: ctx.ip, sessionId: session.id, replayed: missed.length, tookOver: previous !== null }, 'session resumed');
+  }
+
+  /** Joins the requested groups the token grants, up to the per-connection cap; the rest are denied. */
+  private async joinRequested(session: Session, requested: GroupName[]): Promise<{ joined: GroupName[]; denied: GroupName[]; cameUp: GroupName[] }> {
+    const joined: GroupName[] = [];
+    const denied: GroupName[] = [];
+    for (const group of new Set(requested)) {
+      if (session.groups.has(group)) continue;
+      (isGranted(session.grants, group) && session.groups.size + joined.length < this.config.maxGroupsPerConnection ? joined : denied).push(group);
+    }
+    const up = await Promise.all(joined.map((group) => this.membership.join(session, group)));
+    return { joined, denied, cameUp: joined.filter((_, i) => up[i]) };
+  }
+
+  private memberLists(groups: GroupName[]): Promise<{ group: GroupName; members: Awaited<ReturnType<Membership['members']>> }[]> {
+    return Promise.all(groups.map(async (group) => ({ group, members: await this.membership.members(group) })));
+  }
+
+  private announceUp(session: Session, groups: GroupName[]): void {
+    for (const group of groups) this.membership.announce(group, session.userId, 'UP', session.meta, session);
+  }
+
   private async subscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
-    const identity = ctx.identity!;
-    if (!isGranted(identity.grants, group)) return this.sendError(ctx, 'FORBIDDEN', `the token does not grant group "${group}"`, id);
-    if (!ctx.groups.has(group) && ctx.groups.size >= this.config.maxGroupsPerConnection) {
+    const session = ctx.session!;
+    if (!isGranted(session.grants, group)) return this.sendError(ctx, 'FORBIDDEN', `the token does not grant group "${group}"`, id);
+    if (!session.groups.has(group) && session.groups.size >= this.config.maxGroupsPerConnection) {
       return this.sendError(ctx, 'LIMIT_EXCEEDED', `a connection may be in at most ${this.config.maxGroupsPerConnection} groups`, id);
     }
-    const cameUp = await this.membership.join(ctx, group);
+    const cameUp = await this.membership.join(session, group);
     this.reply(ctx, 'subscribed', { group, members: await this.membership.members(group) }, id);
-    if (cameUp) this.membership.announce(group, identity.userId, 'UP', identity.meta, ctx);
+    if (cameUp) this.membership.announce(group, session.userId, 'UP', session.meta, session);
   }
 
   private async unsubscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
-    await this.membership.leave(ctx, group);
+    await this.membership.leave(ctx.session!, group);
     this.reply(ctx, 'unsubscribed', { group }, id);
   }
 
   private dataUpdate(ctx: ConnectionContext, data: ClientSignalData<'data_update'>, id: string | undefined): undefined {
-    if (!this.membership.isMember(ctx, data.group)) return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
-    const out = frame('data_update', { group: data.group, from: { userId: ctx.identity!.userId, connectionId: ctx.id }, payload: data.payload });
-    this.membership.publish('group', data.group, out, data.echo === true ? null : ctx);
+    const session = ctx.session!;
+    if (!session.groups.has(data.group)) return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
+    const out = frame('data_update', { group: data.group, from: { userId: session.userId, connectionId: ctx.id }, payload: data.payload });
+    this.membership.publish('group', data.group, out, data.echo === true ? null : session);
     if (id !== undefined) this.reply(ctx, 'ack', {}, id);
     return undefined;
   }
 
   private async signal(ctx: ConnectionContext, data: ClientSignalData<'signal'>, id: string | undefined): Promise<void> {
-    if (!this.membership.isMember(ctx, data.group)) return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
-    const userId = ctx.identity!.userId;
-    if (await this.deduper.claim(data.group, data.kind, userId, this.config.signalDedupMs)) {
-      const out = frame('signal', { group: data.group, from: { userId, connectionId: ctx.id }, kind: data.kind, data: data.data ?? null });
-      this.membership.publish('group', data.group, out, ctx);
+    const session = ctx.session!;
+    if (!session.groups.has(data.group)) return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
+    if (await this.deduper.claim(data.group, data.kind, session.userId, this.config.signalDedupMs)) {
+      const out = frame('signal', { group: data.group, from: { userId: session.userId, connectionId: ctx.id }, kind: data.kind, data: data.data ?? null });
+      this.membership.publish('group', data.group, out, session);
     }
     if (id !== undefined) this.reply(ctx, 'ack', {}, id);
   }
@@ -319,7 +393,7 @@ export class Router implements HubHandlers {
   }
 
   private internalError(ctx: ConnectionContext, err: unknown, replyTo: string | undefined): void {
-    this.log.error({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip, err: errorText(err) }, 'envelope handling failed');
+    this.log.error({ connectionId: ctx.id, userId: ctx.session?.userId, ip: ctx.ip, err: errorText(err) }, 'envelope handling failed');
     this.sendError(ctx, 'INTERNAL', 'the gateway could not handle this envelope', replyTo);
   }
 
@@ -336,7 +410,7 @@ export class Router implements HubHandlers {
     this.metrics.rateLimited.inc();
     this.sendError(ctx, 'RATE_LIMITED', 'too many envelopes; slow down', replyTo, Math.max(1, Math.ceil(bucket.getWaitTime(1))));
     if (++ctx.rejectedStreak >= this.config.messagesPer10s) {
-      this.log.warn({ connectionId: ctx.id, userId: ctx.identity?.userId, ip: ctx.ip }, 'closed for flooding');
+      this.log.warn({ connectionId: ctx.id, userId: ctx.session?.userId, ip: ctx.ip }, 'closed for flooding');
       ctx.close(CloseCode.RATE_LIMITED.code, 'rate limit exceeded');
     }
     return false;
@@ -348,7 +422,7 @@ export class Router implements HubHandlers {
     if (ping) this.lastPingAt = now;
     for (const ctx of this.connections.values()) {
       if (!ctx.isOpen) continue;
-      if (!ctx.identity) {
+      if (!ctx.session) {
         if (!ctx.identifying && now - ctx.openedAt >= identifyTimeoutMs) {
           this.sendError(ctx, 'IDENTIFY_TIMEOUT', `no identify within ${identifyTimeoutMs} ms`);
           ctx.close(CloseCode.IDENTIFY_TIMEOUT.code, 'identify timeout');
@@ -360,7 +434,7 @@ export class Router implements HubHandlers {
       }
       if (ping) {
         if (!ctx.alive) {
-          ctx.socket.terminate();
+          ctx.terminate();
           continue;
         }
         ctx.alive = false;
@@ -368,6 +442,7 @@ export class Router implements HubHandlers {
       }
     }
     const expired = this.sessions.expire(now, orphanSessionTtlMs);
+    for (const session of expired) this.membership.release(session);
     if (expired.length > 0) this.log.debug({ count: expired.length }, 'orphaned sessions expired');
   }
 }

@@ -1,49 +1,46 @@
-// SessionStore: one session per successful identify; a closed connection leaves its session orphaned until the TTL.
-import type { ConnectionId, GroupName, SessionId, UserId } from '../types/domain';
-import { newId } from '../utils/ids';
-
-export interface Session {
-  readonly sessionId: SessionId;
-  readonly userId: UserId;
-  readonly createdAt: number;
-  /** The attached connection, or null while orphaned. */
-  connectionId: ConnectionId | null;
-  /** Groups held when the session was orphaned (a live session's groups are its connection's). */
-  groups: GroupName[];
-  orphanedAt: number | null;
-}
+// SessionStore: the sessions this instance holds, attached or orphaned; orphans expire after GW_ORPHAN_SESSION_TTL_MS.
+import type { SessionId } from '../types/domain';
+import type { ConnectionContext } from './ConnectionContext';
+import type { Session } from './Session';
 
 export class SessionStore {
   private readonly sessions = new Map<SessionId, Session>();
   /** Orphaned sessions in the order they were orphaned, so expiry stops at the first one still young. */
   private readonly orphans = new Map<SessionId, Session>();
 
-  create(userId: UserId, connectionId: ConnectionId, now: number): Session {
-    const session: Session = { sessionId: newId('s'), userId, createdAt: now, connectionId, groups: [], orphanedAt: null };
-    this.sessions.set(session.sessionId, session);
-    return session;
+  add(session: Session): void {
+    this.sessions.set(session.id, session);
   }
 
   get(sessionId: SessionId): Session | undefined {
     return this.sessions.get(sessionId);
   }
 
-  orphan(sessionId: SessionId, groups: GroupName[], now: number): void {
-    const session = this.sessions.get(sessionId);
-    if (!session) return;
-    session.connectionId = null;
-    session.groups = groups;
+  /** Detaches the session from its connection; it waits for a resume until it expires. */
+  orphan(session: Session, now: number): void {
+    session.conn = null;
     session.orphanedAt = now;
-    this.orphans.set(sessionId, session);
+    this.orphans.set(session.id, session);
   }
 
-  /** Drops sessions orphaned for `ttlMs` or longer and returns them. */
+  /** Attaches a session (orphaned, or taken over from another connection) to `conn`. */
+  adopt(session: Session, conn: ConnectionContext): void {
+    this.orphans.delete(session.id);
+    session.orphanedAt = null;
+    session.conn = conn;
+  }
+
+  remove(session: Session): void {
+    this.sessions.delete(session.id);
+    this.orphans.delete(session.id);
+  }
+
+  /** Removes and returns the sessions orphaned for `ttlMs` or longer. */
   expire(now: number, ttlMs: number): Session[] {
     const expired: Session[] = [];
     for (const session of this.orphans.values()) {
       if (now - (session.orphanedAt ?? now) < ttlMs) break;
-      this.orphans.delete(session.sessionId);
-      this.sessions.delete(session.sessionId);
+      this.remove(session);
       expired.push(session);
     }
     return expired;

@@ -1,12 +1,12 @@
 // MemoryPresenceStore: presence in this process. Stores sharing one MemoryPresenceState act as one cluster
 // (in-process instances); online/offline events go to a hook (the log). Not for several processes.
-import type { ConnectionId, GroupName, Member, UserId } from '../types/domain';
+import type { SessionId, GroupName, Member, UserId } from '../types/domain';
 import { PresenceRegistry } from './PresenceRegistry';
 import type { PresenceEntry, PresenceEvent, PresenceStore } from './PresenceStore';
 
 export class MemoryPresenceState {
   readonly registry = new PresenceRegistry();
-  readonly users = new Map<UserId, Set<ConnectionId>>();
+  readonly users = new Map<UserId, Set<SessionId>>();
 }
 
 export class MemoryPresenceStore implements PresenceStore {
@@ -19,18 +19,18 @@ export class MemoryPresenceStore implements PresenceStore {
   async start(): Promise<void> {}
 
   async join(entry: PresenceEntry): Promise<boolean> {
-    return this.state.registry.join(entry.group, entry.userId, entry.connectionId, entry.meta, entry.since);
+    return this.state.registry.join(entry.group, entry.userId, entry.sessionId, entry.meta, entry.since);
   }
 
-  async leave(group: GroupName, userId: UserId, connectionId: ConnectionId): Promise<boolean> {
-    return this.state.registry.leave(group, userId, connectionId);
+  async leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<boolean> {
+    return this.state.registry.leave(group, userId, sessionId);
   }
 
   async members(group: GroupName): Promise<Member[]> {
     return this.state.registry.members(group);
   }
 
-  async connect(userId: UserId, connectionId: ConnectionId, max: number): Promise<boolean> {
+  async connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean> {
     let conns = this.state.users.get(userId);
     if (conns && conns.size >= max) return false;
     if (!conns) {
@@ -38,13 +38,13 @@ export class MemoryPresenceStore implements PresenceStore {
       this.state.users.set(userId, conns);
       this.onEvent({ type: 'online', userId, instance: this.instanceId, ts: Date.now() });
     }
-    conns.add(connectionId);
+    conns.add(sessionId);
     return true;
   }
 
-  async disconnect(userId: UserId, connectionId: ConnectionId): Promise<void> {
+  async disconnect(userId: UserId, sessionId: SessionId): Promise<void> {
     const conns = this.state.users.get(userId);
-    if (!conns?.delete(connectionId) || conns.size > 0) return;
+    if (!conns?.delete(sessionId) || conns.size > 0) return;
     this.state.users.delete(userId);
     this.onEvent({ type: 'offline', userId, instance: this.instanceId, reason: 'closed', ts: Date.now() });
   }

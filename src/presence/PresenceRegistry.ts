@@ -1,5 +1,5 @@
 // PresenceRegistry: who is in each group, per user, aware of several connections (tabs) per user; the in-memory data structure under the presence stores.
-import type { ConnectionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
+import type { SessionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
 
 interface ConnectionPresence {
   meta: PresenceMeta;
@@ -11,10 +11,10 @@ interface ConnectionPresence {
  * are those of their earliest connection still in the group.
  */
 export class PresenceRegistry {
-  private readonly groups = new Map<GroupName, Map<UserId, Map<ConnectionId, ConnectionPresence>>>();
+  private readonly groups = new Map<GroupName, Map<UserId, Map<SessionId, ConnectionPresence>>>();
 
   /** Adds a connection; true when it is the user's first in the group (the user came UP). */
-  join(group: GroupName, userId: UserId, connectionId: ConnectionId, meta: PresenceMeta, now: number): boolean {
+  join(group: GroupName, userId: UserId, sessionId: SessionId, meta: PresenceMeta, now: number): boolean {
     let users = this.groups.get(group);
     if (!users) {
       users = new Map();
@@ -26,15 +26,15 @@ export class PresenceRegistry {
       conns = new Map();
       users.set(userId, conns);
     }
-    if (!conns.has(connectionId)) conns.set(connectionId, { meta, since: now });
+    if (!conns.has(sessionId)) conns.set(sessionId, { meta, since: now });
     return first;
   }
 
   /** Removes a connection; true when it was the user's last in the group (the user went DOWN). */
-  leave(group: GroupName, userId: UserId, connectionId: ConnectionId): boolean {
+  leave(group: GroupName, userId: UserId, sessionId: SessionId): boolean {
     const users = this.groups.get(group);
     const conns = users?.get(userId);
-    if (!users || !conns || !conns.delete(connectionId)) return false;
+    if (!users || !conns || !conns.delete(sessionId)) return false;
     if (conns.size > 0) return false;
     users.delete(userId);
     if (users.size === 0) this.groups.delete(group);
@@ -54,9 +54,9 @@ export class PresenceRegistry {
   }
 
   /** Every (group, user, connection) held. */
-  *entries(): Generator<[GroupName, UserId, ConnectionId]> {
+  *entries(): Generator<[GroupName, UserId, SessionId]> {
     for (const [group, users] of this.groups) {
-      for (const [userId, conns] of users) for (const connectionId of conns.keys()) yield [group, userId, connectionId];
+      for (const [userId, conns] of users) for (const sessionId of conns.keys()) yield [group, userId, sessionId];
     }
   }
 

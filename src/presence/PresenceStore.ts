@@ -1,11 +1,11 @@
 // PresenceStore: cluster-wide presence per group, and each user's identified connections anywhere (for the
 // per-user cap and the online/offline events backends read). Transitions are decided here, once, cluster-wide.
-import type { ConnectionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
+import type { SessionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
 
 export interface PresenceEntry {
   group: GroupName;
   userId: UserId;
-  connectionId: ConnectionId;
+  sessionId: SessionId;
   meta: PresenceMeta;
   since: number;
 }
@@ -31,12 +31,12 @@ export interface PresenceStore {
   /** Adds a connection to a group; true when its user came UP there (their first connection in the cluster). */
   join(entry: PresenceEntry): Promise<boolean>;
   /** Removes a connection from a group; true when its user went DOWN there (their last connection). */
-  leave(group: GroupName, userId: UserId, connectionId: ConnectionId): Promise<boolean>;
+  leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<boolean>;
   /** One entry per user in the group, earliest first, with the meta of their earliest connection. */
   members(group: GroupName): Promise<Member[]>;
   /** Counts an identified connection for its user; false, counting nothing, when the user already has `max`. */
-  connect(userId: UserId, connectionId: ConnectionId, max: number): Promise<boolean>;
-  disconnect(userId: UserId, connectionId: ConnectionId): Promise<void>;
+  connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean>;
+  disconnect(userId: UserId, sessionId: SessionId): Promise<void>;
   /** Cleans up what this instance still holds; resolves once in-flight work is done. */
   stop(): Promise<void>;
 }

@@ -2,7 +2,7 @@
 // (and append online/offline to rt:events in the same step, so each is written exactly once). A liveness key per
 // instance lets survivors reap a dead instance's entries. While Redis is down the store answers from this
 // instance's own state, and re-publishes that state when Redis is back.
-import type { ConnectionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
+import type { SessionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
 import { isReady, type Redis } from '../redis/connection';
 import { keys } from '../broker/wire';
 import type { Logger } from '../utils/logger';
@@ -45,7 +45,7 @@ end
 return 0`;
 
 /** What an instance holds, as stored in its entries set: a group membership or a user connection. */
-type HeldEntry = ['g', GroupName, ConnectionId, UserId] | ['u', UserId, ConnectionId];
+type HeldEntry = ['g', GroupName, SessionId, UserId] | ['u', UserId, SessionId];
 
 interface ScriptClient {
   gwJoin(k1: string, k2: string, k3: string, field: string, member: string, entry: string): Promise<number>;
@@ -68,7 +68,7 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly log: Logger;
   /** This instance's own entries: the fallback while Redis is down, and what is re-published when it is back. */
   private readonly local = new PresenceRegistry();
-  private readonly localUsers = new Map<UserId, Set<ConnectionId>>();
+  private readonly localUsers = new Map<UserId, Set<SessionId>>();
   private readonly metas = new Map<string, { meta: PresenceMeta; since: number }>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private handlers: PresenceHandlers | null = null;
@@ -100,19 +100,19 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async join(entry: PresenceEntry): Promise<boolean> {
-    const { group, userId, connectionId, meta, since } = entry;
-    const localFirst = this.local.join(group, userId, connectionId, meta, since);
-    this.metas.set(connectionId, { meta, since });
+    const { group, userId, sessionId, meta, since } = entry;
+    const localFirst = this.local.join(group, userId, sessionId, meta, since);
+    this.metas.set(sessionId, { meta, since });
     const remote = await this.attempt(() =>
-      this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(connectionId), JSON.stringify({ userId, meta, since }), held(['g', group, connectionId, userId])),
+      this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), JSON.stringify({ userId, meta, since }), held(['g', group, sessionId, userId])),
     );
     return remote === undefined ? localFirst : remote === 1;
   }
 
-  async leave(group: GroupName, userId: UserId, connectionId: ConnectionId): Promise<boolean> {
-    const localLast = this.local.leave(group, userId, connectionId);
+  async leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<boolean> {
+    const localLast = this.local.leave(group, userId, sessionId);
     const remote = await this.attempt(() =>
-      this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(connectionId), held(['g', group, connectionId, userId])),
+      this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), held(['g', group, sessionId, userId])),
     );
     return remote === undefined ? localLast : remote !== null;
   }
@@ -130,23 +130,23 @@ export class RedisPresenceStore implements PresenceStore {
     return [...byUser.values()].sort((a, b) => a.since - b.since);
   }
 
-  async connect(userId: UserId, connectionId: ConnectionId, max: number): Promise<boolean> {
+  async connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean> {
     const remote = await this.attempt(() =>
-      this.redis.gwConnect(keys.userConnections(userId), keys.instanceEntries(this.id), keys.events, this.field(connectionId), max, held(['u', userId, connectionId]), userId, this.id, Date.now(), this.options.eventsMaxLen),
+      this.redis.gwConnect(keys.userConnections(userId), keys.instanceEntries(this.id), keys.events, this.field(sessionId), max, held(['u', userId, sessionId]), userId, this.id, Date.now(), this.options.eventsMaxLen),
     );
     const own = this.localUsers.get(userId);
     if (remote === 0 || (remote === undefined && own && own.size >= max)) return false;
-    if (own) own.add(connectionId);
-    else this.localUsers.set(userId, new Set([connectionId]));
+    if (own) own.add(sessionId);
+    else this.localUsers.set(userId, new Set([sessionId]));
     return true;
   }
 
-  async disconnect(userId: UserId, connectionId: ConnectionId): Promise<void> {
+  async disconnect(userId: UserId, sessionId: SessionId): Promise<void> {
     const own = this.localUsers.get(userId);
-    own?.delete(connectionId);
+    own?.delete(sessionId);
     if (own?.size === 0) this.localUsers.delete(userId);
-    this.metas.delete(connectionId);
-    await this.attempt(() => this.disconnectIn(this.id, userId, connectionId, 'closed'));
+    this.metas.delete(sessionId);
+    await this.attempt(() => this.disconnectIn(this.id, userId, sessionId, 'closed'));
   }
 
   async stop(): Promise<void> {
@@ -162,12 +162,12 @@ export class RedisPresenceStore implements PresenceStore {
 
   // --- internals -------------------------------------------------------------------------------
 
-  private field(connectionId: ConnectionId): string {
-    return `${this.id}|${connectionId}`;
+  private field(sessionId: SessionId): string {
+    return `${this.id}|${sessionId}`;
   }
 
-  private disconnectIn(instance: string, userId: UserId, connectionId: ConnectionId, reason: 'closed' | 'instance-lost'): Promise<number> {
-    return this.redis.gwDisconnect(keys.userConnections(userId), keys.instanceEntries(instance), keys.events, `${instance}|${connectionId}`, held(['u', userId, connectionId]), userId, instance, Date.now(), this.options.eventsMaxLen, reason);
+  private disconnectIn(instance: string, userId: UserId, sessionId: SessionId, reason: 'closed' | 'instance-lost'): Promise<number> {
+    return this.redis.gwDisconnect(keys.userConnections(userId), keys.instanceEntries(instance), keys.events, `${instance}|${sessionId}`, held(['u', userId, sessionId]), userId, instance, Date.now(), this.options.eventsMaxLen, reason);
   }
 
   /** Runs a Redis operation; undefined (and a reconcile later) when Redis is down or the call fails. */
@@ -212,7 +212,7 @@ export class RedisPresenceStore implements PresenceStore {
     const stored = new Set(await this.redis.smembers(keys.instanceEntries(this.id)));
     const wanted = new Map<string, HeldEntry>();
     for (const [userId, conns] of this.localUsers) for (const c of conns) wanted.set(held(['u', userId, c]), ['u', userId, c]);
-    for (const [group, userId, connectionId] of this.local.entries()) wanted.set(held(['g', group, connectionId, userId]), ['g', group, connectionId, userId]);
+    for (const [group, userId, sessionId] of this.local.entries()) wanted.set(held(['g', group, sessionId, userId]), ['g', group, sessionId, userId]);
 
     for (const entry of stored) {
       if (!wanted.has(entry)) await this.remove(this.id, entry, true, 'closed');
@@ -222,9 +222,9 @@ export class RedisPresenceStore implements PresenceStore {
       if (parts[0] === 'u') {
         await this.redis.gwConnect(keys.userConnections(parts[1]), keys.instanceEntries(this.id), keys.events, this.field(parts[2]), Number.MAX_SAFE_INTEGER, entry, parts[1], this.id, Date.now(), this.options.eventsMaxLen);
       } else {
-        const [, group, connectionId, userId] = parts;
-        const { meta, since } = this.metas.get(connectionId) ?? { meta: {}, since: Date.now() };
-        const up = await this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(connectionId), JSON.stringify({ userId, meta, since }), entry);
+        const [, group, sessionId, userId] = parts;
+        const { meta, since } = this.metas.get(sessionId) ?? { meta: {}, since: Date.now() };
+        const up = await this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), JSON.stringify({ userId, meta, since }), entry);
         if (up === 1) this.handlers?.onTransition(group, userId, 'UP', meta);
       }
     }
@@ -261,8 +261,8 @@ export class RedisPresenceStore implements PresenceStore {
       await this.disconnectIn(instance, parts[1], parts[2], reason);
       return;
     }
-    const [, group, connectionId, userId] = parts;
-    const member = await this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), `${instance}|${connectionId}`, entry);
+    const [, group, sessionId, userId] = parts;
+    const member = await this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), `${instance}|${sessionId}`, entry);
     if (member !== null && announce) this.handlers?.onTransition(group, userId, 'DOWN', parseMember(member)?.meta ?? {});
   }
 }

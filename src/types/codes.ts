@@ -28,6 +28,11 @@ export const CloseCode = {
     meaning: 'The client read too slowly: more than GW_SLOW_CONSUMER_BYTES were queued for it.',
     action: 'reconnect',
   },
+  SESSION_TAKEN_OVER: {
+    code: 4011,
+    meaning: 'The session was resumed by a newer connection (e.g. after a network switch); this one is obsolete.',
+    action: 'none',
+  },
   TOO_MANY_CONNECTIONS: {
     code: 4029,
     meaning: 'The user already has GW_MAX_CONNECTIONS_PER_USER connections.',

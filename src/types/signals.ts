@@ -15,6 +15,13 @@ export const clientSignals = {
     token: z.string().min(1).max(MAX_TOKEN_LENGTH),
     groups: z.array(groupNameSchema).optional(),
     meta: jsonObjectSchema.optional(),
+    resume: z
+      .object({
+        sessionId: z.string().min(1).max(64),
+        sessionToken: z.string().min(1).max(512),
+        lastSeq: z.number().int().min(0),
+      })
+      .optional(),
   }),
   heartbeat: z.object({}),
   subscribe: z.object({ group: groupNameSchema }),
@@ -53,8 +60,11 @@ export interface ServerSignals {
     role: Role;
     groups: GroupMembers[];
     denied: GroupName[];
+    /** True when an orphaned session was resumed; its missed envelopes follow `ready`. */
+    resumed: boolean;
+    sessionToken: string;
   };
-  heartbeat_ack: { serverTs: number };
+  heartbeat_ack: { serverTs: number; sessionToken: string };
   subscribed: GroupMembers;
   unsubscribed: { group: GroupName };
   ack: Record<string, never>;
