@@ -1,7 +1,7 @@
 // HTTP surface: /health, 426 on a plain GET of /rt, upgrades to other paths refused.
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { ProbeClient } from '../src/dev/ProbeClient';
+import { ProbeClient } from './helpers/ProbeClient';
 import { version } from '../src/utils/version';
 import { startTestGateway } from './helpers/gateway';
 

@@ -1,7 +1,7 @@
 // hello, identify (ok, bad tokens, timeout), ready groups and denied, ALREADY_IDENTIFIED.
 import { describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
-import { ProbeClient } from '../src/dev/ProbeClient';
+import { ProbeClient } from './helpers/ProbeClient';
 import { startTestGateway, TEST_SECRET } from './helpers/gateway';
 
 const secret = new TextEncoder().encode(TEST_SECRET);

@@ -1,6 +1,6 @@
 // Heartbeats, dead-peer pings, and graceful shutdown.
 import { describe, expect, it } from 'vitest';
-import { ProbeClient } from '../src/dev/ProbeClient';
+import { ProbeClient } from './helpers/ProbeClient';
 import { sleep, startTestGateway } from './helpers/gateway';
 
 describe('heartbeat', () => {

@@ -4,7 +4,7 @@ import { get as httpGet } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/jwt';
 import { loadConfig } from '../src/config';
-import { ProbeClient } from '../src/dev/ProbeClient';
+import { ProbeClient } from './helpers/ProbeClient';
 import { startTestGateway, TEST_SECRET, type TestGateway } from './helpers/gateway';
 import { hasNginx, prepareNginx, startNginx, stopAllNginx, type RunningNginx } from './helpers/nginx';
 

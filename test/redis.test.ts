@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/jwt';
-import { ProbeClient } from '../src/dev/ProbeClient';
+import { ProbeClient } from './helpers/ProbeClient';
 import { createEmitter } from '../src/emitter';
 import { createLogger } from '../src/utils/logger';
 import { sleep, startTestGateway, TEST_SECRET, type TestGateway } from './helpers/gateway';

@@ -1,7 +1,7 @@
 // Reliable sessions on one instance: seq numbers, session tokens, orphaned sessions, resume without loss or
 // duplicates, and presence that does not flap across a short drop.
 import { describe, expect, it } from 'vitest';
-import type { ServerEnvelope } from '../src/dev/ProbeClient';
+import type { ServerEnvelope } from './helpers/ProbeClient';
 import { sleep, startTestGateway, type TestGateway } from './helpers/gateway';
 
 interface Ready {

@@ -1,7 +1,7 @@
 // Slow consumers: a client that stops reading is cut off (4010) and terminated; memory stays bounded; fast members get everything.
 import { describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/jwt';
-import { ProbeClient } from '../src/dev/ProbeClient';
+import { ProbeClient } from './helpers/ProbeClient';
 import { sleep, startTestGateway, TEST_SECRET } from './helpers/gateway';
 import { spawnGateway } from './helpers/process';
 

@@ -1,17 +1,31 @@
-// `yarn dev:echo`: boots a gateway in-process on a free port, plays identify → presence → heartbeat → fan-out
-// with two clients in group-1, prints a transcript, and exits 0 (or 1 naming the step that failed).
+// `yarn dev:echo`: boots a gateway in-process on a free port and plays a realtime scenario with the client SDK: two
+// users in group-1, presence, heartbeat, fan-out, a dropped connection resumed without loss, and a clean leave.
+// Prints a transcript and exits 0, or 1 naming the step that failed.
+import WebSocket from 'ws';
 import { mintToken } from '../auth/jwt';
+import { GatewayClient, type ClientEvents, type WebSocketConstructor } from '../client';
 import { loadConfig, readEnvironment } from '../config';
 import { startGateway } from '../server';
-import { ProbeClient, type ServerEnvelope } from './ProbeClient';
 
 const GROUP = 'group-1';
+const STEP_TIMEOUT_MS = 3000;
 
 type Print = (line: string) => void;
 
-function expectType(env: ServerEnvelope, type: string): ServerEnvelope {
-  if (env.type !== type) throw new Error(`expected "${type}", got ${JSON.stringify(env)}`);
-  return env;
+/** Resolves with the next `event` from `client` that satisfies `match`. */
+function next<K extends keyof ClientEvents>(client: GatewayClient, event: K, match: (v: ClientEvents[K]) => boolean = () => true): Promise<ClientEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no "${event}" event within ${STEP_TIMEOUT_MS} ms`));
+    }, STEP_TIMEOUT_MS);
+    const off = client.on(event, (value) => {
+      if (!match(value)) return;
+      clearTimeout(timer);
+      off();
+      resolve(value);
+    });
+  });
 }
 
 /** Runs the scenario against a fresh in-process gateway; resolves true when every step passed. */
@@ -19,8 +33,17 @@ export async function runEchoScenario(print: Print, env = readEnvironment()): Pr
   const config = loadConfig({ ...env, GW_PORT: '0', GW_METRICS_PORT: '0', GW_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
   const gateway = await startGateway({ config });
   const url = `ws://127.0.0.1:${gateway.port}/rt`;
-  const clients: ProbeClient[] = [];
-  const token = (sub: string) => mintToken({ sub, groups: [GROUP] }, config.jwtSecret);
+  const user = (sub: string, device: string) =>
+    new GatewayClient({
+      url,
+      getToken: () => mintToken({ sub, groups: [GROUP] }, config.jwtSecret),
+      groups: [GROUP],
+      meta: { device },
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      initialBackoffMs: 50,
+    });
+  const alice = user('alice', 'laptop');
+  const bob = user('bob', 'phone');
   let step = 'start';
   const run = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
     step = name;
@@ -31,46 +54,47 @@ export async function runEchoScenario(print: Print, env = readEnvironment()): Pr
 
   print(`gateway on ${url}${config.usingDevSecret ? ' (development JWT secret)' : ''}`);
   try {
-    const alice = await run('alice connects and gets hello', async () => {
-      const c = await ProbeClient.connect(url);
-      clients.push(c);
-      expectType(await c.next('hello'), 'hello');
-      return c;
+    await run(`alice connects and identifies into ${GROUP}`, async () => {
+      await alice.connect();
+      print(`      session ${alice.sessionId}`);
     });
-    await run(`alice identifies into ${GROUP}`, async () => {
-      const ready = expectType(await alice.identify(await token('alice'), [GROUP], { device: 'laptop' }), 'ready');
-      print(`      ready: session ${String(ready.data?.sessionId)}`);
+    await run(`bob connects; alice sees him come UP`, async () => {
+      const up = next(alice, 'presence', (p) => p.userId === 'bob' && p.status === 'UP');
+      await bob.connect();
+      await up;
+      print(`      members: ${alice.members(GROUP).map((m) => `${m.userId} (${String(m.meta.device)})`).join(', ')}`);
     });
-    const bob = await run(`bob connects and identifies into ${GROUP}`, async () => {
-      const c = await ProbeClient.connect(url);
-      clients.push(c);
-      await c.next('hello');
-      const ready = expectType(await c.identify(await token('bob'), [GROUP], { device: 'phone' }), 'ready');
-      const [group] = ready.data?.groups as { members: { userId: string }[] }[];
-      print(`      members: ${group!.members.map((m) => m.userId).join(', ')}`);
-      return c;
+    await run('heartbeat round trip', async () => {
+      print(`      serverTs ${await bob.ping()}`);
     });
-    await run('alice sees bob come UP', async () => {
-      const up = await alice.next('presence_update');
-      if (up.data?.userId !== 'bob' || up.data.status !== 'UP') throw new Error(`unexpected ${JSON.stringify(up.data)}`);
-    });
-    await run('heartbeat is acknowledged', async () => {
-      const ack = expectType(await bob.request('heartbeat', {}), 'heartbeat_ack');
-      print(`      serverTs ${String(ack.data?.serverTs)}`);
-    });
-    await run('alice publishes; bob receives, alice gets ack', async () => {
-      expectType(await alice.request('data_update', { group: GROUP, payload: { text: 'hello bob' } }), 'ack');
-      const msg = await bob.next('data_update');
-      print(`      bob got ${JSON.stringify(msg.data?.payload)} from ${String((msg.data?.from as { userId: string }).userId)}`);
+    await run('alice publishes; bob receives it', async () => {
+      const got = next(bob, 'data');
+      await alice.publish(GROUP, { text: 'hello bob' });
+      const msg = await got;
+      print(`      bob got ${JSON.stringify(msg.payload)} from ${msg.from.userId} (seq ${msg.seq})`);
     });
     await run('bob publishes with echo; both receive it', async () => {
-      bob.send('data_update', { group: GROUP, payload: { text: 'hi alice' }, echo: true });
-      await Promise.all([alice.next('data_update'), bob.next('data_update')]);
+      const both = Promise.all([next(alice, 'data'), next(bob, 'data')]);
+      await bob.publish(GROUP, { text: 'hi alice' }, { echo: true });
+      await both;
+    });
+    await run("bob's connection drops; he resumes and misses nothing, alice sees no DOWN", async () => {
+      let flapped = false;
+      const off = alice.on('presence', (p) => (flapped ||= p.userId === 'bob'));
+      const resumed = next(bob, 'ready');
+      gateway.terminateConnection(bob.connectionId!);
+      await alice.publish(GROUP, { text: 'sent while bob was away' });
+      const got = next(bob, 'data');
+      if (!(await resumed).resumed) throw new Error('bob got a fresh session instead of resuming');
+      const msg = await got;
+      off();
+      if (flapped) throw new Error('alice saw bob go DOWN/UP');
+      print(`      bob resumed and got ${JSON.stringify(msg.payload)} (seq ${msg.seq})`);
     });
     await run('bob leaves; alice sees DOWN', async () => {
-      await bob.close();
-      const down = await alice.next('presence_update');
-      if (down.data?.userId !== 'bob' || down.data.status !== 'DOWN') throw new Error(`unexpected ${JSON.stringify(down.data)}`);
+      const down = next(alice, 'presence', (p) => p.userId === 'bob' && p.status === 'DOWN');
+      bob.close();
+      await down;
     });
     print('all steps passed');
     return true;
@@ -78,7 +102,8 @@ export async function runEchoScenario(print: Print, env = readEnvironment()): Pr
     print(`FAILED at step "${step}": ${err instanceof Error ? err.message : String(err)}`);
     return false;
   } finally {
-    for (const c of clients) c.socket.terminate();
+    alice.close();
+    bob.close();
     await gateway.stop();
   }
 }

@@ -101,8 +101,9 @@ export class Router implements HubHandlers {
 
   /** Starts the single liveness sweep that replaces per-connection timers. */
   start(): void {
-    const { identifyTimeoutMs, heartbeatTimeoutMs, heartbeatIntervalMs } = this.config;
-    const tick = Math.max(10, Math.min(timings.maxSweepIntervalMs, Math.floor(Math.min(identifyTimeoutMs, heartbeatTimeoutMs, heartbeatIntervalMs) / 5)));
+    const { identifyTimeoutMs, heartbeatTimeoutMs, heartbeatIntervalMs, orphanSessionTtlMs } = this.config;
+    const shortest = Math.min(identifyTimeoutMs, heartbeatTimeoutMs, heartbeatIntervalMs, orphanSessionTtlMs);
+    const tick = Math.max(10, Math.min(timings.maxSweepIntervalMs, Math.floor(shortest / 5)));
     this.sweepTimer = setInterval(() => {
       try {
         this.sweep(Date.now());

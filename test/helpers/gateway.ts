@@ -3,7 +3,7 @@ import { afterEach } from 'vitest';
 import { mintToken, type MintOptions } from '../../src/auth/jwt';
 import type { MemoryCluster } from '../../src/cluster';
 import { loadConfig } from '../../src/config';
-import { ProbeClient } from '../../src/dev/ProbeClient';
+import { ProbeClient } from './ProbeClient';
 import { startGateway, type Gateway } from '../../src/server';
 import type { Logger } from '../../src/utils/logger';
 

@@ -1,5 +1,4 @@
-// ProbeClient: a small promise-based protocol v1 client over `ws`, for the echo playground and the integration tests.
-// Apps should use the SDK; this one exposes raw frames and waits on them, which is what probing needs.
+// ProbeClient: a small promise-based protocol v1 client over `ws` for the integration tests: it exposes raw frames and waits on them.
 import WebSocket from 'ws';
 
 export interface ServerEnvelope {

@@ -1,0 +1,94 @@
+// The SDK in a real browser: Debian's Chromium, driven by playwright-core, loads a page bundling the SDK (esbuild).
+// Two browser contexts identify into one group, see each other, exchange data; the gateway then cuts one socket and
+// that page's client resumes with nothing lost. A screenshot goes to test-output/.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from './helpers/gateway';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM) && spawnSync(CHROMIUM, ['--version']).status === 0;
+if (!hasChromium) {
+  if (process.env.CI === 'true') throw new Error('chromium is not installed: CI must install it (scripts/setup.sh --test)');
+  console.warn('skipping the browser suite: chromium is not installed (bash scripts/setup.sh --test installs it)');
+}
+
+const OUTPUT = join(__dirname, '..', 'test-output');
+const HTML = `<!doctype html><html><head><meta charset="utf-8"><title>gateway-strategy</title>
+<style>body{font:14px system-ui;margin:24px}#status{font-weight:bold}li{font-family:monospace}</style></head>
+<body><h1>gateway-strategy SDK</h1><p id="status">loading</p><ol id="log"></ol><script src="/bundle.js"></script></body></html>`;
+
+/** Serves the page, the bundle, and tokens (standing in for the platform's HTTP API). */
+async function servePage(gw: TestGateway): Promise<{ server: Server; origin: string }> {
+  const bundled = await build({ entryPoints: [join(__dirname, 'browser', 'page.ts')], bundle: true, format: 'iife', platform: 'browser', target: 'es2022', write: false });
+  const bundle = bundled.outputFiles[0]!.text;
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/bundle.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+    if (url.pathname === '/token') {
+      void gw.token({ sub: url.searchParams.get('sub') ?? 'anon', groups: ['room-*'] }).then((t) => res.writeHead(200, { 'content-type': 'text/plain' }).end(t));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html' }).end(HTML);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+describe.skipIf(!hasChromium)('the SDK in Chromium', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('two contexts see each other and exchange data; a socket the gateway cuts resumes with nothing lost', async () => {
+    // The page's origin must be allowed, as it would be in production (GW_ALLOWED_ORIGINS).
+    let page: { server: Server; origin: string } | null = null;
+    const gw = await startTestGateway({ GW_ALLOWED_ORIGINS: 'http://127.0.0.1:*' });
+    page = await servePage(gw);
+    try {
+      const open = async (sub: string): Promise<Page> => {
+        const context = await browser.newContext();
+        const p = await context.newPage();
+        await p.goto(page!.origin);
+        await p.evaluate(([url, who]) => window.page.start(url!, who!), [gw.wsUrl, sub]);
+        return p;
+      };
+      const alice = await open('alice');
+      const bob = await open('bob');
+      await alice.waitForFunction(() => window.page.presence.includes('bob:UP'));
+      expect(await bob.evaluate(() => window.page.client!.members('room-1').map((m) => m.userId))).toEqual(['alice', 'bob']);
+
+      await bob.evaluate(() => window.page.client!.publish('room-1', { n: 0 }));
+      await alice.waitForFunction(() => window.page.received.length === 1);
+
+      const aliceConnection = await alice.evaluate(() => window.page.client!.connectionId!);
+      expect(gw.gateway.terminateConnection(aliceConnection)).toBe(true);
+      await bob.evaluate(async () => {
+        for (let n = 1; n <= 5; n++) await window.page.client!.publish('room-1', { n });
+      });
+      await alice.waitForFunction(() => window.page.received.length >= 6 && window.page.readies.length === 2, undefined, { timeout: 10_000 });
+      expect(await alice.evaluate(() => window.page.received)).toEqual([0, 1, 2, 3, 4, 5].map((n) => ({ n })));
+      expect(await alice.evaluate(() => window.page.readies)).toEqual([false, true]);
+      expect(await alice.evaluate(() => window.page.client!.connectionId)).not.toBe(aliceConnection);
+      expect(await bob.evaluate(() => window.page.presence)).toEqual([]);
+
+      mkdirSync(OUTPUT, { recursive: true });
+      await alice.screenshot({ path: join(OUTPUT, 'browser-resume.png'), fullPage: true });
+    } finally {
+      page?.server.close();
+    }
+  }, 60_000);
+});
