@@ -16,6 +16,11 @@ export interface Cluster {
   presence: PresenceStore;
   deduper: Deduper;
   connectionLimiter: ConnectionRateLimiter;
+  /**
+   * True when sessions orphaned by this instance's shutdown stay in the shared store (their users UP) until
+   * survivors expire them; false when they end with the instance.
+   */
+  keepsSessionsOnStop: boolean;
   /** 'up' or 'down' with Redis configured; undefined without. */
   redisStatus(): 'up' | 'down' | undefined;
   /** Resolves when Redis is ready, or after `timeoutMs` (the gateway then starts degraded). */
@@ -38,6 +43,7 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
       presence: new MemoryPresenceStore(config.instanceId, (event) => logger.info({ event }, 'presence event'), memory.presence),
       deduper: memory.deduper,
       connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp),
+      keepsSessionsOnStop: false,
       redisStatus: () => undefined,
       ready: async () => undefined,
       close: async () => undefined,
@@ -46,7 +52,15 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
   const redis = createRedis(config.redisUrl, `gateway-strategy:${config.instanceId}`, logger);
   return {
     broker: new RedisBroker(config.instanceId, redis, config.redisUrl, logger),
-    presence: new RedisPresenceStore({ instanceId: config.instanceId, redis, logger, instanceTtlMs: config.instanceTtlMs, eventsMaxLen: config.eventsMaxLen }),
+    presence: new RedisPresenceStore({
+      instanceId: config.instanceId,
+      redis,
+      logger,
+      instanceTtlMs: config.instanceTtlMs,
+      orphanSessionTtlMs: config.orphanSessionTtlMs,
+      eventsMaxLen: config.eventsMaxLen,
+    }),
+    keepsSessionsOnStop: true,
     deduper: new RedisDeduper(redis),
     connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp, redis),
     redisStatus: () => (isReady(redis) ? 'up' : 'down'),

@@ -49,10 +49,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     dropped: () => cluster.broker.dropped,
   });
   const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics);
-  const router: Router = new Router({ config, logger, membership, deduper: cluster.deduper, metrics });
+  const router: Router = new Router({ config, logger, membership, deduper: cluster.deduper, metrics, broker: cluster.broker });
   await cluster.ready(timings.redisStartupWaitMs);
   if (cluster.redisStatus() === 'down') logger.warn('redis unreachable at start: serving local connections, retrying in the background');
   await cluster.broker.start(membership);
+  await cluster.broker.listenControl(router.control);
   await cluster.presence.start(membership);
   let draining = false;
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
@@ -96,7 +97,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await waitFor(() => router.connectionCount === 0, config.shutdownGraceMs);
       router.terminateAll();
       router.stop();
-      router.endAllSessions();
+      if (!cluster.keepsSessionsOnStop) router.endAllSessions();
       await membership.idle();
       await cluster.presence.stop();
       await cluster.broker.stop();

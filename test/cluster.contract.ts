@@ -111,6 +111,74 @@ export function clusterContract(name: string, startPair: StartPair): void {
       expect((await bob.next('signal')).data).toMatchObject({ kind: 'typing', data: null });
     });
 
+    it('resumes a session on the other instance: same session, every missed message once and in order, live traffic after, no flap', async () => {
+      const [a, b] = await startPair();
+      const watcher = await a.join('watcher', ['g']);
+      const bob = await b.join('bob', ['g']);
+      const alice = await a.connect();
+      const ready = (await alice.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
+      for (const c of [watcher, bob]) await c.next((e) => e.type === 'presence_update' && e.data!.userId === 'alice');
+      await bob.request('data_update', { group: 'g', payload: 1 });
+      const first = await alice.next('data_update');
+      const lastSeq = (first as unknown as { seq: number }).seq;
+      alice.socket.terminate();
+      await sleep(100);
+      for (const n of [2, 3]) await bob.request('data_update', { group: 'g', payload: n });
+      await watcher.request('data_update', { group: 'g', payload: 4 });
+
+      const moved = await b.connect();
+      const reply = await moved.request('identify', { token: await b.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq } });
+      expect(reply.data).toMatchObject({ resumed: true, sessionId: ready.sessionId });
+      // Order holds per publisher; messages from different instances may interleave differently.
+      const replayed = [await moved.next('data_update'), await moved.next('data_update'), await moved.next('data_update')];
+      const payloads = replayed.map((e) => e.data!.payload as number);
+      expect([...payloads].sort()).toEqual([2, 3, 4]);
+      expect(payloads.indexOf(2)).toBeLessThan(payloads.indexOf(3));
+      expect(replayed.map((e) => (e as unknown as { seq: number }).seq)).toEqual([lastSeq + 1, lastSeq + 2, lastSeq + 3]);
+      await bob.request('data_update', { group: 'g', payload: 5 });
+      await watcher.request('data_update', { group: 'g', payload: 6 });
+      const live = [await moved.next('data_update'), await moved.next('data_update')];
+      expect(live.map((e) => e.data!.payload as number).sort()).toEqual([5, 6]);
+      expect(live.map((e) => (e as unknown as { seq: number }).seq)).toEqual([lastSeq + 4, lastSeq + 5]);
+      await sleep(200);
+      expect(moved.pending('data_update')).toHaveLength(0);
+      expect(watcher.pending('presence_update').filter((e) => e.data!.userId === 'alice')).toEqual([]);
+      expect(bob.pending('presence_update').filter((e) => e.data!.userId === 'alice')).toEqual([]);
+      const members = await bob.request('subscribe', { group: 'g' });
+      expect((members.data!.members as { userId: string }[]).map((m) => m.userId).sort()).toEqual(['alice', 'bob', 'watcher']);
+      await moved.close(1000);
+      expect((await watcher.next((e) => e.type === 'presence_update' && e.data!.userId === 'alice')).data!.status).toBe('DOWN');
+    });
+
+    it('takes a session over from a live connection on the other instance (4011 there)', async () => {
+      const [a, b] = await startPair();
+      const old = await a.connect();
+      const ready = (await old.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
+      const fresh = await b.connect();
+      const reply = await fresh.request('identify', { token: await b.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
+      expect(reply.data!.resumed).toBe(true);
+      expect((await old.closed).code).toBe(4011);
+    });
+
+    it('refuses a cross-instance resume for another user or after the session ended', async () => {
+      const [a, b] = await startPair();
+      const alice = await a.connect();
+      const ready = (await alice.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
+      alice.socket.terminate();
+      await sleep(50);
+      const mallory = await b.connect();
+      const stolen = await mallory.request('identify', { token: await b.token({ sub: 'mallory', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
+      expect(stolen.data!.resumed).toBe(false);
+      const back = await b.connect();
+      const mine = await back.request('identify', { token: await b.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
+      expect(mine.data!.resumed).toBe(true);
+      await back.close(1000);
+      await sleep(50);
+      const again = await a.connect();
+      const ended = await again.request('identify', { token: await a.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
+      expect(ended.data!.resumed).toBe(false);
+    });
+
     it('refuses signals outside the connection’s groups and malformed kinds', async () => {
       const [a] = await startPair();
       const alice = await a.join('alice', ['g'], { grants: ['*'] });

@@ -14,6 +14,7 @@ import { freePort, hasRedis, startRedis, stopAllRedis, type RedisServer } from '
 import { rawExchange, upgradeRequest } from './helpers/raw';
 
 const TTL_MS = 1000;
+const ORPHAN_TTL_MS = 1000;
 
 type StreamEntry = [string, string[]];
 const events = async (redis: RedisServer) =>
@@ -33,9 +34,9 @@ const health = async (gw: TestGateway) => (await request(gw.httpUrl).get('/healt
 describe.skipIf(!hasRedis)('redis scale-out', () => {
   afterEach(stopAllRedis);
 
-  it('a SIGKILLed instance: the survivor broadcasts DOWN within 2 × GW_INSTANCE_TTL_MS and writes exactly one offline event', async () => {
+  it('a SIGKILLed instance: its users stay UP through the orphan TTL, then the survivor broadcasts DOWN and writes exactly one offline event', async () => {
     const redis = await startRedis();
-    const env = { GW_REDIS_URL: redis.url, GW_INSTANCE_TTL_MS: String(TTL_MS) };
+    const env = { GW_REDIS_URL: redis.url, GW_INSTANCE_TTL_MS: String(TTL_MS), GW_ORPHAN_SESSION_TTL_MS: String(ORPHAN_TTL_MS) };
     const survivor = await startTestGateway({ ...env, GW_INSTANCE_ID: 'survivor' });
     const doomed = spawnGateway({ ...env, GW_INSTANCE_ID: 'doomed', GW_JWT_SECRET: TEST_SECRET, GW_PORT: '0', GW_HOST: '127.0.0.1' });
     const doomedPort = await doomed.port();
@@ -48,10 +49,11 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     doomed.child.kill('SIGKILL');
     await doomed.exited;
     const killedAt = Date.now();
-    const down = await watcher.next('presence_update', 4 * TTL_MS);
+    const down = await watcher.next('presence_update', 4 * TTL_MS + ORPHAN_TTL_MS);
     const elapsed = Date.now() - killedAt;
     expect(down.data).toMatchObject({ group: 'g', userId: 'alice', status: 'DOWN' });
-    expect(elapsed).toBeLessThanOrEqual(2 * TTL_MS + 250);
+    expect(elapsed).toBeGreaterThanOrEqual(ORPHAN_TTL_MS);
+    expect(elapsed).toBeLessThanOrEqual(2 * TTL_MS + ORPHAN_TTL_MS + 250);
 
     await sleep(2 * TTL_MS);
     const aliceEvents = (await events(redis)).filter((e) => e.userId === 'alice');
@@ -62,21 +64,24 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     expect((members.data!.members as { userId: string }[]).map((m) => m.userId)).toEqual(['bob']);
   });
 
-  it('a graceful stop announces its users DOWN at once and leaves nothing behind in Redis', async () => {
+  it('a graceful stop orphans its sessions: users stay UP until the orphan TTL, then DOWN once, and nothing is left in Redis', async () => {
     const redis = await startRedis();
-    const env = { GW_REDIS_URL: redis.url, GW_INSTANCE_TTL_MS: '60000' };
+    const env = { GW_REDIS_URL: redis.url, GW_INSTANCE_TTL_MS: String(TTL_MS), GW_ORPHAN_SESSION_TTL_MS: String(ORPHAN_TTL_MS) };
     const a = await startTestGateway({ ...env, GW_INSTANCE_ID: 'stays' });
     const b = await startTestGateway({ ...env, GW_INSTANCE_ID: 'leaves' });
     const watcher = await a.join('bob', ['g']);
     await b.join('alice', ['g']);
     await watcher.next('presence_update');
     await b.gateway.stop();
-    expect((await watcher.next('presence_update', 2000)).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
-    const keysLeft = await redis.client().keys('rt:*leaves*');
-    expect(keysLeft).toEqual([]);
+    const stoppedAt = Date.now();
+    expect((await watcher.next('presence_update', 4 * TTL_MS + ORPHAN_TTL_MS)).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(ORPHAN_TTL_MS - 100);
+    await sleep(300);
+    expect(watcher.pending('presence_update')).toHaveLength(0);
+    expect(await redis.client().keys('rt:*leaves*')).toEqual([]);
     expect((await events(redis)).filter((e) => e.userId === 'alice').map((e) => [e.type, e.reason])).toEqual([
       ['online', undefined],
-      ['offline', 'closed'],
+      ['offline', 'instance-lost'],
     ]);
   });
 

@@ -8,9 +8,19 @@ export interface BrokerHandlers {
   onFrame(kind: ChannelKind, name: string, frame: string): void;
 }
 
+/** Instance-to-instance coordination (session handoff): JSON messages on one cluster-wide control channel. */
+export interface ControlHandlers {
+  /** A control message from another instance (never this instance's own). */
+  onControl(message: string): void;
+}
+
 export interface Broker {
   readonly instanceId: string;
   start(handlers: BrokerHandlers): Promise<void>;
+  /** Starts delivering control messages (the broker subscribes to the control channel). */
+  listenControl(handlers: ControlHandlers): Promise<void>;
+  /** Sends a control message to every other instance; dropped while the transport is down. */
+  publishControl(message: string): void;
   /**
    * Sends a serialized envelope to the other instances with local interest in the channel. Never throws
    * and never queues: while the transport is down the frame is dropped and counted.

@@ -1,6 +1,6 @@
 // MemoryBroker: the embedded default. Instances sharing one MemoryBus (same process) act as one gateway;
 // each gateway gets its own bus unless told otherwise. Not for several processes: use RedisBroker.
-import type { Broker, BrokerHandlers, ChannelKind } from './Broker';
+import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 
 /** In-process meeting point of MemoryBrokers. */
 export class MemoryBus {
@@ -9,6 +9,7 @@ export class MemoryBus {
 
 export class MemoryBroker implements Broker {
   private handlers: BrokerHandlers | null = null;
+  private control: ControlHandlers | null = null;
   private readonly interest = new Set<string>();
   readonly dropped = 0;
 
@@ -20,6 +21,14 @@ export class MemoryBroker implements Broker {
   async start(handlers: BrokerHandlers): Promise<void> {
     this.handlers = handlers;
     this.bus.brokers.add(this);
+  }
+
+  async listenControl(handlers: ControlHandlers): Promise<void> {
+    this.control = handlers;
+  }
+
+  publishControl(message: string): void {
+    for (const other of this.bus.brokers) if (other !== this) other.control?.onControl(message);
   }
 
   publish(kind: ChannelKind, name: string, frame: string): void {
@@ -40,5 +49,6 @@ export class MemoryBroker implements Broker {
   async stop(): Promise<void> {
     this.bus.brokers.delete(this);
     this.handlers = null;
+    this.control = null;
   }
 }

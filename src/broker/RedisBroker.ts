@@ -2,7 +2,7 @@
 // channels local connections need, re-subscribing all of them whenever the connection comes back.
 import type { Logger } from '../utils/logger';
 import { createRedis, closeRedis, isReady, type Redis } from '../redis/connection';
-import type { Broker, BrokerHandlers, ChannelKind } from './Broker';
+import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 import { decodeMessage, encodeMessage, keys, parseChannel } from './wire';
 
 const DROP_LOG_INTERVAL_MS = 10_000;
@@ -12,6 +12,7 @@ export class RedisBroker implements Broker {
   /** The channels this instance needs, with their pending SUBSCRIBE: kept across reconnects, since Redis forgets them. */
   private readonly wanted = new Map<string, Promise<void>>();
   private handlers: BrokerHandlers | null = null;
+  private control: ControlHandlers | null = null;
   private droppedCount = 0;
   private lastDropLogAt = 0;
 
@@ -32,6 +33,17 @@ export class RedisBroker implements Broker {
 
   async start(handlers: BrokerHandlers): Promise<void> {
     this.handlers = handlers;
+  }
+
+  async listenControl(handlers: ControlHandlers): Promise<void> {
+    this.control = handlers;
+    this.wanted.set(keys.control, Promise.resolve());
+    if (isReady(this.sub)) await this.sub.subscribe(keys.control).catch((err: Error) => this.log.warn({ err: err.message }, 'control subscribe failed'));
+  }
+
+  publishControl(message: string): void {
+    if (!isReady(this.pub)) return this.drop();
+    this.pub.publish(keys.control, encodeMessage(this.instanceId, message)).catch(() => this.drop());
   }
 
   publish(kind: ChannelKind, name: string, frame: string): void {
@@ -62,6 +74,7 @@ export class RedisBroker implements Broker {
 
   async stop(): Promise<void> {
     this.handlers = null;
+    this.control = null;
     await closeRedis(this.sub);
   }
 
@@ -71,8 +84,12 @@ export class RedisBroker implements Broker {
   }
 
   private onMessage(channel: string, message: string): void {
-    const target = parseChannel(channel);
     const decoded = decodeMessage(message);
+    if (channel === keys.control) {
+      if (decoded && decoded.origin !== this.instanceId) this.control?.onControl(decoded.frame);
+      return;
+    }
+    const target = parseChannel(channel);
     if (!target || !decoded) {
       this.log.warn({ channel }, 'malformed message from redis ignored');
       return;

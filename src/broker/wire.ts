@@ -21,6 +21,10 @@ export const keys = {
   userConnections: (userId: UserId) => `rt:conns:${userId}`,
   /** Signal dedup key; group and kind cannot contain "|", so the user id comes last. */
   signal: (group: GroupName, kind: string, userId: UserId) => `rt:sig:${group}|${kind}|${userId}`,
+  /** Instance-to-instance control messages (session handoff). */
+  control: 'rt:control',
+  /** Set when survivors first saw an instance dead: its sessions count as orphaned from then. */
+  dead: (id: string) => `rt:dead:${id}`,
   /** Online/offline events for backends. */
   events: 'rt:events',
   /** Prefix of the cluster-wide rate-limiter keys. */

@@ -18,6 +18,8 @@ export const timings = {
   redisStartupWaitMs: 3_000,
   /** A Redis command that has not answered by then fails (the gateway carries on locally). */
   redisCommandTimeoutMs: 2_000,
+  /** How long an instance waits for each step of a session handoff from another instance before giving up. */
+  handoffTimeoutMs: 1_000,
   /** Longest gap between two liveness sweeps; shorter timeouts sweep more often. */
   maxSweepIntervalMs: 1_000,
 } as const;

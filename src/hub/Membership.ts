@@ -42,23 +42,31 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   /** Counts the session for its user cluster-wide; false when the user already has `max` sessions. */
   async admit(session: Session, max: number): Promise<boolean> {
     if (!(await this.presence.connect(session.userId, session.id, max))) return false;
+    this.addUser(session);
+    await this.broker.subscribe('user', session.userId);
+    return true;
+  }
+
+  private addUser(session: Session): void {
     let own = this.users.get(session.userId);
     if (!own) {
       own = new Set();
       this.users.set(session.userId, own);
     }
     own.add(session);
-    await this.broker.subscribe('user', session.userId);
-    return true;
   }
 
-  /** An ended session leaves its groups (announcing DOWN where it was the user's last) and its user's count. */
-  release(session: Session): void {
+  private removeUser(session: Session): void {
     const own = this.users.get(session.userId);
     if (own?.delete(session) && own.size === 0) {
       this.users.delete(session.userId);
       this.broker.unsubscribe('user', session.userId);
     }
+  }
+
+  /** An ended session leaves its groups (announcing DOWN where it was the user's last) and its user's count. */
+  release(session: Session): void {
+    this.removeUser(session);
     const work = Promise.all([...session.groups].map((group) => this.leave(session, group)))
       .then(() => this.presence.disconnect(session.userId, session.id))
       .catch((err: unknown) => this.log.warn({ sessionId: session.id, userId: session.userId, err: err instanceof Error ? err.message : String(err) }, 'release failed'));
@@ -69,6 +77,37 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   /** Resolves once every ended session has been released. */
   async idle(): Promise<void> {
     while (this.releasing.size > 0) await Promise.all([...this.releasing]);
+  }
+
+  // --- sessions moving between instances --------------------------------------------------
+
+  /** Puts a session arriving from another instance into the local indexes and subscribes its channels; presence is untouched. */
+  async attachQuietly(session: Session, groups: GroupName[]): Promise<void> {
+    this.addUser(session);
+    const subscriptions = [this.broker.subscribe('user', session.userId)];
+    for (const group of groups) if (this.groups.join(session, group)) subscriptions.push(this.broker.subscribe('group', group));
+    await Promise.all(subscriptions);
+  }
+
+  /** The session moved to another instance, which took over its presence entries. */
+  handOver(session: Session): void {
+    const groups = [...session.groups];
+    this.detachQuietly(session);
+    this.presence.handedOver(session.userId, session.id, groups);
+  }
+
+  /** Takes a session out of the local indexes (it moves to another instance, or a handoff failed); presence is untouched. */
+  detachQuietly(session: Session): void {
+    for (const group of [...session.groups]) {
+      this.groups.leave(session, group);
+      if (!this.groups.members(group)) this.broker.unsubscribe('group', group);
+    }
+    this.removeUser(session);
+  }
+
+  /** Moves the session's presence entries from `fromInstance` to this one, without UP/DOWN or online/offline. */
+  adoptPresence(session: Session, fromInstance: string): Promise<void> {
+    return this.presence.transfer(fromInstance, { userId: session.userId, sessionId: session.id, meta: session.meta, since: session.createdAt }, [...session.groups]);
   }
 
   // --- groups --------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ import { timings } from '../config/timings';
 import { isGranted } from '../auth/grants';
 import { verifyToken } from '../auth/jwt';
 import { SessionTokens } from '../auth/sessionToken';
+import type { Broker, ControlHandlers } from '../broker/Broker';
 import type { Deduper } from '../broker/Deduper';
 import { CloseCode, type ErrorCodeName } from '../types/codes';
-import type { ConnectionId, GroupName, UserId } from '../types/domain';
+import type { ConnectionId, GroupName, SessionId, UserId } from '../types/domain';
 import { clientEnvelopeSchema, serializeEnvelope, MAX_ID_LENGTH } from '../types/envelope';
 import {
   MAX_META_BYTES,
@@ -23,10 +24,11 @@ import { parseFrame } from '../utils/json';
 import type { Logger } from '../utils/logger';
 import type { Metrics } from '../metrics';
 import { ConnectionContext, type ConnectionPolicy, type QueuedFrame } from './ConnectionContext';
+import { Handoff, type HandoffHost } from './Handoff';
 import type { HubHandlers } from './Hub';
 import type { Membership } from './Membership';
 import { createBucket } from './rateLimits';
-import { Session, type SessionLimits } from './Session';
+import { Session, type SessionLimits, type SessionState } from './Session';
 import { SessionStore } from './SessionStore';
 
 export interface RouterOptions {
@@ -35,6 +37,7 @@ export interface RouterOptions {
   membership: Membership;
   deduper: Deduper;
   metrics: Metrics;
+  broker: Broker;
 }
 
 function frame<T extends ServerSignalType>(type: T, data: ServerSignals[T], replyTo?: string): string {
@@ -57,7 +60,7 @@ function describeIssue(error: { issues: { path: PropertyKey[]; message: string }
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-export class Router implements HubHandlers {
+export class Router implements HubHandlers, HandoffHost {
   private readonly connections = new Map<ConnectionId, ConnectionContext>();
   private readonly sessions = new SessionStore();
   private readonly config: Config;
@@ -68,6 +71,7 @@ export class Router implements HubHandlers {
   private readonly policy: ConnectionPolicy;
   private readonly tokens: SessionTokens;
   private readonly sessionLimits: SessionLimits;
+  private readonly handoff: Handoff;
   private sweepTimer: NodeJS.Timeout | null = null;
   private lastPingAt = Date.now();
 
@@ -80,6 +84,7 @@ export class Router implements HubHandlers {
     // A session token must outlive a drop: issued at the last heartbeat, used up to the orphan TTL later.
     this.tokens = new SessionTokens(this.config.jwtSecret, this.config.orphanSessionTtlMs + this.config.heartbeatTimeoutMs);
     this.sessionLimits = { bufferMessages: this.config.resumeBufferMessages, bufferBytes: this.config.resumeBufferBytes };
+    this.handoff = new Handoff(this.config.instanceId, options.broker, this, timings.handoffTimeoutMs, this.log);
     this.policy = {
       slowConsumerBytes: this.config.slowConsumerBytes,
       slowConsumerGraceMs: this.config.slowConsumerGraceMs,
@@ -92,6 +97,11 @@ export class Router implements HubHandlers {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Where the broker delivers control messages (session handoffs between instances). */
+  get control(): ControlHandlers {
+    return this.handoff;
   }
 
   /** Sessions held, attached or orphaned. */
@@ -274,6 +284,11 @@ export class Router implements HubHandlers {
       if (claimed && claimed.covers(data.resume!.lastSeq)) {
         return await this.resume(ctx, claimed, grants, data.groups ?? [], data.resume!.lastSeq, id);
       }
+      // A genuine token for a session this instance does not hold: it may be orphaned on another instance.
+      if (!claimed && data.resume && this.tokens.verify(data.resume.sessionToken) === data.resume.sessionId) {
+        const pulled = await this.pull(data.resume, userId, grants);
+        if (pulled && !ctx.closed) return await this.resume(ctx, pulled, grants, data.groups ?? [], data.resume.lastSeq, id);
+      }
       const session = new Session(userId, role, grants, meta, Date.now(), ctx, this.sessionLimits);
       if (!(await this.membership.admit(session, this.config.maxConnectionsPerUser))) {
         this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip }, 'identify refused: connections per user');
@@ -300,6 +315,48 @@ export class Router implements HubHandlers {
     if (this.tokens.verify(resume.sessionToken) !== resume.sessionId) return null;
     const session = this.sessions.get(resume.sessionId);
     return session && session.userId === userId ? session : null;
+  }
+
+  /** Fetches a session from the instance holding it; on success it is held here, orphaned, ready to be resumed. */
+  private async pull(resume: { sessionId: SessionId; lastSeq: number }, userId: UserId, grants: readonly string[]): Promise<Session | null> {
+    let arriving: { session: Session; owner: string } | null = null;
+    const state = await this.handoff.claim(resume.sessionId, userId, resume.lastSeq, async (offer) => {
+      const session = new Session(userId, offer.role, grants, offer.meta, offer.createdAt, null, this.sessionLimits, resume.sessionId);
+      session.capture();
+      arriving = { session, owner: offer.owner };
+      await this.membership.attachQuietly(session, offer.groups);
+    });
+    const moved = arriving as { session: Session; owner: string } | null;
+    if (!moved) return null;
+    if (!state) {
+      this.membership.detachQuietly(moved.session);
+      return null;
+    }
+    moved.session.restore(state);
+    this.sessions.add(moved.session);
+    this.sessions.orphan(moved.session, Date.now());
+    await this.membership.adoptPresence(moved.session, moved.owner);
+    this.log.info({ sessionId: moved.session.id, userId, from: moved.owner }, 'session taken over from another instance');
+    return moved.session;
+  }
+
+  // --- HandoffHost -----------------------------------------------------------------------------
+
+  handoffCandidate(sessionId: SessionId, userId: UserId): Session | null {
+    const session = this.sessions.get(sessionId);
+    return session && session.userId === userId ? session : null;
+  }
+
+  surrender(session: Session, lastSeq: number): SessionState {
+    const previous = session.conn;
+    if (previous) {
+      previous.session = null;
+      previous.close(CloseCode.SESSION_TAKEN_OVER.code, 'session resumed elsewhere');
+    }
+    this.sessions.remove(session);
+    const state = session.export(lastSeq);
+    this.membership.handOver(session);
+    return state;
   }
 
   /** Re-attaches a session: `ready` (resumed), then every buffered envelope after `lastSeq`, then live traffic. */

@@ -10,13 +10,25 @@ export interface Buffered {
   body: Buffer;
 }
 
+/** What moves between instances when another instance resumes the session. */
+export interface SessionState {
+  id: SessionId;
+  userId: UserId;
+  role: Role;
+  meta: PresenceMeta;
+  createdAt: number;
+  groups: GroupName[];
+  seq: number;
+  /** Buffered envelopes after the resuming client's lastSeq, bodies as UTF-8 text. */
+  buffer: { seq: number; body: string }[];
+}
+
 export interface SessionLimits {
   bufferMessages: number;
   bufferBytes: number;
 }
 
 export class Session {
-  readonly id: SessionId = newId('s');
   readonly groups = new Set<GroupName>();
   /** The attached connection, or null while orphaned. */
   conn: ConnectionContext | null;
@@ -26,6 +38,8 @@ export class Session {
   /** Oldest first; evicted entries leave the array at once, so their bodies can be freed. */
   private readonly buffer: Buffered[] = [];
   private bufferedBytes = 0;
+  /** While another instance hands this session over, deliveries are held here, unnumbered (see restore). */
+  private captured: Buffer[] | null = null;
 
   constructor(
     readonly userId: UserId,
@@ -34,14 +48,57 @@ export class Session {
     public grants: readonly string[],
     readonly meta: PresenceMeta,
     readonly createdAt: number,
-    conn: ConnectionContext,
+    conn: ConnectionContext | null,
     private readonly limits: SessionLimits,
+    readonly id: SessionId = newId('s'),
   ) {
     this.conn = conn;
   }
 
+  /** Holds deliveries unnumbered until `restore` (the session is arriving from another instance). */
+  capture(): void {
+    this.captured = [];
+  }
+
+  /**
+   * Takes the numbering and buffer from the instance that held the session, then numbers what was captured meanwhile,
+   * skipping what that instance had already buffered (the same message reaches both instances during the handoff).
+   */
+  restore(state: SessionState): void {
+    this.seq = state.seq;
+    this.buffer.length = 0;
+    this.bufferedBytes = 0;
+    for (const entry of state.buffer) {
+      const body = Buffer.from(entry.body);
+      this.buffer.push({ seq: entry.seq, body });
+      this.bufferedBytes += body.length;
+    }
+    const known = new Set(state.buffer.map((entry) => entry.body));
+    const captured = this.captured ?? [];
+    this.captured = null;
+    for (const body of captured) if (!known.has(body.toString())) this.deliver(body);
+  }
+
+  /** The state another instance needs to resume this session after `lastSeq`. */
+  export(lastSeq: number): SessionState {
+    return {
+      id: this.id,
+      userId: this.userId,
+      role: this.role,
+      meta: this.meta,
+      createdAt: this.createdAt,
+      groups: [...this.groups],
+      seq: this.seq,
+      buffer: this.replayAfter(lastSeq).map((entry) => ({ seq: entry.seq, body: entry.body.toString() })),
+    };
+  }
+
   /** A sequenced envelope (data_update, presence_update): numbered, kept for replay, sent if attached. */
   deliver(body: Buffer): void {
+    if (this.captured) {
+      this.captured.push(body);
+      return;
+    }
     const seq = ++this.seq;
     this.buffer.push({ seq, body });
     this.bufferedBytes += body.length;

@@ -49,5 +49,10 @@ export class MemoryPresenceStore implements PresenceStore {
     this.onEvent({ type: 'offline', userId, instance: this.instanceId, reason: 'closed', ts: Date.now() });
   }
 
+  /** In-process stores share one state keyed by session id, so a move changes nothing. */
+  async transfer(): Promise<void> {}
+
+  handedOver(): void {}
+
   async stop(): Promise<void> {}
 }

@@ -37,6 +37,13 @@ export interface PresenceStore {
   /** Counts an identified connection for its user; false, counting nothing, when the user already has `max`. */
   connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean>;
   disconnect(userId: UserId, sessionId: SessionId): Promise<void>;
+  /**
+   * A session moved here from `fromInstance`: its entries (user count and each group) become this instance's,
+   * with no transition and no online/offline event.
+   */
+  transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[]): Promise<void>;
+  /** The session moved to another instance (which took over its shared entries): forget it here, touching nothing shared. */
+  handedOver(userId: UserId, sessionId: SessionId, groups: GroupName[]): void;
   /** Cleans up what this instance still holds; resolves once in-flight work is done. */
   stop(): Promise<void>;
 }

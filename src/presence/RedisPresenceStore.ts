@@ -59,6 +59,8 @@ export interface RedisPresenceOptions {
   redis: Redis;
   logger: Logger;
   instanceTtlMs: number;
+  /** A dead instance's sessions count as orphaned from when survivors first see it dead; they are reaped after this. */
+  orphanSessionTtlMs: number;
   eventsMaxLen: number;
 }
 
@@ -149,15 +151,42 @@ export class RedisPresenceStore implements PresenceStore {
     await this.attempt(() => this.disconnectIn(this.id, userId, sessionId, 'closed'));
   }
 
+  async transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[]): Promise<void> {
+    const { userId, sessionId, meta, since } = session;
+    for (const group of groups) this.local.join(group, userId, sessionId, meta, since);
+    this.metas.set(sessionId, { meta, since });
+    const own = this.localUsers.get(userId);
+    if (own) own.add(sessionId);
+    else this.localUsers.set(userId, new Set([sessionId]));
+    // This instance's entries go in before the old ones come out, so no count ever reaches zero.
+    await this.attempt(async () => {
+      await this.redis.gwConnect(keys.userConnections(userId), keys.instanceEntries(this.id), keys.events, this.field(sessionId), Number.MAX_SAFE_INTEGER, held(['u', userId, sessionId]), userId, this.id, Date.now(), this.options.eventsMaxLen);
+      await this.disconnectIn(fromInstance, userId, sessionId, 'closed');
+      for (const group of groups) {
+        await this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), JSON.stringify({ userId, meta, since }), held(['g', group, sessionId, userId]));
+        await this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(fromInstance), `${fromInstance}|${sessionId}`, held(['g', group, sessionId, userId]));
+      }
+    });
+  }
+
+  handedOver(userId: UserId, sessionId: SessionId, groups: GroupName[]): void {
+    for (const group of groups) this.local.leave(group, userId, sessionId);
+    const own = this.localUsers.get(userId);
+    own?.delete(sessionId);
+    if (own?.size === 0) this.localUsers.delete(userId);
+    this.metas.delete(sessionId);
+  }
+
+  /**
+   * Stops maintenance and drops this instance's liveness key. Its entries stay: its sessions were orphaned by the
+   * shutdown, so their users stay UP until survivors reap them after the orphan TTL (or they resume elsewhere).
+   */
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     this.handlers = null;
-    if (!isReady(this.redis)) return;
-    // Connections were closed (and left) before this; what remains is cleaned up without announcements.
-    await this.reap(this.id, false).catch((err: Error) => this.log.warn({ err: err.message }, 'presence cleanup on stop failed'));
-    await this.redis.del(keys.instance(this.id)).catch(() => undefined);
+    if (isReady(this.redis)) await this.redis.del(keys.instance(this.id)).catch(() => undefined);
   }
 
   // --- internals -------------------------------------------------------------------------------
@@ -230,23 +259,31 @@ export class RedisPresenceStore implements PresenceStore {
     }
   }
 
-  /** Looks for instances whose liveness key expired and reaps each one (one survivor wins the lock). */
+  /**
+   * Looks for instances whose liveness key is gone. Their sessions are orphaned from the moment one is first seen
+   * dead; once the orphan TTL has passed, one survivor (the lock's winner) reaps them.
+   */
   private async reapDead(): Promise<void> {
     if (!isReady(this.redis)) return;
     if (this.stale) await this.reconcile();
+    const { instanceTtlMs, orphanSessionTtlMs } = this.options;
     for (const other of await this.redis.smembers(keys.instances)) {
       if (other === this.id || (await this.redis.exists(keys.instance(other))) === 1) continue;
-      const won = await this.redis.set(keys.reap(other), this.id, 'PX', this.options.instanceTtlMs * 2, 'NX');
+      await this.redis.set(keys.dead(other), String(Date.now()), 'PX', orphanSessionTtlMs + instanceTtlMs * 4, 'NX');
+      const deadSince = Number(await this.redis.get(keys.dead(other)));
+      if (Date.now() - deadSince < orphanSessionTtlMs) continue;
+      const won = await this.redis.set(keys.reap(other), this.id, 'PX', instanceTtlMs * 2, 'NX');
       if (won !== 'OK') continue;
-      this.log.warn({ instance: other }, 'instance lost; removing its connections from presence');
-      await this.reap(other, true);
+      this.log.warn({ instance: other }, 'instance gone; ending its orphaned sessions');
+      await this.reap(other);
+      await this.redis.del(keys.dead(other), keys.reap(other));
     }
   }
 
-  /** Removes every entry `instance` holds; with `announce`, DOWN transitions go to the handlers. */
-  private async reap(instance: string, announce: boolean): Promise<void> {
+  /** Removes every entry a dead instance held, announcing DOWN transitions. */
+  private async reap(instance: string): Promise<void> {
     for (const entry of await this.redis.smembers(keys.instanceEntries(instance))) {
-      await this.remove(instance, entry, announce, instance === this.id ? 'closed' : 'instance-lost');
+      await this.remove(instance, entry, true, 'instance-lost');
     }
     await this.redis.multi().srem(keys.instances, instance).del(keys.instanceEntries(instance)).exec();
   }
