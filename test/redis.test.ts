@@ -166,7 +166,9 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     try {
       expect(await emitter.toGroup('g').publish({ summary: 'done' })).toBe(2);
       for (const c of [onA, onB]) {
-        expect((await c.next('data_update')).data).toEqual({ group: 'g', from: { userId: 'ai-worker', connectionId: null }, payload: { summary: 'done' } });
+        const got = await c.next('data_update');
+        expect(got.data).toEqual({ group: 'g', from: { userId: 'ai-worker', connectionId: null }, payload: { summary: 'done' } });
+        expect((got as unknown as { seq: number }).seq).toBeGreaterThan(0);
       }
       await emitter.toUser('alice').publish('just you');
       for (const c of [onA, aliceOnB]) expect((await c.next('data_update')).data).toMatchObject({ group: null, payload: 'just you' });
