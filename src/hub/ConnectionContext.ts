@@ -1,19 +1,16 @@
 // ConnectionContext: one WebSocket connection's state, and the only place that writes to its socket.
+import type { Duplex } from 'node:stream';
 import type { TokenBucket } from 'limiter';
 import { WebSocket } from 'ws';
 import { CloseCode } from '../types/codes';
 import type { ClientEnvelope } from '../types/envelope';
 import type { ParseResult } from '../utils/json';
+import { sequencedTextFrame } from './frames';
 import type { ConnectionId } from '../types/domain';
 import { newId } from '../utils/ids';
 import type { Session } from './Session';
 
-/**
- * A sequenced envelope goes out as one text message in two fragments: the body shared by every recipient of the
- * fan-out (the same bytes written to every socket, never copied per recipient), then this session's `,"seq":N}`.
- */
-const FIRST_FRAGMENT = { binary: false, fin: false } as const;
-const LAST_FRAGMENT = { binary: false, fin: true } as const;
+const TEXT = { binary: false } as const;
 
 /** What every connection shares: its limits and what to do when one falls behind. */
 export interface ConnectionPolicy {
@@ -60,6 +57,12 @@ export class ConnectionContext {
    */
   queue: QueuedFrame[] | null = null;
 
+  /**
+   * The TCP socket under the WebSocket, for pre-framed writes. ws queues nothing of its own without
+   * permessage-deflate (which the gateway never enables), so complete frames written here keep their order.
+   */
+  private readonly raw: Duplex | undefined;
+
   constructor(
     readonly socket: WebSocket,
     readonly ip: string,
@@ -69,6 +72,7 @@ export class ConnectionContext {
   ) {
     this.openedAt = now;
     this.lastSeenAt = now;
+    this.raw = (socket as unknown as { _socket?: Duplex })._socket;
   }
 
   get isOpen(): boolean {
@@ -83,12 +87,11 @@ export class ConnectionContext {
     if (this.writable()) this.socket.send(frame);
   }
 
-  /** Sends `body` + `,"seq":<seq>}` as one text message without copying the shared body. */
+  /** Sends `body` + `,"seq":<seq>}` as one text message, framed once and written straight to the socket. */
   sendSequenced(body: Buffer, seq: number): void {
     if (!this.writable()) return;
-    // Both fragments are queued back to back, so no other message can land between them.
-    this.socket.send(body, FIRST_FRAGMENT);
-    this.socket.send(`,"seq":${seq}}`, LAST_FRAGMENT);
+    if (this.raw) this.raw.write(sequencedTextFrame(body, seq));
+    else this.socket.send(Buffer.concat([body, Buffer.from(`,"seq":${seq}}`)]), TEXT);
   }
 
   private writable(): boolean {

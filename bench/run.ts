@@ -1,0 +1,426 @@
+// `yarn bench`: the gateway against a raw `ws` baseline on the same machine, same parameters, interleaved.
+// Servers run pinned to core 0, load generators to core 1. Figures: deliveries per server CPU-second, fraction
+// delivered, publish→deliver latency, RSS per idle connection, idle CPU, and a 2-instance Redis run.
+// Options: --subscribers 1000 --rates 10,25,40 --seconds 6 --repeat 1 --idle 10000 --idle-seconds 60
+//          --skip idle,redis --no-write --profile (writes a CPU profile of the gateway to bench/profiles/)
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { mintToken } from '../src/auth/jwt';
+import { freePort } from '../test/helpers/redis';
+import { cpuSeconds, rssBytes } from './proc';
+import type { SubscriberCommand, SubscriberStats } from './subscribers';
+
+const root = join(__dirname, '..');
+const SECRET = 'bench-secret-that-is-at-least-32-bytes-long';
+const PAD = 'x'.repeat(60);
+const SERVER_CORE = '0';
+const CLIENT_CORE = '1';
+const TS_NODE = ['-r', 'ts-node/register/transpile-only'];
+
+export interface BenchOptions {
+  subscribers: number;
+  rates: number[];
+  seconds: number;
+  repeat: number;
+  idle: number;
+  idleSeconds: number;
+  skip: string[];
+  write: boolean;
+  /** Run the gateway with --cpu-prof (fan-out workload), profiles in bench/profiles/. */
+  profile: boolean;
+}
+
+export interface FanoutResult {
+  workload: 'fanout' | 'redis';
+  server: 'baseline' | 'gateway';
+  rate: number;
+  subscribers: number;
+  deliveries: number;
+  fraction: number;
+  serverCpuSec: number;
+  deliveriesPerServerCpuSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  serverRssMiB: number;
+  clientCpuPct: number;
+  redisCpuSec?: number;
+}
+
+export interface IdleResult {
+  server: 'baseline' | 'gateway';
+  connections: number;
+  connected: number;
+  disconnects: number;
+  rssPerConnectionKiB: number;
+  idleCpuPctOfCore: number;
+  seconds: number;
+}
+
+const pinned = (core: string, args: string[], env: NodeJS.ProcessEnv = process.env) => spawn('taskset', ['-c', core, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+const pin = (pid: number, core: string) => execFileSync('taskset', ['-cp', core, String(pid)], { stdio: 'ignore' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Server {
+  proc: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** SIGTERM first (a profiled gateway writes its profile on a clean exit), SIGKILL after 5 s. */
+function stopper(proc: ChildProcess) {
+  return async () => {
+    if (proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+}
+
+async function startBaseline(): Promise<Server> {
+  const proc = pinned(SERVER_CORE, [process.execPath, ...TS_NODE, 'bench/baselineServer.ts']);
+  const port = await new Promise<number>((resolve) => proc.once('message', (m: { port: number }) => resolve(m.port)));
+  return { proc, port, stop: stopper(proc) };
+}
+
+async function startGateway(env: Record<string, string>, profile = false): Promise<Server> {
+  const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'profiles')}`] : [];
+  const proc = pinned(SERVER_CORE, [process.execPath, ...prof, ...TS_NODE, 'src/server.ts'], env);
+  return await new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += String(d);
+      const line = out.split('\n').find((l) => l.includes('gateway listening'));
+      if (!line) return;
+      // Keep draining the gateway's log (one line per identify) without holding on to it.
+      proc.stdout!.off('data', onData);
+      proc.stdout!.resume();
+      resolve({ proc, port: (JSON.parse(line) as { port: number }).port, stop: stopper(proc) });
+    };
+    proc.stdout!.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${out}`)));
+  });
+}
+
+function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'production',
+    GW_JWT_SECRET: SECRET,
+    GW_PORT: '0',
+    GW_METRICS_PORT: '0',
+    GW_HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    GW_RATE_CONN_PER_MIN: '1000000',
+    GW_RATE_MSG_PER_10S: '1000000',
+    GW_MAX_CONNECTIONS_PER_USER: '1000',
+    ...extra,
+  };
+}
+
+class Subscribers {
+  private readonly proc: ChildProcess;
+  constructor() {
+    this.proc = fork(join(__dirname, 'subscribers.ts'), { execArgv: TS_NODE, cwd: root });
+    pin(this.proc.pid!, CLIENT_CORE);
+  }
+  private ask<T>(command: SubscriberCommand, ev: string): Promise<T> {
+    return new Promise((resolve) => {
+      const on = (m: { ev: string }) => {
+        if (m.ev !== ev) return;
+        this.proc.off('message', on);
+        resolve(m as T);
+      };
+      this.proc.on('message', on);
+      this.proc.send(command);
+    });
+  }
+  connect(c: Omit<Extract<SubscriberCommand, { cmd: 'connect' }>, 'cmd'>) {
+    return this.ask<{ connected: number; failed: number }>({ cmd: 'connect', ...c }, 'connected');
+  }
+  start() {
+    return this.ask<unknown>({ cmd: 'start' }, 'started');
+  }
+  async stop(): Promise<SubscriberStats> {
+    return (await this.ask<{ stats: SubscriberStats }>({ cmd: 'stop' }, 'stats')).stats;
+  }
+  async exit(): Promise<void> {
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.send({ cmd: 'exit' });
+    await exited;
+  }
+}
+
+/** One publisher connection; `publish` sends a ~100-byte payload carrying its send time. */
+async function publisher(kind: 'baseline' | 'gateway', port: number, group: string): Promise<{ publish(): void; close(): void }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${kind === 'gateway' ? '/rt' : '/'}`);
+  await new Promise((r, j) => ws.once('open', r).once('error', j));
+  if (kind === 'gateway') {
+    const token = await mintToken({ sub: 'publisher', groups: [group] }, new TextEncoder().encode(SECRET));
+    await new Promise<void>((resolve) => {
+      ws.on('message', (m) => {
+        if (String(m).startsWith('{"type":"ready"')) resolve();
+      });
+      ws.send(JSON.stringify({ type: 'identify', data: { token, groups: [group] } }));
+    });
+  }
+  const now = () => performance.timeOrigin + performance.now();
+  return {
+    publish: () => {
+      const payload = `{"t":${now().toFixed(3)},"pad":"${PAD}"}`;
+      ws.send(kind === 'gateway' ? `{"type":"data_update","data":{"group":"${group}","payload":${payload}}}` : `pub ${group} ${payload}`);
+    },
+    close: () => ws.close(),
+  };
+}
+
+/** Open loop: `rate` publishes per second for `seconds`, on schedule whatever the replies. */
+async function openLoop(publish: () => void, rate: number, seconds: number): Promise<number> {
+  const total = Math.round(rate * seconds);
+  const start = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    publish();
+  }
+  return total;
+}
+
+async function measureFanout(o: {
+  workload: 'fanout' | 'redis';
+  server: 'baseline' | 'gateway';
+  ports: number[];
+  pids: number[];
+  redisPid?: number;
+  rate: number;
+  subscribers: Subscribers;
+  count: number;
+  seconds: number;
+}): Promise<FanoutResult> {
+  const pub = await publisher(o.server, o.ports[0]!, 'bench');
+  await sleep(300);
+  await o.subscribers.start();
+  const cpu0 = o.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const redis0 = o.redisPid ? cpuSeconds(o.redisPid) : 0;
+  const started = performance.now();
+  const sent = await openLoop(pub.publish, o.rate, o.seconds);
+  await sleep(500);
+  const elapsed = (performance.now() - started) / 1000;
+  const serverCpuSec = o.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0;
+  const redisCpuSec = o.redisPid ? cpuSeconds(o.redisPid) - redis0 : undefined;
+  const stats = await o.subscribers.stop();
+  pub.close();
+  return {
+    workload: o.workload,
+    server: o.server,
+    rate: o.rate,
+    subscribers: o.count,
+    deliveries: stats.deliveries,
+    fraction: stats.deliveries / (sent * o.count),
+    serverCpuSec,
+    deliveriesPerServerCpuSec: Math.round(stats.deliveries / Math.max(serverCpuSec, 0.01)),
+    p50Ms: stats.p50Ms,
+    p99Ms: stats.p99Ms,
+    maxMs: stats.maxMs,
+    serverRssMiB: o.pids.reduce((sum, pid) => sum + rssBytes(pid), 0) / 2 ** 20,
+    clientCpuPct: (100 * stats.clientCpuSec) / elapsed,
+    ...(redisCpuSec !== undefined ? { redisCpuSec } : {}),
+  };
+}
+
+/** Fan-out on one instance: baseline and gateway alternate per rate (and per repetition, in swapped order). */
+async function fanout(opts: BenchOptions): Promise<FanoutResult[]> {
+  const results: FanoutResult[] = [];
+  for (let rep = 0; rep < opts.repeat; rep++) {
+    const order: ('baseline' | 'gateway')[] = rep % 2 === 0 ? ['baseline', 'gateway'] : ['gateway', 'baseline'];
+    for (const server of order) {
+      const s = server === 'baseline' ? await startBaseline() : await startGateway(gatewayEnv({ GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000', GW_SHUTDOWN_GRACE_MS: '100' }), opts.profile);
+      const subs = new Subscribers();
+      try {
+        const c = await subs.connect({ kind: server, ports: [s.port], count: opts.subscribers, group: 'bench', secret: SECRET });
+        if (c.failed > 0) throw new Error(`${c.failed} subscribers failed to connect to the ${server}`);
+        for (const rate of opts.rates) {
+          const r = await measureFanout({ workload: 'fanout', server, ports: [s.port], pids: [s.proc.pid!], rate, subscribers: subs, count: opts.subscribers, seconds: opts.seconds });
+          results.push(r);
+          log(r);
+        }
+      } finally {
+        await subs.exit();
+        await s.stop();
+      }
+    }
+  }
+  return results;
+}
+
+async function idle(opts: BenchOptions): Promise<IdleResult[]> {
+  const results: IdleResult[] = [];
+  for (const server of ['baseline', 'gateway'] as const) {
+    const s = server === 'baseline' ? await startBaseline() : await startGateway(gatewayEnv());
+    const subs = new Subscribers();
+    try {
+      await sleep(1000);
+      const before = rssBytes(s.proc.pid!);
+      const c = await subs.connect({ kind: server, ports: [s.port], count: opts.idle, group: 'idle', secret: SECRET, heartbeatMs: 10_000, groupSize: 10 });
+      await sleep(3000);
+      const after = rssBytes(s.proc.pid!);
+      await subs.start();
+      const cpu0 = cpuSeconds(s.proc.pid!);
+      await sleep(opts.idleSeconds * 1000);
+      const cpu = cpuSeconds(s.proc.pid!) - cpu0;
+      const stats = await subs.stop();
+      const r: IdleResult = {
+        server,
+        connections: opts.idle,
+        connected: c.connected,
+        disconnects: stats.closes,
+        rssPerConnectionKiB: (after - before) / Math.max(1, c.connected) / 1024,
+        idleCpuPctOfCore: (100 * cpu) / opts.idleSeconds,
+        seconds: opts.idleSeconds,
+      };
+      results.push(r);
+ console.log(`idle     ${server.padEnd(8)} close codes ${JSON.stringify(stats.closeCodes)}`);
+      console.log(`idle     ${server.padEnd(8)} ${r.connected} connected, ${r.disconnects} disconnects, ${r.rssPerConnectionKiB.toFixed(2)} KiB/connection, idle CPU ${r.idleCpuPctOfCore.toFixed(2)} % of a core`);
+    } finally {
+      await subs.exit();
+      await s.stop();
+    }
+  }
+  return results;
+}
+
+/** Fan-out with subscribers spread over 2 gateway instances on one redis-server, against 1 instance, same run. */
+async function redis(opts: BenchOptions, rate: number): Promise<FanoutResult[]> {
+  const port = await freePort();
+  const redisProc = pinned(SERVER_CORE, ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  await sleep(500);
+  const results: FanoutResult[] = [];
+  try {
+    for (const instances of [1, 2]) {
+      const servers: Server[] = [];
+      for (let i = 0; i < instances; i++) {
+        servers.push(await startGateway(gatewayEnv({ GW_REDIS_URL: `redis://127.0.0.1:${port}`, GW_INSTANCE_ID: `bench-${instances}-${i}`, GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000' })));
+      }
+      const subs = new Subscribers();
+      try {
+        const c = await subs.connect({ kind: 'gateway', ports: servers.map((s) => s.port), count: opts.subscribers, group: 'bench', secret: SECRET });
+        if (c.failed > 0) throw new Error(`${c.failed} subscribers failed to connect`);
+        const r = await measureFanout({ workload: 'redis', server: 'gateway', ports: servers.map((s) => s.port), pids: servers.map((s) => s.proc.pid!), redisPid: redisProc.pid!, rate, subscribers: subs, count: opts.subscribers, seconds: opts.seconds });
+        results.push(r);
+        log(r, `${instances} inst.`);
+      } finally {
+        await subs.exit();
+        for (const s of servers) await s.stop();
+      }
+    }
+  } finally {
+    redisProc.kill('SIGKILL');
+  }
+  return results;
+}
+
+function log(r: FanoutResult, label: string = r.server): void {
+  console.log(
+    `${r.workload.padEnd(8)} ${label.padEnd(8)} ${String(r.rate).padStart(3)} msg/s × ${r.subscribers}: ${(r.fraction * 100).toFixed(1)} % delivered, ` +
+      `${r.deliveriesPerServerCpuSec} deliveries/server-CPU-s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, max ${r.maxMs.toFixed(1)} ms, ` +
+      `RSS ${r.serverRssMiB.toFixed(0)} MiB, client CPU ${r.clientCpuPct.toFixed(0)} %`,
+  );
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[]): string {
+  const rows: string[] = ['| figure | baseline | gateway | gateway / baseline |', '|---|---|---|---|'];
+  for (const rate of [...new Set(fan.map((r) => r.rate))]) {
+    const pick = (server: string, f: (r: FanoutResult) => number) => median(fan.filter((r) => r.rate === rate && r.server === server).map(f));
+    const line = (name: string, f: (r: FanoutResult) => number, digits = 0) => {
+      const b = pick('baseline', f);
+      const g = pick('gateway', f);
+      rows.push(`| ${name} | ${b.toFixed(digits)} | ${g.toFixed(digits)} | ${(g / b).toFixed(2)} × |`);
+    };
+    const subs = fan[0]?.subscribers ?? 0;
+    line(`fanout ${rate} msg/s × ${subs}: deliveries per server CPU-second`, (r) => r.deliveriesPerServerCpuSec);
+    line(`fanout ${rate} msg/s: fraction delivered`, (r) => r.fraction, 4);
+    line(`fanout ${rate} msg/s: p50 latency (ms)`, (r) => r.p50Ms, 2);
+    line(`fanout ${rate} msg/s: p99 latency (ms)`, (r) => r.p99Ms, 2);
+    line(`fanout ${rate} msg/s: max latency (ms)`, (r) => r.maxMs, 1);
+    line(`fanout ${rate} msg/s: server RSS (MiB)`, (r) => r.serverRssMiB, 0);
+    line(`fanout ${rate} msg/s: subscriber-process CPU (% of a core)`, (r) => r.clientCpuPct, 0);
+  }
+  const ib = idleResults.find((r) => r.server === 'baseline');
+  const ig = idleResults.find((r) => r.server === 'gateway');
+  if (ib && ig) {
+    rows.push(`| idle ${ig.connections} connections, ${ig.seconds} s: RSS per connection (KiB) | ${ib.rssPerConnectionKiB.toFixed(2)} | ${ig.rssPerConnectionKiB.toFixed(2)} | +${(ig.rssPerConnectionKiB - ib.rssPerConnectionKiB).toFixed(2)} KiB |`);
+    rows.push(`| idle: CPU (% of a core) | ${ib.idleCpuPctOfCore.toFixed(2)} | ${ig.idleCpuPctOfCore.toFixed(2)} | |`);
+    rows.push(`| idle: disconnects | ${ib.disconnects} | ${ig.disconnects} | |`);
+  }
+  const [one, two] = redisResults;
+  if (one && two) {
+    rows.push(`| redis ${two.rate} msg/s × ${two.subscribers}: deliveries per gateway CPU-second, 1 vs 2 instances | ${one.deliveriesPerServerCpuSec} (1 inst.) | ${two.deliveriesPerServerCpuSec} (2 inst.) | ${(two.deliveriesPerServerCpuSec / one.deliveriesPerServerCpuSec).toFixed(2)} × |`);
+    rows.push(`| redis: fraction delivered, p99 (ms) | ${one.fraction.toFixed(4)}, ${one.p99Ms.toFixed(2)} | ${two.fraction.toFixed(4)}, ${two.p99Ms.toFixed(2)} | |`);
+  }
+  return rows.join('\n');
+}
+
+export async function runBench(opts: BenchOptions) {
+  pin(process.pid, CLIENT_CORE);
+  const fan = await fanout(opts);
+  const idleResults = opts.skip.includes('idle') || opts.idle === 0 ? [] : await idle(opts);
+  const redisResults = opts.skip.includes('redis') ? [] : await redis(opts, opts.rates[Math.floor(opts.rates.length / 2)]!);
+  const table = summarize(fan, idleResults, redisResults);
+  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() };
+  if (opts.write) {
+    const dir = join(root, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${machine.date.slice(0, 10)}.json`);
+    writeFileSync(file, JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults }, null, 2));
+    const docs = join(root, 'docs', 'performance.md');
+    const text = readFileSync(docs, 'utf8');
+    const command = ['yarn bench', ...process.argv.slice(2)].join(' ');
+    const block = `<!-- bench:start -->\nMeasured ${machine.date} on ${machine.cpus} × ${machine.model}, Node ${machine.node}, with \`${command}\` (results: \`bench/results/${machine.date.slice(0, 10)}.json\`).\n\n${table}\n<!-- bench:end -->`;
+    writeFileSync(docs, text.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
+    console.log(`\nwrote ${file} and the summary in docs/performance.md`);
+  }
+  console.log(`\n${table}`);
+  return { fanout: fan, idle: idleResults, redis: redisResults };
+}
+
+if (require.main === module) {
+  const { values } = parseArgs({
+    options: {
+      subscribers: { type: 'string', default: '1000' },
+      rates: { type: 'string', default: '10,25,40' },
+      seconds: { type: 'string', default: '6' },
+      repeat: { type: 'string', default: '1' },
+      idle: { type: 'string', default: '10000' },
+      'idle-seconds': { type: 'string', default: '60' },
+      skip: { type: 'string', default: '' },
+      'no-write': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+    },
+  });
+  runBench({
+    subscribers: Number(values.subscribers),
+    rates: values.rates.split(',').map(Number),
+    seconds: Number(values.seconds),
+    repeat: Number(values.repeat),
+    idle: Number(values.idle),
+    idleSeconds: Number(values['idle-seconds']),
+    skip: values.skip.split(',').filter(Boolean),
+    write: !values['no-write'],
+    profile: values.profile,
+  }).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(`bench failed: ${err instanceof Error ? err.stack : String(err)}`);
+      process.exit(1);
+    },
+  );
+}

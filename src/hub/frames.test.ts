@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import * as ws from 'ws';
+import { sequencedTextFrame } from './frames';
+
+interface ReceiverLike {
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): void;
+  write(chunk: Buffer): void;
+}
+// ws's frame parser, exported at runtime though not in its type declarations.
+const { Receiver } = ws as unknown as { Receiver: new (options: { isServer: boolean }) => ReceiverLike };
+
+/** Parses frames with ws's own receiver, as a client would. */
+function parse(frame: Buffer): string[] {
+  const messages: string[] = [];
+  const receiver = new Receiver({ isServer: false });
+  receiver.on('message', (data: Buffer, isBinary: boolean) => {
+    expect(isBinary).toBe(false);
+    messages.push(String(data));
+  });
+  receiver.write(frame);
+  return messages;
+}
+
+describe('sequencedTextFrame', () => {
+  it('builds valid text frames for every length class', () => {
+    for (const size of [1, 100, 125, 200, 70_000]) {
+      const body = Buffer.from(`{"type":"data_update","data":"${'x'.repeat(size)}"`);
+      expect(parse(sequencedTextFrame(body, 12345))).toEqual([`${String(body)},"seq":12345}`]);
+    }
+  });
+});
