@@ -38,7 +38,7 @@ export class ConnectionContext {
   readonly openedAt: number;
   /** When the last frame of any kind arrived: the application-level liveness signal. */
   lastSeenAt: number;
-  /** Whether a WebSocket pong (or any frame) came since the last ping: the TCP-level liveness signal. */
+  /** Whether a WebSocket pong (or any frame) came since the last ping, which only silent connections get. */
   alive = true;
   identifying = false;
   /** The session this connection carries, once identified. */

@@ -490,7 +490,8 @@ export class Router implements HubHandlers, HandoffHost {
         ctx.close(CloseCode.HEARTBEAT_TIMEOUT.code, 'heartbeat timeout');
         continue;
       }
-      if (ping) {
+      // WebSocket pings are for connections silent for a whole interval: any frame already proves the peer alive.
+      if (ping && now - ctx.lastSeenAt >= heartbeatIntervalMs) {
         if (!ctx.alive) {
           ctx.terminate();
           continue;

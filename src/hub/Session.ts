@@ -35,8 +35,12 @@ export class Session {
   orphanedAt: number | null = null;
   /** The last seq assigned. */
   seq = 0;
-  /** Oldest first; evicted entries leave the array at once, so their bodies can be freed. */
-  private readonly buffer: Buffered[] = [];
+  /**
+   * Bodies of the buffered envelopes, oldest first; their seqs are consecutive, the first being `firstSeq`, so the
+   * hot path stores a reference and allocates nothing. Evicted bodies leave the array at once and can be freed.
+   */
+  private readonly buffer: Buffer[] = [];
+  private firstSeq = 1;
   private bufferedBytes = 0;
   /** While another instance hands this session over, deliveries are held here, unnumbered (see restore). */
   private captured: Buffer[] | null = null;
@@ -68,9 +72,10 @@ export class Session {
     this.seq = state.seq;
     this.buffer.length = 0;
     this.bufferedBytes = 0;
+    this.firstSeq = state.buffer[0]?.seq ?? state.seq + 1;
     for (const entry of state.buffer) {
       const body = Buffer.from(entry.body);
-      this.buffer.push({ seq: entry.seq, body });
+      this.buffer.push(body);
       this.bufferedBytes += body.length;
     }
     const known = new Set(state.buffer.map((entry) => entry.body));
@@ -100,10 +105,11 @@ export class Session {
       return;
     }
     const seq = ++this.seq;
-    this.buffer.push({ seq, body });
+    this.buffer.push(body);
     this.bufferedBytes += body.length;
     while (this.buffer.length > this.limits.bufferMessages || this.bufferedBytes > this.limits.bufferBytes) {
-      this.bufferedBytes -= this.buffer.shift()!.body.length;
+      this.bufferedBytes -= this.buffer.shift()!.length;
+      this.firstSeq++;
     }
     this.conn?.sendSequenced(body, seq);
   }
@@ -117,12 +123,12 @@ export class Session {
   covers(lastSeq: number): boolean {
     if (!Number.isInteger(lastSeq) || lastSeq < 0 || lastSeq > this.seq) return false;
     if (lastSeq === this.seq) return true;
-    const oldest = this.buffer[0]?.seq;
-    return oldest !== undefined && oldest <= lastSeq + 1;
+    return this.buffer.length > 0 && this.firstSeq <= lastSeq + 1;
   }
 
   /** The buffered envelopes after `lastSeq`, in order. */
   replayAfter(lastSeq: number): Buffered[] {
-    return this.buffer.filter((entry) => entry.seq > lastSeq);
+    const from = Math.max(0, lastSeq + 1 - this.firstSeq);
+    return this.buffer.slice(from).map((body, i) => ({ seq: this.firstSeq + from + i, body }));
   }
 }
