@@ -244,7 +244,7 @@ export class RedisPresenceStore implements PresenceStore {
     for (const [group, userId, sessionId] of this.local.entries()) wanted.set(held(['g', group, sessionId, userId]), ['g', group, sessionId, userId]);
 
     for (const entry of stored) {
-      if (!wanted.has(entry)) await this.remove(this.id, entry, true, 'closed');
+      if (!wanted.has(entry)) await this.remove(this.id, entry, 'closed');
     }
     for (const [entry, parts] of wanted) {
       if (stored.has(entry)) continue;
@@ -283,12 +283,13 @@ export class RedisPresenceStore implements PresenceStore {
   /** Removes every entry a dead instance held, announcing DOWN transitions. */
   private async reap(instance: string): Promise<void> {
     for (const entry of await this.redis.smembers(keys.instanceEntries(instance))) {
-      await this.remove(instance, entry, true, 'instance-lost');
+      await this.remove(instance, entry, 'instance-lost');
     }
     await this.redis.multi().srem(keys.instances, instance).del(keys.instanceEntries(instance)).exec();
   }
 
-  private async remove(instance: string, entry: string, announce: boolean, reason: 'closed' | 'instance-lost'): Promise<void> {
+  /** Removes one held entry, announcing a DOWN it causes. */
+  private async remove(instance: string, entry: string, reason: 'closed' | 'instance-lost'): Promise<void> {
     const parts = parseHeld(entry);
     if (!parts) {
       await this.redis.srem(keys.instanceEntries(instance), entry);
@@ -300,7 +301,7 @@ export class RedisPresenceStore implements PresenceStore {
     }
     const [, group, sessionId, userId] = parts;
     const member = await this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), `${instance}|${sessionId}`, entry);
-    if (member !== null && announce) this.handlers?.onTransition(group, userId, 'DOWN', parseMember(member)?.meta ?? {});
+    if (member !== null) this.handlers?.onTransition(group, userId, 'DOWN', parseMember(member)?.meta ?? {});
   }
 }
 
