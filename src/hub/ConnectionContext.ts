@@ -10,8 +10,6 @@ import type { ConnectionId } from '../types/domain';
 import { newId } from '../utils/ids';
 import type { Session } from './Session';
 
-const TEXT = { binary: false } as const;
-
 /** What every connection shares: its limits and what to do when one falls behind. */
 export interface ConnectionPolicy {
   slowConsumerBytes: number;
@@ -47,8 +45,6 @@ export class ConnectionContext {
   serverClosed = false;
   /** Frames refused RATE_LIMITED since the last accepted one. */
   rejectedStreak = 0;
-  /** Set once the connection was cut off for reading too slowly; nothing more is queued for it. */
-  slow = false;
   /** Set when the close has been handled (registries released); late async work must not re-register it. */
   closed = false;
   /**
@@ -61,7 +57,7 @@ export class ConnectionContext {
    * The TCP socket under the WebSocket, for pre-framed writes. ws queues nothing of its own without
    * permessage-deflate (which the gateway never enables), so complete frames written here keep their order.
    */
-  private readonly raw: Duplex | undefined;
+  private readonly raw: Duplex;
 
   constructor(
     readonly socket: WebSocket,
@@ -72,7 +68,10 @@ export class ConnectionContext {
   ) {
     this.openedAt = now;
     this.lastSeenAt = now;
-    this.raw = (socket as unknown as { _socket?: Duplex })._socket;
+    const raw = (socket as unknown as { _socket?: Duplex })._socket;
+    // ws has kept the socket there through every major version; fail loudly rather than degrade if that changes.
+    if (!raw) throw new Error('ws no longer exposes the connection socket (_socket): pre-framed writes need it');
+    this.raw = raw;
   }
 
   get isOpen(): boolean {
@@ -87,11 +86,14 @@ export class ConnectionContext {
     if (this.writable()) this.socket.send(frame);
   }
 
+  /** Writes a complete frame (see frames.ts), the same bytes for every recipient of a fan-out. */
+  sendFrame(frame: Buffer): void {
+    if (this.writable()) this.raw.write(frame);
+  }
+
   /** Sends `body` + `,"seq":<seq>}` as one text message, framed once and written straight to the socket. */
   sendSequenced(body: Buffer, seq: number): void {
-    if (!this.writable()) return;
-    if (this.raw) this.raw.write(sequencedTextFrame(body, seq));
-    else this.socket.send(Buffer.concat([body, Buffer.from(`,"seq":${seq}}`)]), TEXT);
+    if (this.writable()) this.raw.write(sequencedTextFrame(body, seq));
   }
 
   private writable(): boolean {
@@ -102,7 +104,6 @@ export class ConnectionContext {
   }
 
   private cutOff(): void {
-    this.slow = true;
     this.close(CloseCode.SLOW_CONSUMER.code, 'slow consumer');
     setTimeout(() => this.socket.terminate(), this.policy.slowConsumerGraceMs).unref();
     this.policy.onSlowConsumer(this);

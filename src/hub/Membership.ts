@@ -6,6 +6,7 @@ import type { PresenceHandlers, PresenceStore } from '../presence/PresenceStore'
 import type { GroupName, Member, PresenceMeta, UserId } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 import type { Logger } from '../utils/logger';
+import { textFrame } from './frames';
 import { GroupRegistry } from './Groups';
 import type { Session } from './Session';
 
@@ -159,13 +160,14 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     if (!targets) return;
     const started = process.hrtime.bigint();
     const type = envelopeType(frame);
-    // Sequenced envelopes share one encoded body; each session appends its own seq.
-    const body = SEQUENCED.has(type) ? Buffer.from(frame.slice(0, -1)) : null;
+    // Sequenced envelopes share one encoded body, each session appending its own seq; others are framed once for all.
+    const sequenced = SEQUENCED.has(type);
+    const shared = sequenced ? Buffer.from(frame.slice(0, -1)) : textFrame(frame);
     let sent = 0;
     for (const session of targets) {
       if (session === skip) continue;
-      if (body === null) session.send(frame);
-      else session.deliver(body);
+      if (sequenced) session.deliver(shared);
+      else session.sendFrame(shared);
       sent++;
     }
     this.metrics.fanoutSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);

@@ -114,9 +114,9 @@ export class Session {
     this.conn?.sendSequenced(body, seq);
   }
 
-  /** An unsequenced envelope (signal): sent if attached, never kept. */
-  send(frame: string): void {
-    this.conn?.send(frame);
+  /** An unsequenced envelope (signal), already framed: sent if attached, never kept. */
+  sendFrame(frame: Buffer): void {
+    this.conn?.sendFrame(frame);
   }
 
   /** Whether every envelope after `lastSeq` is still buffered. */

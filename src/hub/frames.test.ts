@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as ws from 'ws';
-import { sequencedTextFrame } from './frames';
+import { sequencedTextFrame, textFrame } from './frames';
 
 interface ReceiverLike {
   on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): void;
@@ -20,6 +20,15 @@ function parse(frame: Buffer): string[] {
   receiver.write(frame);
   return messages;
 }
+
+describe('textFrame', () => {
+  it('builds valid text frames for every length class, multi-byte text included', () => {
+    for (const size of [1, 125, 200, 70_000]) {
+      const payload = `{"type":"signal","data":"${'é'.repeat(size)}"}`;
+      expect(parse(textFrame(payload))).toEqual([payload]);
+    }
+  });
+});
 
 describe('sequencedTextFrame', () => {
   it('builds valid text frames for every length class', () => {

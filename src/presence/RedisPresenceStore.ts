@@ -106,7 +106,7 @@ export class RedisPresenceStore implements PresenceStore {
     const localFirst = this.local.join(group, userId, sessionId, meta, since);
     this.metas.set(sessionId, { meta, since });
     const remote = await this.attempt(() =>
-      this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), JSON.stringify({ userId, meta, since }), held(['g', group, sessionId, userId])),
+      this.joinIn(group, userId, sessionId, meta, since),
     );
     return remote === undefined ? localFirst : remote === 1;
   }
@@ -114,7 +114,7 @@ export class RedisPresenceStore implements PresenceStore {
   async leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<boolean> {
     const localLast = this.local.leave(group, userId, sessionId);
     const remote = await this.attempt(() =>
-      this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), held(['g', group, sessionId, userId])),
+      this.leaveIn(this.id, group, userId, sessionId),
     );
     return remote === undefined ? localLast : remote !== null;
   }
@@ -134,7 +134,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   async connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean> {
     const remote = await this.attempt(() =>
-      this.redis.gwConnect(keys.userConnections(userId), keys.instanceEntries(this.id), keys.events, this.field(sessionId), max, held(['u', userId, sessionId]), userId, this.id, Date.now(), this.options.eventsMaxLen),
+      this.connectIn(userId, sessionId, max),
     );
     const own = this.localUsers.get(userId);
     if (remote === 0 || (remote === undefined && own && own.size >= max)) return false;
@@ -160,11 +160,11 @@ export class RedisPresenceStore implements PresenceStore {
     else this.localUsers.set(userId, new Set([sessionId]));
     // This instance's entries go in before the old ones come out, so no count ever reaches zero.
     await this.attempt(async () => {
-      await this.redis.gwConnect(keys.userConnections(userId), keys.instanceEntries(this.id), keys.events, this.field(sessionId), Number.MAX_SAFE_INTEGER, held(['u', userId, sessionId]), userId, this.id, Date.now(), this.options.eventsMaxLen);
+      await this.connectIn(userId, sessionId, Number.MAX_SAFE_INTEGER);
       await this.disconnectIn(fromInstance, userId, sessionId, 'closed');
       for (const group of groups) {
-        await this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), JSON.stringify({ userId, meta, since }), held(['g', group, sessionId, userId]));
-        await this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(fromInstance), `${fromInstance}|${sessionId}`, held(['g', group, sessionId, userId]));
+        await this.joinIn(group, userId, sessionId, meta, since);
+        await this.leaveIn(fromInstance, group, userId, sessionId);
       }
     });
   }
@@ -193,6 +193,21 @@ export class RedisPresenceStore implements PresenceStore {
 
   private field(sessionId: SessionId): string {
     return `${this.id}|${sessionId}`;
+  }
+
+  /** JOIN for this instance's entry of the session in the group; 1 when its user came UP. */
+  private joinIn(group: GroupName, userId: UserId, sessionId: SessionId, meta: PresenceMeta, since: number): Promise<number> {
+    return this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), JSON.stringify({ userId, meta, since }), held(['g', group, sessionId, userId]));
+  }
+
+  /** LEAVE for `instance`'s entry of the session in the group; the member JSON when its user went DOWN. */
+  private leaveIn(instance: string, group: GroupName, userId: UserId, sessionId: SessionId): Promise<string | null> {
+    return this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), `${instance}|${sessionId}`, held(['g', group, sessionId, userId]));
+  }
+
+  /** CONNECT for this instance's session of the user; 0 when the user already has `max`. */
+  private connectIn(userId: UserId, sessionId: SessionId, max: number): Promise<number> {
+    return this.redis.gwConnect(keys.userConnections(userId), keys.instanceEntries(this.id), keys.events, this.field(sessionId), max, held(['u', userId, sessionId]), userId, this.id, Date.now(), this.options.eventsMaxLen);
   }
 
   private disconnectIn(instance: string, userId: UserId, sessionId: SessionId, reason: 'closed' | 'instance-lost'): Promise<number> {
@@ -249,11 +264,11 @@ export class RedisPresenceStore implements PresenceStore {
     for (const [entry, parts] of wanted) {
       if (stored.has(entry)) continue;
       if (parts[0] === 'u') {
-        await this.redis.gwConnect(keys.userConnections(parts[1]), keys.instanceEntries(this.id), keys.events, this.field(parts[2]), Number.MAX_SAFE_INTEGER, entry, parts[1], this.id, Date.now(), this.options.eventsMaxLen);
+        await this.connectIn(parts[1], parts[2], Number.MAX_SAFE_INTEGER);
       } else {
         const [, group, sessionId, userId] = parts;
         const { meta, since } = this.metas.get(sessionId) ?? { meta: {}, since: Date.now() };
-        const up = await this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), JSON.stringify({ userId, meta, since }), entry);
+        const up = await this.joinIn(group, userId, sessionId, meta, since);
         if (up === 1) this.handlers?.onTransition(group, userId, 'UP', meta);
       }
     }
@@ -300,7 +315,7 @@ export class RedisPresenceStore implements PresenceStore {
       return;
     }
     const [, group, sessionId, userId] = parts;
-    const member = await this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), `${instance}|${sessionId}`, entry);
+    const member = await this.leaveIn(instance, group, userId, sessionId);
     if (member !== null) this.handlers?.onTransition(group, userId, 'DOWN', parseMember(member)?.meta ?? {});
   }
 }
