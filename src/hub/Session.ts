@@ -3,12 +3,7 @@
 import type { GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
 import { newId } from '../utils/ids';
 import type { ConnectionContext } from './ConnectionContext';
-
-export interface Buffered {
-  seq: number;
-  /** The envelope's UTF-8 bytes without the closing brace: one Buffer shared by every recipient of a fan-out. */
-  body: Buffer;
-}
+import { ReplayBuffer, type Buffered } from './ReplayBuffer';
 
 /** What moves between instances when another instance resumes the session. */
 export interface SessionState {
@@ -35,13 +30,8 @@ export class Session {
   orphanedAt: number | null = null;
   /** The last seq assigned. */
   seq = 0;
-  /**
-   * Bodies of the buffered envelopes, oldest first; their seqs are consecutive, the first being `firstSeq`, so the
-   * hot path stores a reference and allocates nothing. Evicted bodies leave the array at once and can be freed.
-   */
-  private readonly buffer: Buffer[] = [];
-  private firstSeq = 1;
-  private bufferedBytes = 0;
+  /** The last envelopes delivered, for resume. */
+  private readonly buffer: ReplayBuffer;
   /** While another instance hands this session over, deliveries are held here, unnumbered (see restore). */
   private captured: Buffer[] | null = null;
 
@@ -53,10 +43,11 @@ export class Session {
     readonly meta: PresenceMeta,
     readonly createdAt: number,
     conn: ConnectionContext | null,
-    private readonly limits: SessionLimits,
+    limits: SessionLimits,
     readonly id: SessionId = newId('s'),
   ) {
     this.conn = conn;
+    this.buffer = new ReplayBuffer(limits.bufferMessages, limits.bufferBytes);
   }
 
   /** Holds deliveries unnumbered until `restore` (the session is arriving from another instance). */
@@ -70,14 +61,8 @@ export class Session {
    */
   restore(state: SessionState): void {
     this.seq = state.seq;
-    this.buffer.length = 0;
-    this.bufferedBytes = 0;
-    this.firstSeq = state.buffer[0]?.seq ?? state.seq + 1;
-    for (const entry of state.buffer) {
-      const body = Buffer.from(entry.body);
-      this.buffer.push(body);
-      this.bufferedBytes += body.length;
-    }
+    this.buffer.reset(state.buffer[0]?.seq ?? state.seq + 1);
+    for (const entry of state.buffer) this.buffer.push(Buffer.from(entry.body));
     const known = new Set(state.buffer.map((entry) => entry.body));
     const captured = this.captured ?? [];
     this.captured = null;
@@ -106,11 +91,6 @@ export class Session {
     }
     const seq = ++this.seq;
     this.buffer.push(body);
-    this.bufferedBytes += body.length;
-    while (this.buffer.length > this.limits.bufferMessages || this.bufferedBytes > this.limits.bufferBytes) {
-      this.bufferedBytes -= this.buffer.shift()!.length;
-      this.firstSeq++;
-    }
     this.conn?.sendSequenced(body, seq);
   }
 
@@ -123,12 +103,11 @@ export class Session {
   covers(lastSeq: number): boolean {
     if (!Number.isInteger(lastSeq) || lastSeq < 0 || lastSeq > this.seq) return false;
     if (lastSeq === this.seq) return true;
-    return this.buffer.length > 0 && this.firstSeq <= lastSeq + 1;
+    return this.buffer.size > 0 && this.buffer.oldestSeq <= lastSeq + 1;
   }
 
   /** The buffered envelopes after `lastSeq`, in order. */
   replayAfter(lastSeq: number): Buffered[] {
-    const from = Math.max(0, lastSeq + 1 - this.firstSeq);
-    return this.buffer.slice(from).map((body, i) => ({ seq: this.firstSeq + from + i, body }));
+    return this.buffer.after(lastSeq);
   }
 }
