@@ -1,5 +1,6 @@
 // Summarizes a V8 .cpuprofile (from `yarn bench --profile`): self time per function, heaviest first.
-// Run: yarn bench:profile bench/profiles/<file>.cpuprofile [--top 20]
+// Run: yarn bench:profile bench/profiles/<file>.cpuprofile [--top 20] [--last <seconds>]
+// --last keeps only the samples of the profile's final seconds (the steady state, without start-up and connecting).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -13,12 +14,16 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '20' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '20' }, last: { type: 'string' } }, allowPositionals: true });
 const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const self = new Map<string, number>();
 let total = 0;
+const at: number[] = [];
+profile.timeDeltas.reduce((t, dt, i) => (at[i] = t + dt), 0);
+const from = values.last ? (at[at.length - 1] ?? 0) - Number(values.last) * 1e6 : -Infinity;
 profile.samples.forEach((id, i) => {
+  if (at[i]! < from) return;
   const node = byId.get(id)!;
   const { functionName, url, lineNumber } = node.callFrame;
   const key = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(node_modules|src)\//, '$1/')}:${lineNumber + 1}`;

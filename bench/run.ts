@@ -1,9 +1,13 @@
 // `yarn bench`: the gateway against a raw `ws` baseline on the same machine, same parameters, interleaved.
 // Servers run pinned to core 0, load generators to core 1. Figures: deliveries per server CPU-second, fraction
 // delivered, publish→deliver latency, RSS per idle connection, idle CPU, and a 2-instance Redis run.
+// Both servers run as compiled JavaScript, as production does: the gateway from dist/ after the same
+// `tsc -p tsconfig.build.json` as `yarn build` (what the Dockerfile runs), the baseline transpiled by esbuild.
 // Options: --subscribers 1000 --rates 10,25,40 --seconds 6 --repeat 1 --idle 10000 --idle-seconds 60
-//          --skip idle,redis --no-write --profile (writes a CPU profile of the gateway to bench/profiles/)
+//          --skip fanout,idle,redis --no-write --profile (CPU profiles of the fan-out and idle gateways, in bench/profiles/)
+//          --node-flags=--trace-gc (space-separated, for both servers; their output then goes to this process's stderr)
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { buildSync } from 'esbuild';
 import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +24,14 @@ const PAD = 'x'.repeat(60);
 const SERVER_CORE = '0';
 const CLIENT_CORE = '1';
 const TS_NODE = ['-r', 'ts-node/register/transpile-only'];
+const GATEWAY_JS = join(root, 'dist', 'server.js');
+const BASELINE_JS = join(root, 'bench', '.build', 'baselineServer.js');
+
+/** Compiles both servers: the gateway exactly as `yarn build` does, the baseline into bench/.build/. */
+export function buildServers(): void {
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  buildSync({ entryPoints: [join(__dirname, 'baselineServer.ts')], outfile: BASELINE_JS, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
+}
 
 export interface BenchOptions {
   subscribers: number;
@@ -30,8 +42,10 @@ export interface BenchOptions {
   idleSeconds: number;
   skip: string[];
   write: boolean;
-  /** Run the gateway with --cpu-prof (fan-out workload), profiles in bench/profiles/. */
+  /** Run the fan-out and idle gateways with --cpu-prof, profiles in bench/profiles/. */
   profile: boolean;
+  /** Node.js flags for both servers (diagnostics such as --trace-gc); their output is forwarded to stderr. */
+  nodeFlags?: string[];
 }
 
 export interface FanoutResult {
@@ -61,6 +75,7 @@ export interface IdleResult {
   seconds: number;
 }
 
+let nodeFlags: string[] = [];
 const pinned = (core: string, args: string[], env: NodeJS.ProcessEnv = process.env) => spawn('taskset', ['-c', core, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
 const pin = (pid: number, core: string) => execFileSync('taskset', ['-cp', core, String(pid)], { stdio: 'ignore' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -84,14 +99,15 @@ function stopper(proc: ChildProcess) {
 }
 
 async function startBaseline(): Promise<Server> {
-  const proc = pinned(SERVER_CORE, [process.execPath, ...TS_NODE, 'bench/baselineServer.ts']);
+  const proc = pinned(SERVER_CORE, [process.execPath, ...nodeFlags, BASELINE_JS]);
+  proc.stdout!.on('data', (d: Buffer) => process.stderr.write(d));
   const port = await new Promise<number>((resolve) => proc.once('message', (m: { port: number }) => resolve(m.port)));
   return { proc, port, stop: stopper(proc) };
 }
 
 async function startGateway(env: Record<string, string>, profile = false): Promise<Server> {
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'profiles')}`] : [];
-  const proc = pinned(SERVER_CORE, [process.execPath, ...prof, ...TS_NODE, 'src/server.ts'], env);
+  const proc = pinned(SERVER_CORE, [process.execPath, ...nodeFlags, ...prof, GATEWAY_JS], env);
   return await new Promise((resolve, reject) => {
     let out = '';
     const onData = (d: Buffer) => {
@@ -100,7 +116,7 @@ async function startGateway(env: Record<string, string>, profile = false): Promi
       if (!line) return;
       // Keep draining the gateway's log (one line per identify) without holding on to it.
       proc.stdout!.off('data', onData);
-      proc.stdout!.resume();
+      proc.stdout!.on('data', (d: Buffer) => nodeFlags.length > 0 && process.stderr.write(d));
       resolve({ proc, port: (JSON.parse(line) as { port: number }).port, stop: stopper(proc) });
     };
     proc.stdout!.on('data', onData);
@@ -263,7 +279,7 @@ async function fanout(opts: BenchOptions): Promise<FanoutResult[]> {
 async function idle(opts: BenchOptions): Promise<IdleResult[]> {
   const results: IdleResult[] = [];
   for (const server of ['baseline', 'gateway'] as const) {
-    const s = server === 'baseline' ? await startBaseline() : await startGateway(gatewayEnv());
+    const s = server === 'baseline' ? await startBaseline() : await startGateway(gatewayEnv(), opts.profile);
     const subs = new Subscribers();
     try {
       await sleep(1000);
@@ -286,7 +302,7 @@ async function idle(opts: BenchOptions): Promise<IdleResult[]> {
         seconds: opts.idleSeconds,
       };
       results.push(r);
- console.log(`idle     ${server.padEnd(8)} close codes ${JSON.stringify(stats.closeCodes)}`);
+      console.log(`idle     ${server.padEnd(8)} close codes ${JSON.stringify(stats.closeCodes)}`);
       console.log(`idle     ${server.padEnd(8)} ${r.connected} connected, ${r.disconnects} disconnects, ${r.rssPerConnectionKiB.toFixed(2)} KiB/connection, idle CPU ${r.idleCpuPctOfCore.toFixed(2)} % of a core`);
     } finally {
       await subs.exit();
@@ -370,8 +386,10 @@ export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisR
 }
 
 export async function runBench(opts: BenchOptions) {
+  buildServers();
+  nodeFlags = opts.nodeFlags ?? [];
   pin(process.pid, CLIENT_CORE);
-  const fan = await fanout(opts);
+  const fan = opts.skip.includes('fanout') ? [] : await fanout(opts);
   const idleResults = opts.skip.includes('idle') || opts.idle === 0 ? [] : await idle(opts);
   const redisResults = opts.skip.includes('redis') ? [] : await redis(opts, opts.rates[Math.floor(opts.rates.length / 2)]!);
   const table = summarize(fan, idleResults, redisResults);
@@ -404,6 +422,7 @@ if (require.main === module) {
       skip: { type: 'string', default: '' },
       'no-write': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      'node-flags': { type: 'string', default: '' },
     },
   });
   runBench({
@@ -416,6 +435,7 @@ if (require.main === module) {
     skip: values.skip.split(',').filter(Boolean),
     write: !values['no-write'],
     profile: values.profile,
+    nodeFlags: values['node-flags'].split(' ').filter(Boolean),
   }).then(
     () => process.exit(0),
     (err: unknown) => {

@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import { CloseCode } from '../types/codes';
 import type { ClientEnvelope } from '../types/envelope';
 import type { ParseResult } from '../utils/json';
-import { sequencedTextFrame } from './frames';
+import { sequencedTextFrame, textFrame } from './frames';
 import type { ConnectionId } from '../types/domain';
 import { newId } from '../utils/ids';
 import type { Session } from './Session';
@@ -79,11 +79,12 @@ export class ConnectionContext {
   }
 
   /**
-   * Sends an already-serialized envelope; a no-op once the socket is closing. A socket with more than
-   * slowConsumerBytes already queued is cut off instead: close 4010, then terminated after the grace period.
+   * Sends an already-serialized envelope, framed here and written in one piece; a no-op once the socket is closing.
+   * A socket with more than slowConsumerBytes already queued is cut off instead: close 4010, then terminated after
+   * the grace period.
    */
-  send(frame: string): void {
-    if (this.writable()) this.socket.send(frame);
+  send(envelope: string): void {
+    if (this.writable()) this.raw.write(textFrame(envelope));
   }
 
   /** Writes a complete frame (see frames.ts), the same bytes for every recipient of a fan-out. */

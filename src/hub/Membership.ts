@@ -6,7 +6,7 @@ import type { PresenceHandlers, PresenceStore } from '../presence/PresenceStore'
 import type { GroupName, Member, PresenceMeta, UserId } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 import type { Logger } from '../utils/logger';
-import { textFrame } from './frames';
+import { keptUtf8, textFrame } from './frames';
 import { GroupRegistry } from './Groups';
 import type { Session } from './Session';
 
@@ -162,7 +162,7 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     const type = envelopeType(frame);
     // Sequenced envelopes share one encoded body, each session appending its own seq; others are framed once for all.
     const sequenced = SEQUENCED.has(type);
-    const shared = sequenced ? Buffer.from(frame.slice(0, -1)) : textFrame(frame);
+    const shared = sequenced ? keptUtf8(frame.slice(0, -1)) : textFrame(frame);
     let sent = 0;
     for (const session of targets) {
       if (session === skip) continue;

@@ -3,6 +3,7 @@
 import type { GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
 import { newId } from '../utils/ids';
 import type { ConnectionContext } from './ConnectionContext';
+import { keptUtf8 } from './frames';
 import { ReplayBuffer, type Buffered } from './ReplayBuffer';
 
 /** What moves between instances when another instance resumes the session. */
@@ -62,7 +63,7 @@ export class Session {
   restore(state: SessionState): void {
     this.seq = state.seq;
     this.buffer.reset(state.buffer[0]?.seq ?? state.seq + 1);
-    for (const entry of state.buffer) this.buffer.push(Buffer.from(entry.body));
+    for (const entry of state.buffer) this.buffer.push(keptUtf8(entry.body));
     const known = new Set(state.buffer.map((entry) => entry.body));
     const captured = this.captured ?? [];
     this.captured = null;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as ws from 'ws';
-import { sequencedTextFrame, textFrame } from './frames';
+import { keptUtf8, sequencedTextFrame, textFrame } from './frames';
 
 interface ReceiverLike {
   on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): void;
@@ -36,5 +36,22 @@ describe('sequencedTextFrame', () => {
       const body = Buffer.from(`{"type":"data_update","data":"${'x'.repeat(size)}"`);
       expect(parse(sequencedTextFrame(body, 12345))).toEqual([`${String(body)},"seq":12345}`]);
     }
+  });
+
+  it('writes every seq exactly as JSON would', () => {
+    const body = Buffer.from('{"type":"data_update"');
+    for (const seq of [0, 1, 9, 10, 99, 100, 65_535, 1_000_000, 2 ** 31, Number.MAX_SAFE_INTEGER]) {
+      const [text] = parse(sequencedTextFrame(body, seq));
+      expect(JSON.parse(text!)).toEqual({ type: 'data_update', seq });
+    }
+  });
+});
+
+describe('keptUtf8', () => {
+  it('owns exactly its bytes, never a slice of the shared pool', () => {
+    const kept = keptUtf8('{"type":"data_update","data":"é"');
+    expect(String(kept)).toBe('{"type":"data_update","data":"é"');
+    expect(kept.byteOffset).toBe(0);
+    expect(kept.buffer.byteLength).toBe(kept.length);
   });
 });

@@ -1,5 +1,6 @@
-// Prometheus metrics (prom-client), one registry per gateway. Gauges read live state when scraped; counters on
-// hot paths use pre-bound label children, and fan-out counts each delivery batch once, not per recipient.
+// Prometheus metrics (prom-client), one registry per gateway. Gauges read live state when scraped. Counters on hot
+// paths (every frame in, every envelope out) add to plain numbers that are handed to prom-client when scraped, so
+// no label set is hashed per message; fan-out counts each delivery batch once, not per recipient.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { clientSignals } from '../types/signals';
 
@@ -18,10 +19,9 @@ const IN_TYPES = [...Object.keys(clientSignals), 'invalid'] as const;
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly messagesIn: Counter<'type'>;
-  private readonly messagesOut: Counter<'type'>;
-  private readonly inByType = new Map<string, Counter.Internal>();
-  private readonly outByType = new Map<string, Counter.Internal>();
+  /** Counts by envelope type since the last scrape. */
+  private readonly inByType = new Map<string, number>();
+  private readonly outByType = new Map<string, number>();
   readonly rateLimited: Counter;
   readonly slowConsumers: Counter;
   readonly fanoutSeconds: Histogram;
@@ -46,9 +46,27 @@ export class Metrics {
         droppedSeen = now;
       },
     });
-    this.messagesIn = new Counter({ name: 'gateway_messages_in_total', help: 'Frames received, by envelope type (invalid: did not parse as a known envelope).', labelNames: ['type'], registers });
-    this.messagesOut = new Counter({ name: 'gateway_messages_out_total', help: 'Envelopes written to sockets, by type (a fan-out counts once per recipient).', labelNames: ['type'], registers });
-    for (const type of IN_TYPES) this.inByType.set(type, this.messagesIn.labels(type));
+    const inByType = this.inByType;
+    const outByType = this.outByType;
+    for (const type of IN_TYPES) inByType.set(type, 0);
+    new Counter({
+      name: 'gateway_messages_in_total',
+      help: 'Frames received, by envelope type (invalid: did not parse as a known envelope).',
+      labelNames: ['type'],
+      registers,
+      collect() {
+        flush(this, inByType);
+      },
+    });
+    new Counter({
+      name: 'gateway_messages_out_total',
+      help: 'Envelopes written to sockets, by type (a fan-out counts once per recipient).',
+      labelNames: ['type'],
+      registers,
+      collect() {
+        flush(this, outByType);
+      },
+    });
     this.rateLimited = new Counter({ name: 'gateway_rate_limited_total', help: 'Frames refused RATE_LIMITED.', registers });
     this.slowConsumers = new Counter({ name: 'gateway_slow_consumers_total', help: 'Connections cut off as slow consumers (close 4010).', registers });
     this.fanoutSeconds = new Histogram({
@@ -60,15 +78,19 @@ export class Metrics {
   }
 
   received(type: string): void {
-    (this.inByType.get(type) ?? this.inByType.get('invalid')!).inc();
+    const key = this.inByType.has(type) ? type : 'invalid';
+    this.inByType.set(key, this.inByType.get(key)! + 1);
   }
 
   sent(type: string, count = 1): void {
-    let child = this.outByType.get(type);
-    if (!child) {
-      child = this.messagesOut.labels(type);
-      this.outByType.set(type, child);
-    }
-    child.inc(count);
+    this.outByType.set(type, (this.outByType.get(type) ?? 0) + count);
+  }
+}
+
+/** Adds what was counted since the last scrape to the counter (every type appears, 0 included) and starts over. */
+function flush(counter: Counter<'type'>, counts: Map<string, number>): void {
+  for (const [type, count] of counts) {
+    counter.inc({ type }, count);
+    counts.set(type, 0);
   }
 }
