@@ -3,14 +3,14 @@
 // delivered, publish→deliver latency, RSS per idle connection, idle CPU, and a 2-instance Redis run.
 // Both servers run as compiled JavaScript, as production does: the gateway from dist/ after the same
 // `tsc -p tsconfig.build.json` as `yarn build` (what the Dockerfile runs), the baseline transpiled by esbuild.
-// Options: --subscribers 1000 --rates 10,25,40 --seconds 6 --repeat 1 --idle 10000 --idle-seconds 60
+// Options: --subscribers 1000 --rates 10,25,40 --seconds 10 --repeat 1 --idle 10000 --idle-seconds 60
 //          --skip fanout,idle,redis --no-write --profile (CPU profiles of the fan-out and idle gateways, in bench/profiles/)
 //          --node-flags=--trace-gc (space-separated, for both servers; their output then goes to this process's stderr)
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { buildSync } from 'esbuild';
 import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { mintToken } from '../src/auth/jwt';
@@ -26,11 +26,13 @@ const CLIENT_CORE = '1';
 const TS_NODE = ['-r', 'ts-node/register/transpile-only'];
 const GATEWAY_JS = join(root, 'dist', 'server.js');
 const BASELINE_JS = join(root, 'bench', '.build', 'baselineServer.js');
+/** Both servers run with a full collection on SIGUSR2 (bench/gcOnSignal.ts), for the idle workload's RSS figures. */
+const SERVER_FLAGS = ['--expose-gc', '-r', join(root, 'bench', '.build', 'gcOnSignal.js')];
 
 /** Compiles both servers: the gateway exactly as `yarn build` does, the baseline into bench/.build/. */
 export function buildServers(): void {
   execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
-  buildSync({ entryPoints: [join(__dirname, 'baselineServer.ts')], outfile: BASELINE_JS, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
+  buildSync({ entryPoints: ['baselineServer.ts', 'gcOnSignal.ts'].map((f) => join(__dirname, f)), outdir: dirname(BASELINE_JS), platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning' });
 }
 
 export interface BenchOptions {
@@ -99,7 +101,7 @@ function stopper(proc: ChildProcess) {
 }
 
 async function startBaseline(): Promise<Server> {
-  const proc = pinned(SERVER_CORE, [process.execPath, ...nodeFlags, BASELINE_JS]);
+  const proc = pinned(SERVER_CORE, [process.execPath, ...SERVER_FLAGS, ...nodeFlags, BASELINE_JS]);
   proc.stdout!.on('data', (d: Buffer) => process.stderr.write(d));
   const port = await new Promise<number>((resolve) => proc.once('message', (m: { port: number }) => resolve(m.port)));
   return { proc, port, stop: stopper(proc) };
@@ -107,7 +109,7 @@ async function startBaseline(): Promise<Server> {
 
 async function startGateway(env: Record<string, string>, profile = false): Promise<Server> {
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'profiles')}`] : [];
-  const proc = pinned(SERVER_CORE, [process.execPath, ...nodeFlags, ...prof, GATEWAY_JS], env);
+  const proc = pinned(SERVER_CORE, [process.execPath, ...SERVER_FLAGS, ...nodeFlags, ...prof, GATEWAY_JS], env);
   return await new Promise((resolve, reject) => {
     let out = '';
     const onData = (d: Buffer) => {
@@ -276,6 +278,22 @@ async function fanout(opts: BenchOptions): Promise<FanoutResult[]> {
   return results;
 }
 
+/** The server's RSS right after a full collection, so garbage not yet collected does not count. */
+async function settledRss(proc: ChildProcess): Promise<number> {
+  const collected = new Promise<void>((resolve) => {
+    const on = (m: { gc?: boolean }) => {
+      if (!m.gc) return;
+      proc.off('message', on);
+      resolve();
+    };
+    proc.on('message', on);
+  });
+  proc.kill('SIGUSR2');
+  await collected;
+  await sleep(200);
+  return rssBytes(proc.pid!);
+}
+
 async function idle(opts: BenchOptions): Promise<IdleResult[]> {
   const results: IdleResult[] = [];
   for (const server of ['baseline', 'gateway'] as const) {
@@ -283,10 +301,10 @@ async function idle(opts: BenchOptions): Promise<IdleResult[]> {
     const subs = new Subscribers();
     try {
       await sleep(1000);
-      const before = rssBytes(s.proc.pid!);
+      const before = await settledRss(s.proc);
       const c = await subs.connect({ kind: server, ports: [s.port], count: opts.idle, group: 'idle', secret: SECRET, heartbeatMs: 10_000, groupSize: 10 });
       await sleep(3000);
-      const after = rssBytes(s.proc.pid!);
+      const after = await settledRss(s.proc);
       await subs.start();
       const cpu0 = cpuSeconds(s.proc.pid!);
       await sleep(opts.idleSeconds * 1000);
@@ -415,7 +433,7 @@ if (require.main === module) {
     options: {
       subscribers: { type: 'string', default: '1000' },
       rates: { type: 'string', default: '10,25,40' },
-      seconds: { type: 'string', default: '6' },
+      seconds: { type: 'string', default: '10' },
       repeat: { type: 'string', default: '1' },
       idle: { type: 'string', default: '10000' },
       'idle-seconds': { type: 'string', default: '60' },
