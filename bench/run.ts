@@ -52,6 +52,8 @@ export interface BenchOptions {
 
 export interface FanoutResult {
   workload: 'fanout' | 'redis';
+  /** The repetition; a baseline and a gateway result with the same rep and rate are a pair of adjacent windows. */
+  rep?: number;
   server: 'baseline' | 'gateway';
   rate: number;
   subscribers: number;
@@ -253,26 +255,35 @@ async function measureFanout(o: {
   };
 }
 
-/** Fan-out on one instance: baseline and gateway alternate per rate (and per repetition, in swapped order). */
+/**
+ * Fan-out on one instance. Both servers and their subscribers stay up for the whole workload and take turns in paired
+ * windows (same rate, seconds apart, order swapped every pair), so the machine's slow drifts hit both sides of a pair.
+ */
 async function fanout(opts: BenchOptions): Promise<FanoutResult[]> {
   const results: FanoutResult[] = [];
-  for (let rep = 0; rep < opts.repeat; rep++) {
-    const order: ('baseline' | 'gateway')[] = rep % 2 === 0 ? ['baseline', 'gateway'] : ['gateway', 'baseline'];
-    for (const server of order) {
-      const s = server === 'baseline' ? await startBaseline() : await startGateway(gatewayEnv({ GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000', GW_SHUTDOWN_GRACE_MS: '100' }), opts.profile);
-      const subs = new Subscribers();
-      try {
-        const c = await subs.connect({ kind: server, ports: [s.port], count: opts.subscribers, group: 'bench', secret: SECRET });
-        if (c.failed > 0) throw new Error(`${c.failed} subscribers failed to connect to the ${server}`);
-        for (const rate of opts.rates) {
-          const r = await measureFanout({ workload: 'fanout', server, ports: [s.port], pids: [s.proc.pid!], rate, subscribers: subs, count: opts.subscribers, seconds: opts.seconds });
-          results.push(r);
+  const servers = { baseline: await startBaseline(), gateway: await startGateway(gatewayEnv({ GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000', GW_SHUTDOWN_GRACE_MS: '100' }), opts.profile) };
+  const subscribers = { baseline: new Subscribers(), gateway: new Subscribers() };
+  try {
+    for (const server of ['baseline', 'gateway'] as const) {
+      const c = await subscribers[server].connect({ kind: server, ports: [servers[server].port], count: opts.subscribers, group: 'bench', secret: SECRET });
+      if (c.failed > 0) throw new Error(`${c.failed} subscribers failed to connect to the ${server}`);
+    }
+    let pair = 0;
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      for (const rate of opts.rates) {
+        const order = pair++ % 2 === 0 ? (['baseline', 'gateway'] as const) : (['gateway', 'baseline'] as const);
+        for (const server of order) {
+          const s = servers[server];
+          const r = await measureFanout({ workload: 'fanout', server, ports: [s.port], pids: [s.proc.pid!], rate, subscribers: subscribers[server], count: opts.subscribers, seconds: opts.seconds });
+          results.push({ ...r, rep });
           log(r);
         }
-      } finally {
-        await subs.exit();
-        await s.stop();
       }
+    }
+  } finally {
+    for (const server of ['baseline', 'gateway'] as const) {
+      await subscribers[server].exit();
+      await servers[server].stop();
     }
   }
   return results;
@@ -368,7 +379,21 @@ function log(r: FanoutResult, label: string = r.server): void {
   );
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length === 0 ? 0 : sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** gateway / baseline for each repetition that has both (the two windows of a pair are adjacent in time). */
+function pairRatios(results: FanoutResult[], f: (r: FanoutResult) => number): number[] {
+  const ratios: number[] = [];
+  for (const g of results.filter((r) => r.server === 'gateway')) {
+    const b = results.find((r) => r.server === 'baseline' && r.rep === g.rep);
+    if (b && f(b) > 0) ratios.push(f(g) / f(b));
+  }
+  return ratios;
+}
 
 export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[]): string {
   const rows: string[] = ['| figure | baseline | gateway | gateway / baseline |', '|---|---|---|---|'];
@@ -381,6 +406,10 @@ export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisR
     };
     const subs = fan[0]?.subscribers ?? 0;
     line(`fanout ${rate} msg/s × ${subs}: deliveries per server CPU-second`, (r) => r.deliveriesPerServerCpuSec);
+    const paired = pairRatios(fan.filter((r) => r.rate === rate), (r) => r.deliveriesPerServerCpuSec);
+    if (paired.length > 1) {
+      rows.push(`| fanout ${rate} msg/s: the same, per pair of adjacent windows (${paired.length} pairs) | | | median ${median(paired).toFixed(2)} × (${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)}) |`);
+    }
     line(`fanout ${rate} msg/s: fraction delivered`, (r) => r.fraction, 4);
     line(`fanout ${rate} msg/s: p50 latency (ms)`, (r) => r.p50Ms, 2);
     line(`fanout ${rate} msg/s: p99 latency (ms)`, (r) => r.p99Ms, 2);
