@@ -4,20 +4,20 @@
 
 const FIN_TEXT = 0x81;
 
-/** Allocates a final text frame for `length` payload bytes with its header written; returns it and the payload offset. */
-function allocTextFrame(length: number): { frame: Buffer; offset: number } {
-  const offset = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(offset + length);
+/** Allocates a final text frame for `length` payload bytes with its header written; the payload is its last `length` bytes. */
+function allocTextFrame(length: number): Buffer {
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
   frame[0] = FIN_TEXT;
-  if (offset === 2) frame[1] = length;
-  else if (offset === 4) {
+  if (header === 2) frame[1] = length;
+  else if (header === 4) {
     frame[1] = 126;
     frame.writeUInt16BE(length, 2);
   } else {
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(length), 2);
   }
-  return { frame, offset };
+  return frame;
 }
 
 /**
@@ -32,8 +32,9 @@ export function keptUtf8(text: string): Buffer {
 
 /** One complete text frame holding `payload` (UTF-8 JSON). */
 export function textFrame(payload: string): Buffer {
-  const { frame, offset } = allocTextFrame(Buffer.byteLength(payload));
-  frame.write(payload, offset);
+  const length = Buffer.byteLength(payload);
+  const frame = allocTextFrame(length);
+  frame.write(payload, frame.length - length);
   return frame;
 }
 
@@ -53,7 +54,9 @@ function digitCount(n: number): number {
  */
 export function sequencedTextFrame(body: Buffer, seq: number): Buffer {
   const digits = digitCount(seq);
-  const { frame, offset } = allocTextFrame(body.length + SEQ_FIELD.length + digits + 1);
+  const length = body.length + SEQ_FIELD.length + digits + 1;
+  const frame = allocTextFrame(length);
+  const offset = frame.length - length;
   frame.set(body, offset);
   frame.set(SEQ_FIELD, offset + body.length);
   const last = frame.length - 2;
