@@ -2,10 +2,10 @@
 // project's own render.sh, with a certificate from the project's gen-dev-cert.sh. Without the binary the suite
 // skips locally and fails under CI=true.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { childEnv, tempDir } from './children';
 import { freePort } from './redis';
 
 const root = resolve(__dirname, '..', '..');
@@ -30,8 +30,51 @@ export interface RunningNginx {
 }
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): { status: number | null; output: string } {
-  const r = spawnSync(cmd, args, { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+  const r = spawnSync(cmd, args, { env: childEnv(env), encoding: 'utf8' });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+/** Pids of the processes whose parent is `pid` (nginx's workers, for its master). */
+function childPids(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat is the parent pid; the command name before it is in parentheses.
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'latin1').split(') ')[1]!.split(' ')[1]);
+      if (ppid === pid) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** Whether `pid` is a live process (not gone, not a zombie waiting to be reaped). */
+function alive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]!.startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops nginx with its own graceful signal (SIGQUIT: workers finish their connections, bounded by the template's
+ * worker_shutdown_timeout) and waits until the master and every worker are gone. SIGKILL on the master alone would
+ * orphan the workers, still listening.
+ */
+async function stopNginx(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const workers = childPids(proc.pid!);
+  const exited = new Promise((done) => proc.once('exit', done));
+  proc.kill('SIGQUIT');
+  await exited;
+  const deadline = Date.now() + 5000;
+  while (workers.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const left = workers.filter(alive);
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  if (left.length > 0) throw new Error(`nginx workers outlived their master: ${left.join(', ')}`);
 }
 
 function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
@@ -54,7 +97,7 @@ function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
 
 /** Renders the template and checks it with `nginx -t`; returns the paths and ports. */
 export async function prepareNginx(upstreamPort: number, httpToHttps: 'on' | 'off' = 'off') {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-nginx-'));
+  const dir = tempDir('gw-nginx-');
   const [httpPort, httpsPort] = [await freePort(), await freePort()];
   const cert = run('sh', [join(root, 'infra/nginx/gen-dev-cert.sh'), join(dir, 'certs')]);
   if (cert.status !== 0) throw new Error(`gen-dev-cert.sh failed: ${cert.output}`);
@@ -78,7 +121,7 @@ const running: ChildProcess[] = [];
 export async function startNginx(upstreamPort: number, httpToHttps: 'on' | 'off' = 'off'): Promise<RunningNginx> {
   const prepared = await prepareNginx(upstreamPort, httpToHttps);
   if (prepared.check.status !== 0) throw new Error(`nginx -t failed: ${prepared.check.output}`);
-  const proc = spawn(NGINX_BINARY, [...prepared.globals, '-g', `daemon off; ${prepared.pidDirective}`], { stdio: 'ignore' });
+  const proc = spawn(NGINX_BINARY, [...prepared.globals, '-g', `daemon off; ${prepared.pidDirective}`], { stdio: 'ignore', env: childEnv() });
   running.push(proc);
   await waitForPort(prepared.httpsPort);
   await waitForPort(prepared.httpPort);
@@ -87,22 +130,10 @@ export async function startNginx(upstreamPort: number, httpToHttps: 'on' | 'off'
     httpsPort: prepared.httpsPort,
     ca: prepared.ca(),
     config: prepared.config,
-    async stop() {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGQUIT');
-      await exited;
-    },
+    stop: () => stopNginx(proc),
   };
 }
 
 export async function stopAllNginx(): Promise<void> {
-  await Promise.all(
-    running.splice(0).map(async (p) => {
-      if (p.exitCode !== null) return;
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGKILL');
-      await exited;
-    }),
-  );
+  await Promise.all(running.splice(0).map(stopNginx));
 }

@@ -1,9 +1,9 @@
 // Runs the gateway as a real child process (src/server.ts under ts-node), for exit codes, signals, logs and memory.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach } from 'vitest';
+import { childEnv, tempDir } from './children';
 
 const root = resolve(__dirname, '..', '..');
 
@@ -22,17 +22,24 @@ export interface GatewayProcess {
 }
 
 const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+afterEach(async () => {
+  await Promise.all(
+    children.splice(0).map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise((done) => c.once('exit', done));
+      c.kill('SIGKILL');
+      await exited;
+    }),
+  );
 });
 
 /** `nodeArgs` go after ts-node's hook, so they may preload TypeScript modules. */
 export function spawnGateway(env: Record<string, string>, nodeArgs: string[] = []): GatewayProcess {
   // An empty working directory, so no developer .env is picked up.
-  const cwd = mkdtempSync(join(tmpdir(), 'gw-proc-'));
+  const cwd = tempDir('gw-proc-');
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', ...nodeArgs, join(root, 'src', 'server.ts')], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', TS_NODE_PROJECT: join(root, 'tsconfig.json'), NODE_PATH: join(root, 'node_modules'), GW_METRICS_PORT: '0', ...env },
+    env: childEnv({ TS_NODE_PROJECT: join(root, 'tsconfig.json'), NODE_PATH: join(root, 'node_modules'), GW_METRICS_PORT: '0', ...env }),
   });
   children.push(child);
   let out = '';
