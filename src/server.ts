@@ -47,15 +47,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     groups: () => membership.groupCount,
     redis: () => cluster.redisStatus(),
     dropped: () => cluster.broker.dropped,
+    invalid: () => cluster.broker.invalid,
   });
   const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics);
   const router: Router = new Router({ config, logger, membership, deduper: cluster.deduper, metrics, broker: cluster.broker });
-  await cluster.ready(timings.redisStartupWaitMs);
-  if (cluster.redisStatus() === 'down') logger.warn('redis unreachable at start: serving local connections, retrying in the background');
-  await cluster.broker.start(membership);
-  await cluster.broker.listenControl(router.control);
-  await cluster.presence.start(membership);
-  let draining = false;
+  let phase: 'starting' | 'serving' | 'draining' = 'starting';
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
 
   const app = createApp({
@@ -64,7 +60,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     health: () => {
       const redis = cluster.redisStatus();
       return {
-        status: draining ? 'draining' : redis === 'down' ? 'degraded' : 'ok',
+        status: phase !== 'serving' ? phase : redis === 'down' ? 'degraded' : 'ok',
         version,
         uptimeSec: Math.floor((Date.now() - startedAt) / 1000),
         connections: router.connectionCount,
@@ -81,9 +77,33 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     trustProxy: config.trustProxy,
   });
   const metricsServer = createServer(createMetricsApp(metrics.registry, config.metricsToken));
-  await listen(metricsServer, config.metricsPort, config.metricsHost);
-  await listen(server, config.port, config.host);
+  const closeServers = async () => {
+    hub.close();
+    for (const s of [server, metricsServer]) {
+      s.closeAllConnections();
+      if (s.listening) await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
+  };
+  try {
+    // Both ports are bound before the cluster is touched: an instance that cannot listen leaves nothing in Redis.
+    // Until the cluster is ready, upgrades and /health answer 503 (starting).
+    await listen(metricsServer, config.metricsPort, config.metricsHost, 'GW_METRICS_PORT');
+    await listen(server, config.port, config.host, 'GW_PORT');
+    await cluster.ready(timings.redisStartupWaitMs);
+    if (cluster.redisStatus() === 'down') logger.warn('redis unreachable at start: serving local connections, retrying in the background');
+    await cluster.broker.start(membership);
+    await cluster.broker.listenControl(router.control);
+    await cluster.presence.start(membership);
+  } catch (err) {
+    await cluster.presence.stop();
+    await cluster.broker.stop();
+    await cluster.close();
+    await closeServers();
+    throw err;
+  }
   router.start();
+  hub.open();
+  phase = 'serving';
   const port = (server.address() as AddressInfo).port;
   const metricsPort = (metricsServer.address() as AddressInfo).port;
   logger.info({ port, metricsPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined }, 'gateway listening');
@@ -91,22 +111,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
     stopping ??= (async () => {
-      draining = true;
+      phase = 'draining';
       hub.drain();
       router.shutdown(reason);
       await waitFor(() => router.connectionCount === 0, config.shutdownGraceMs);
       router.terminateAll();
+      // ws reports a terminated socket's close a turn later: wait for it, so every session is released or kept below.
+      await waitFor(() => router.connectionCount === 0, TERMINATED_CLOSE_WAIT_MS);
       router.stop();
       if (!cluster.keepsSessionsOnStop) router.endAllSessions();
       await membership.idle();
       await cluster.presence.stop();
       await cluster.broker.stop();
       await cluster.close();
-      hub.close();
-      for (const s of [server, metricsServer]) {
-        s.closeAllConnections();
-        await new Promise<void>((resolve) => s.close(() => resolve()));
-      }
+      await closeServers();
       logger.info('gateway stopped');
     })();
     return stopping;
@@ -128,15 +146,23 @@ export function stopGateway(gateway: Gateway, reason?: string): Promise<void> {
   return gateway.stop(reason);
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
+/** Listens, or fails with a message naming the address and the variable that chose it. */
+function listen(server: Server, port: number, host: string, variable: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
+      reject(new Error(`cannot listen on ${host}:${port} (${variable}): ${why}`));
+    };
+    server.once('error', fail);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });
 }
+
+/** How long stop() waits for the close events of the sockets it terminated (they come within a loop turn or two). */
+const TERMINATED_CLOSE_WAIT_MS = 1_000;
 
 /** Polls `done` until it holds or `timeoutMs` passes. */
 async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {

@@ -91,4 +91,37 @@ describe.skipIf(!hasChromium)('the SDK in Chromium', () => {
       page?.server.close();
     }
   }, 60_000);
+
+  it('a page using the browser’s own WebSocket that calls socket.close() with no arguments: the other member sees DOWN within 2 s', async () => {
+    const gw = await startTestGateway({ GW_ALLOWED_ORIGINS: 'http://127.0.0.1:*' });
+    const served = await servePage(gw);
+    const context = await browser.newContext();
+    try {
+      const bob = await gw.join('bob', ['room-1']);
+      const page = await context.newPage();
+      await page.goto(served.origin);
+      // No SDK: the plain WebSocket API as any web app would use it, identify, wait for ready, then close().
+      const ready = await page.evaluate(async (url) => {
+        const token = await (await fetch('/token?sub=carol')).text();
+        const socket = new WebSocket(url);
+        const readyType = await new Promise<string>((resolve, reject) => {
+          socket.onerror = () => reject(new Error('socket error'));
+          socket.onmessage = (ev) => {
+            const env = JSON.parse(String(ev.data)) as { type: string };
+            if (env.type === 'hello') socket.send(JSON.stringify({ type: 'identify', id: '1', data: { token, groups: ['room-1'] } }));
+            else resolve(env.type);
+          };
+        });
+        (window as unknown as { rawSocket: WebSocket }).rawSocket = socket;
+        return readyType;
+      }, gw.wsUrl);
+      expect(ready).toBe('ready');
+      expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'carol', status: 'UP' });
+      await page.evaluate(() => (window as unknown as { rawSocket: WebSocket }).rawSocket.close());
+      expect((await bob.next('presence_update', 2000)).data).toMatchObject({ userId: 'carol', status: 'DOWN' });
+    } finally {
+      await context.close();
+      served.server.close();
+    }
+  }, 60_000);
 });

@@ -1,8 +1,8 @@
 // The client SDK against real gateways: requests settled by id, presence map, reconnect with resume, token refresh.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { GatewayClient, GatewayError, type WebSocketConstructor } from '../src/client';
-import { sleep, startTestGateway, type TestGateway } from './helpers/gateway';
+import { startTestGateway, type TestGateway } from './helpers/gateway';
 
 /** `ws` that remembers every socket it opened, so a test can cut one as the network would, and that can be cut off from the network. */
 function trackedWebSocket() {
@@ -75,10 +75,14 @@ describe('GatewayClient', () => {
     expect(alice.members('h')).toEqual([]);
   });
 
-  it('receives all 1000 messages of a stream in order, exactly once, across a server-side and a client-side cut; nobody sees it go DOWN', async () => {
-    const gw = await startTestGateway({ GW_RATE_MSG_PER_10S: '100000' });
-    const { Impl, sockets } = trackedWebSocket();
-    const subscriber = client(gw, 'sub', ['stream'], { WebSocket: Impl });
+  /**
+   * The publisher sends `total` messages, one acknowledged publish at a time. At each cut the subscriber's network goes
+   * down (so its reconnects fail) and its connection is cut; after `gap` more publishes the network comes back and the
+   * test waits for the SDK's `ready` before publishing on. Whether the resume beats the buffer is decided here, not by timing.
+   */
+  async function streamWithCuts(gw: TestGateway, total: number, cuts: { at: number; gap: number; side: 'server' | 'client' }[]) {
+    const { Impl, sockets, network } = trackedWebSocket();
+    const subscriber = client(gw, 'sub', ['stream'], { WebSocket: Impl, maxBackoffMs: 50 });
     const publisher = client(gw, 'pub', ['stream']);
     const watcher = client(gw, 'watcher', ['stream']);
     await Promise.all([watcher.connect(), subscriber.connect(), publisher.connect()]);
@@ -86,19 +90,52 @@ describe('GatewayClient', () => {
     watcher.on('presence', (p) => presence.push(`${p.userId}:${p.status}`));
     const received: number[] = [];
     subscriber.on('data', (d) => received.push(d.payload as number));
-    const resumes: boolean[] = [];
-    subscriber.on('ready', (r) => resumes.push(r.resumed));
-
-    for (let n = 1; n <= 1000; n++) {
+    /** Every `ready` after the first connect. */
+    const readies: boolean[] = [];
+    subscriber.on('ready', (r) => readies.push(r.resumed));
+    for (let n = 1; n <= total; n++) {
+      const cut = cuts.find((c) => c.at === n);
+      const back = cuts.find((c) => c.at + c.gap === n);
+      if (back) {
+        const ready = new Promise<void>((resolve) => {
+          const off = subscriber.on('ready', () => {
+            off();
+            resolve();
+          });
+        });
+        network.down = false;
+        await ready;
+      }
       await publisher.publish('stream', n);
-      if (n === 300) expect(gw.gateway.terminateConnection(subscriber.connectionId!)).toBe(true);
-      if (n === 700) sockets.at(-1)!.terminate();
+      if (cut) {
+        network.down = true;
+        if (cut.side === 'server') expect(gw.gateway.terminateConnection(subscriber.connectionId!)).toBe(true);
+        else sockets.at(-1)!.terminate();
+      }
     }
-    for (let i = 0; i < 100 && received.length < 1000; i++) await sleep(50);
+    await vi.waitFor(() => expect(received.at(-1)).toBe(total), { timeout: 5000 });
+    // Request/reply barriers: anything still on its way to either client was written before these replies.
+    await Promise.all([subscriber.ping(), watcher.ping()]);
+    return { received, readies, presence, sockets };
+  }
+
+  it('receives all 1000 messages of a stream in order, exactly once, across a server-side and a client-side cut; nobody sees it go DOWN', async () => {
+    const gw = await startTestGateway({ GW_RATE_MSG_PER_10S: '100000' });
+    const { received, readies, presence, sockets } = await streamWithCuts(gw, 1000, [
+      { at: 300, gap: 400, side: 'server' },
+      { at: 750, gap: 200, side: 'client' },
+    ]);
     expect(received).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
-    expect(resumes).toEqual([true, true]);
-    expect(sockets.length).toBe(3);
+    expect(readies).toEqual([true, true]);
+    expect(sockets.filter((s) => s.url === gw.wsUrl)).toHaveLength(3);
     expect(presence.filter((p) => p.startsWith('sub:'))).toEqual([]);
+  });
+
+  it('reports resumed: false when the gap outgrew the replay buffer, and goes on from the fresh session', async () => {
+    const gw = await startTestGateway({ GW_RATE_MSG_PER_10S: '100000', GW_RESUME_BUFFER_MESSAGES: '50' });
+    const { received, readies } = await streamWithCuts(gw, 200, [{ at: 20, gap: 80, side: 'server' }]);
+    expect(readies).toEqual([false]);
+    expect(received).toEqual([...Array.from({ length: 20 }, (_, i) => i + 1), ...Array.from({ length: 101 }, (_, i) => i + 100)]);
   });
 
   it('fetches a new token for every reconnect', async () => {
@@ -119,22 +156,25 @@ describe('GatewayClient', () => {
 
   it('starts a fresh session, rejoining its groups, when the session is gone', async () => {
     const gw = await startTestGateway({ GW_ORPHAN_SESSION_TTL_MS: '100' });
+    const watcher = await gw.join('watcher', ['g']);
     const { Impl, network } = trackedWebSocket();
-    const alice = client(gw, 'alice', ['g'], { WebSocket: Impl });
+    const alice = client(gw, 'alice', ['g'], { WebSocket: Impl, maxBackoffMs: 50 });
     await alice.connect();
+    await watcher.next('presence_update');
     const first = alice.sessionId;
     const next = new Promise<{ resumed: boolean }>((resolve) => alice.on('ready', resolve));
     network.down = true;
     gw.gateway.terminateConnection(alice.connectionId!);
-    await sleep(400);
+    // The orphaned session expired: its DOWN is out.
+    expect((await watcher.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
     network.down = false;
     const ready = await next;
     expect(ready.resumed).toBe(false);
     expect(alice.sessionId).not.toBe(first);
-    expect(alice.members('g').map((m) => m.userId)).toEqual(['alice']);
+    expect(alice.members('g').map((m) => m.userId)).toEqual(['watcher', 'alice']);
   });
 
-  it('stops for good when the session is taken over elsewhere (4011)', async () => {
+  it('stops for good when the session is taken over elsewhere (4011): a pending request rejects with that close code', async () => {
     const gw = await startTestGateway();
     const { Impl, sockets } = trackedWebSocket();
     const alice = client(gw, 'alice', ['g'], { WebSocket: Impl });
@@ -148,9 +188,60 @@ describe('GatewayClient', () => {
       resume: { sessionId: alice.sessionId, sessionToken: (alice as unknown as { session: { token: string } }).session.token, lastSeq: 0 },
     });
     expect(reply.data!.resumed).toBe(true);
+    // Sent after the gateway closed this connection: it is never answered, so only the close can settle it.
+    const pending = alice.ping().catch((e: unknown) => e);
     sockets[0]!.resume();
-    for (let i = 0; i < 40 && alice.state !== 'closed'; i++) await sleep(25);
+    expect(await pending).toMatchObject({ name: 'GatewayError', code: 'CLOSED', closeCode: 4011 });
     expect(alice.state).toBe('closed');
     expect(errors.join()).toContain('4011');
+  });
+
+  it('rejects connect() with AUTH_FAILED and close code 4003, and stops instead of retrying a refused token', async () => {
+    const gw = await startTestGateway();
+    let calls = 0;
+    const alice = client(gw, 'alice', ['g'], {
+      getToken: () => {
+        calls++;
+        return 'not-a-jwt';
+      },
+    });
+    const err = await alice.connect().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err).toMatchObject({ code: 'AUTH_FAILED', closeCode: 4003 });
+    expect(alice.state).toBe('closed');
+    expect(calls).toBe(1);
+  });
+
+  it('rejects connect() with LIMIT_EXCEEDED and close code 4029 when the user has no connection left', async () => {
+    const gw = await startTestGateway({ GW_MAX_CONNECTIONS_PER_USER: '1' });
+    await client(gw, 'alice', ['g']).connect();
+    const second = client(gw, 'alice', ['g']);
+    expect(await second.connect().catch((e: unknown) => e)).toMatchObject({ name: 'GatewayError', code: 'LIMIT_EXCEEDED', closeCode: 4029 });
+    expect(second.state).toBe('closed');
+  });
+
+  it('rejects connect() and requests waiting for ready with CLOSED (1000) when close() is called', async () => {
+    const gw = await startTestGateway();
+    const { Impl, network } = trackedWebSocket();
+    network.down = true;
+    const alice = client(gw, 'alice', ['g'], { WebSocket: Impl, maxBackoffMs: 50 });
+    const connecting = alice.connect().catch((e: unknown) => e);
+    const publishing = alice.publish('g', 1).catch((e: unknown) => e);
+    alice.close();
+    expect(await connecting).toMatchObject({ name: 'GatewayError', code: 'CLOSED', closeCode: 1000 });
+    expect(await publishing).toMatchObject({ name: 'GatewayError', code: 'CLOSED', closeCode: 1000 });
+  });
+
+  it('gives up after maxReconnectAttempts: connect() rejects with DISCONNECTED and the last close code', async () => {
+    const gw = await startTestGateway();
+    const { Impl, network, sockets } = trackedWebSocket();
+    network.down = true;
+    const alice = client(gw, 'alice', ['g'], { WebSocket: Impl, maxBackoffMs: 20, maxReconnectAttempts: 3 });
+    const errors: string[] = [];
+    alice.on('error', (e) => errors.push(e.code));
+    expect(await alice.connect().catch((e: unknown) => e)).toMatchObject({ name: 'GatewayError', code: 'DISCONNECTED', closeCode: 1006 });
+    expect(sockets).toHaveLength(4);
+    expect(alice.state).toBe('closed');
+    expect(errors).toEqual(['DISCONNECTED']);
   });
 });

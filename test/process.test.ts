@@ -1,9 +1,32 @@
-// The gateway as a real process: bad configuration exits 1 naming the variable; SIGTERM exits 0; a crash exits non-zero.
+// The gateway as a real process: bad configuration exits 1 naming the variable; SIGTERM exits 0; a crash exits non-zero;
+// several instances on one host need only different GW_PORTs; one that cannot start leaves nothing in Redis.
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { spawnGateway } from './helpers/process';
+import { hasRedis, startRedis, stopAllRedis } from './helpers/redis';
 
 const SECRET = 'x'.repeat(40);
+
+/** Holds `port` on 127.0.0.1 (as another program would), or resolves null when it is taken already. */
+function occupy(port: number): Promise<Server | null> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(null));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
+/** A port below the ephemeral range whose +10 000 (the default metrics port) is free too. */
+async function portWithFreeMetricsPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const held = [await occupy(port), await occupy(port + 10_000)];
+    for (const h of held) h?.close();
+    if (held.every(Boolean)) return port;
+  }
+}
 
 describe('gateway process', () => {
   it('exits 1 naming GW_JWT_SECRET when it is missing outside development', async () => {
@@ -46,6 +69,44 @@ describe('gateway process', () => {
       expect(await p.exited).toBe(1);
       expect(p.stdout()).toContain(message);
       expect(p.stdout()).not.toMatch(/\n\s+at /);
+    });
+  }
+});
+
+describe.skipIf(!hasRedis)('instances on one host', () => {
+  const held: Server[] = [];
+  afterEach(async () => {
+    for (const h of held.splice(0)) h.close();
+    await stopAllRedis();
+  });
+
+  it('start side by side with only GW_PORT changed: each serves /metrics on its own default port', async () => {
+    const redis = await startRedis();
+    const ports = [await portWithFreeMetricsPort(), await portWithFreeMetricsPort()];
+    // GW_METRICS_PORT empty: the real default, not the helper's 0.
+    const gateways = ports.map((port) => spawnGateway({ NODE_ENV: 'production', GW_JWT_SECRET: SECRET, GW_REDIS_URL: redis.url, GW_HOST: '127.0.0.1', GW_PORT: String(port), GW_METRICS_PORT: '' }));
+    for (const [i, gw] of gateways.entries()) {
+      await gw.waitFor('gateway listening');
+      const listening = JSON.parse(gw.stdout().split('\n').find((l) => l.includes('gateway listening'))!) as { port: number; metricsPort: number };
+      expect(listening).toMatchObject({ port: ports[i], metricsPort: ports[i]! + 10_000 });
+      await request(`http://127.0.0.1:${ports[i]! + 10_000}`).get('/metrics').expect(200);
+      await request(`http://127.0.0.1:${ports[i]}`).get('/health').expect(200);
+    }
+    for (const gw of gateways) gw.child.kill('SIGTERM');
+    expect(await Promise.all(gateways.map((gw) => gw.exited))).toEqual([0, 0]);
+  });
+
+  for (const taken of ['GW_PORT', 'GW_METRICS_PORT'] as const) {
+    it(`exits 1 naming ${taken} when its port is taken, and leaves nothing registered in Redis`, async () => {
+      const redis = await startRedis();
+      const port = await portWithFreeMetricsPort();
+      const busy = taken === 'GW_PORT' ? port : port + 10_000;
+      held.push((await occupy(busy))!);
+      const p = spawnGateway({ NODE_ENV: 'production', GW_JWT_SECRET: SECRET, GW_REDIS_URL: redis.url, GW_HOST: '127.0.0.1', GW_PORT: String(port), GW_METRICS_PORT: '', GW_INSTANCE_ID: 'cannot-listen' });
+      expect(await p.exited).toBe(1);
+      expect(p.stderr()).toContain(`cannot listen on 127.0.0.1:${busy} (${taken}): address already in use`);
+      expect(p.stderr()).not.toMatch(/\n\s+at /);
+      expect(await redis.client().keys('*')).toEqual([]);
     });
   }
 });

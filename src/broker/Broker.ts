@@ -1,11 +1,15 @@
-// Broker: carries serialized envelopes between gateway instances. Local delivery is the Router's; a broker only reaches the others.
+// Broker: carries serialized envelopes between gateway instances. Local delivery is Membership's; a broker only reaches the others.
+import type { Relayed } from '../types/signals';
 import type { ChannelKind } from './wire';
 
 export type { ChannelKind };
 
 export interface BrokerHandlers {
-  /** A frame another instance (or a backend emitter) published on a channel this instance subscribed to. */
-  onFrame(kind: ChannelKind, name: string, frame: string): void;
+  /**
+   * An envelope another instance (or a backend emitter) published on a channel this instance subscribed to. What
+   * arrives from outside the process has been validated (wire.ts `decodeRelayed`); what did not pass never gets here.
+   */
+  onRelayed(kind: ChannelKind, name: string, envelope: Relayed): void;
 }
 
 /** Instance-to-instance coordination (session handoff): JSON messages on one cluster-wide control channel. */
@@ -19,13 +23,16 @@ export interface Broker {
   start(handlers: BrokerHandlers): Promise<void>;
   /** Starts delivering control messages (the broker subscribes to the control channel). */
   listenControl(handlers: ControlHandlers): Promise<void>;
-  /** Sends a control message to every other instance; dropped while the transport is down. */
-  publishControl(message: string): void;
+  /**
+   * Sends a control message to every other instance; resolves with how many other instances listen (0 while the
+   * transport is down, when the message is dropped), so a question nobody can answer is not waited on.
+   */
+  publishControl(message: string): Promise<number>;
   /**
    * Sends a serialized envelope to the other instances with local interest in the channel. Never throws
    * and never queues: while the transport is down the frame is dropped and counted.
    */
-  publish(kind: ChannelKind, name: string, frame: string): void;
+  publish(kind: ChannelKind, name: string, envelope: Relayed): void;
   /**
    * This instance needs the channel (a local connection joined its audience). Resolves once frames published
    * on it will arrive, so nothing sent after the join is missed; resolves too, without delivery, while the transport is down.
@@ -35,5 +42,7 @@ export interface Broker {
   unsubscribe(kind: ChannelKind, name: string): void;
   /** Frames dropped because the transport was down. */
   readonly dropped: number;
+  /** Messages received that were not well-formed gateway envelopes for their channel, dropped. */
+  readonly invalid: number;
   stop(): Promise<void>;
 }

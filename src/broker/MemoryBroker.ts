@@ -1,5 +1,6 @@
 // MemoryBroker: the embedded default. Instances sharing one MemoryBus (same process) act as one gateway;
 // each gateway gets its own bus unless told otherwise. Not for several processes: use RedisBroker.
+import type { Relayed } from '../types/signals';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 
 /** In-process meeting point of MemoryBrokers. */
@@ -12,6 +13,8 @@ export class MemoryBroker implements Broker {
   private control: ControlHandlers | null = null;
   private readonly interest = new Set<string>();
   readonly dropped = 0;
+  /** Envelopes never leave the process, so there is nothing to validate. */
+  readonly invalid = 0;
 
   constructor(
     readonly instanceId: string,
@@ -27,14 +30,20 @@ export class MemoryBroker implements Broker {
     this.control = handlers;
   }
 
-  publishControl(message: string): void {
-    for (const other of this.bus.brokers) if (other !== this) other.control?.onControl(message);
+  async publishControl(message: string): Promise<number> {
+    let heard = 0;
+    for (const other of this.bus.brokers) {
+      if (other === this || !other.control) continue;
+      heard++;
+      other.control.onControl(message);
+    }
+    return heard;
   }
 
-  publish(kind: ChannelKind, name: string, frame: string): void {
+  publish(kind: ChannelKind, name: string, envelope: Relayed): void {
     const key = `${kind}:${name}`;
     for (const other of this.bus.brokers) {
-      if (other !== this && other.interest.has(key)) other.handlers?.onFrame(kind, name, frame);
+      if (other !== this && other.interest.has(key)) other.handlers?.onRelayed(kind, name, envelope);
     }
   }
 

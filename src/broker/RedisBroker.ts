@@ -3,9 +3,10 @@
 import type { Logger } from '../utils/logger';
 import { createRedis, closeRedis, isReady, type Redis } from '../redis/connection';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
-import { decodeMessage, encodeMessage, keys, parseChannel } from './wire';
+import type { Relayed } from '../types/signals';
+import { decodeMessage, decodeRelayed, encodeMessage, keys, parseChannel } from './wire';
 
-const DROP_LOG_INTERVAL_MS = 10_000;
+const LOG_INTERVAL_MS = 10_000;
 
 export class RedisBroker implements Broker {
   private readonly sub: Redis;
@@ -13,8 +14,12 @@ export class RedisBroker implements Broker {
   private readonly wanted = new Map<string, Promise<void>>();
   private handlers: BrokerHandlers | null = null;
   private control: ControlHandlers | null = null;
+  /** Whether this instance's own subscription to the control channel is live (Redis counts it among the listeners). */
+  private controlSubscribed = false;
   private droppedCount = 0;
   private lastDropLogAt = 0;
+  private invalidCount = 0;
+  private lastInvalidLogAt = 0;
 
   constructor(
     readonly instanceId: string,
@@ -24,11 +29,18 @@ export class RedisBroker implements Broker {
   ) {
     this.sub = createRedis(url, `gateway-strategy:${instanceId}:sub`, log);
     this.sub.on('ready', () => this.resubscribe());
+    this.sub.on('close', () => {
+      this.controlSubscribed = false;
+    });
     this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
   }
 
   get dropped(): number {
     return this.droppedCount;
+  }
+
+  get invalid(): number {
+    return this.invalidCount;
   }
 
   async start(handlers: BrokerHandlers): Promise<void> {
@@ -38,17 +50,32 @@ export class RedisBroker implements Broker {
   async listenControl(handlers: ControlHandlers): Promise<void> {
     this.control = handlers;
     this.wanted.set(keys.control, Promise.resolve());
-    if (isReady(this.sub)) await this.sub.subscribe(keys.control).catch((err: Error) => this.log.warn({ err: err.message }, 'control subscribe failed'));
+    if (!isReady(this.sub)) return;
+    await this.sub.subscribe(keys.control).then(
+      () => {
+        this.controlSubscribed = true;
+      },
+      (err: Error) => this.log.warn({ err: err.message }, 'control subscribe failed'),
+    );
   }
 
-  publishControl(message: string): void {
-    if (!isReady(this.pub)) return this.drop();
-    this.pub.publish(keys.control, encodeMessage(this.instanceId, message)).catch(() => this.drop());
+  async publishControl(message: string): Promise<number> {
+    if (!isReady(this.pub)) {
+      this.drop();
+      return 0;
+    }
+    try {
+      const heard = await this.pub.publish(keys.control, encodeMessage(this.instanceId, message));
+      return Math.max(0, heard - (this.controlSubscribed ? 1 : 0));
+    } catch {
+      this.drop();
+      return 0;
+    }
   }
 
-  publish(kind: ChannelKind, name: string, frame: string): void {
+  publish(kind: ChannelKind, name: string, envelope: Relayed): void {
     if (!isReady(this.pub)) return this.drop();
-    this.pub.publish(keys.channel(kind, name), encodeMessage(this.instanceId, frame)).catch(() => this.drop());
+    this.pub.publish(keys.channel(kind, name), encodeMessage(this.instanceId, envelope.frame)).catch(() => this.drop());
   }
 
   subscribe(kind: ChannelKind, name: string): Promise<void> {
@@ -80,7 +107,12 @@ export class RedisBroker implements Broker {
 
   private resubscribe(): void {
     if (this.wanted.size === 0) return;
-    this.sub.subscribe(...this.wanted.keys()).catch((err: Error) => this.log.warn({ err: err.message }, 'resubscribe failed'));
+    this.sub.subscribe(...this.wanted.keys()).then(
+      () => {
+        this.controlSubscribed = this.wanted.has(keys.control);
+      },
+      (err: Error) => this.log.warn({ err: err.message }, 'resubscribe failed'),
+    );
   }
 
   private onMessage(channel: string, message: string): void {
@@ -90,18 +122,26 @@ export class RedisBroker implements Broker {
       return;
     }
     const target = parseChannel(channel);
-    if (!target || !decoded) {
-      this.log.warn({ channel }, 'malformed message from redis ignored');
-      return;
+    if (decoded?.origin === this.instanceId || !this.wanted.has(channel)) return;
+    const envelope = target && decoded ? decodeRelayed(target.kind, target.name, decoded.frame) : null;
+    if (!target || !envelope) return this.reject(channel);
+    this.handlers?.onRelayed(target.kind, target.name, envelope);
+  }
+
+  /** Counts and drops a message that is not a gateway envelope for its channel; logs at most every 10 s. */
+  private reject(channel: string): void {
+    this.invalidCount++;
+    const now = Date.now();
+    if (now - this.lastInvalidLogAt >= LOG_INTERVAL_MS) {
+      this.lastInvalidLogAt = now;
+      this.log.warn({ channel, invalid: this.invalidCount }, 'malformed message from redis dropped');
     }
-    if (decoded.origin === this.instanceId || !this.wanted.has(channel)) return;
-    this.handlers?.onFrame(target.kind, target.name, decoded.frame);
   }
 
   private drop(): void {
     this.droppedCount++;
     const now = Date.now();
-    if (now - this.lastDropLogAt >= DROP_LOG_INTERVAL_MS) {
+    if (now - this.lastDropLogAt >= LOG_INTERVAL_MS) {
       this.lastDropLogAt = now;
       this.log.warn({ dropped: this.droppedCount }, 'redis down: cross-instance messages dropped');
     }

@@ -1,5 +1,9 @@
 // Redis key and channel layout, and the pub/sub message format, shared by the gateway and the emitter.
+import { z } from 'zod';
 import type { GroupName, UserId } from '../types/domain';
+import { limits } from '../config/limits';
+import { RELAYED_TYPES, relayedData, type Relayed } from '../types/signals';
+import { nestsDeeperThan } from '../utils/json';
 
 export type ChannelKind = 'group' | 'user';
 
@@ -40,6 +44,32 @@ export function decodeMessage(message: string): { origin: string; frame: string 
   const cut = message.indexOf('\n');
   if (cut <= 0) return null;
   return { origin: message.slice(0, cut), frame: message.slice(cut + 1) };
+}
+
+const relayedEnvelopeSchema = z.strictObject({ type: z.enum(RELAYED_TYPES), data: z.unknown(), ts: z.number().int().min(0) });
+
+/**
+ * Checks a frame that arrived on a channel: a relayed envelope for that channel (a group channel carries its own
+ * group's envelopes; a user channel only backend data_updates with `group: null`), byte for byte as a gateway or the
+ * emitter serializes it (no whitespace, `type`, `data`, `ts` in that order, nothing else). Returns it with its type,
+ * or null: the caller drops it. Nothing a gateway did not produce reaches a client.
+ */
+export function decodeRelayed(kind: ChannelKind, name: string, frame: string): Relayed | null {
+  try {
+    const value: unknown = JSON.parse(frame);
+    if (nestsDeeperThan(value, limits.maxJsonDepth)) return null;
+    const envelope = relayedEnvelopeSchema.safeParse(value);
+    if (!envelope.success) return null;
+    const { type, ts } = envelope.data;
+    const data = relayedData[type].safeParse(envelope.data.data);
+    if (!data.success) return null;
+    const group = data.data.group;
+    if (kind === 'group' ? group !== name : type !== 'data_update' || group !== null) return null;
+    return JSON.stringify({ type, data: envelope.data.data, ts }) === frame ? { type, frame } : null;
+  } catch {
+    // Not JSON.
+    return null;
+  }
 }
 
 /** Parses "rt:group:<name>" / "rt:user:<name>". */

@@ -1,7 +1,7 @@
 // GatewayClient: the SDK web and mobile apps use. Connects and identifies (fetching a token each time), heartbeats on
 // the server's interval, reconnects with exponential backoff and full jitter, resumes its session so a short drop
 // loses nothing, and keeps a local presence map per group. Works with the browser's WebSocket or `ws` in Node.
-import type { ErrorCodeName } from '../types/codes';
+import { CloseCode, type ErrorCodeName } from '../types/codes';
 import type { Member } from '../types/domain';
 import type { ServerSignals } from '../types/signals';
 
@@ -30,8 +30,8 @@ export interface ClientEvents {
   data: DataUpdate;
   presence: PresenceUpdate;
   signal: Signal;
-  /** An `error` envelope that answered no request of ours, or a close that ends the client (4011, 4029). */
-  error: { code: ErrorCodeName | 'CLOSED'; message: string };
+  /** An `error` envelope that answered no request of ours, or a close that ends the client (4003, 4011, 4029, giving up). */
+  error: { code: ErrorCodeName | 'CLOSED' | 'DISCONNECTED'; message: string };
 }
 
 export interface GatewayClientOptions {
@@ -47,16 +47,26 @@ export interface GatewayClientOptions {
   /** First reconnect delay cap (default 500 ms); doubles per attempt up to maxBackoffMs (default 30 000 ms); full jitter. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Reconnect attempts in a row (without reaching `ready`) before the client gives up: it then closes, and connect()
+   * and every pending request reject with DISCONNECTED. Default: never give up.
+   */
+  maxReconnectAttempts?: number;
   /** How long a request waits for its reply (default 10 000 ms). */
   requestTimeoutMs?: number;
 }
 
-/** A request the gateway refused (`code` from the protocol), or one that could not complete (`DISCONNECTED`, `TIMEOUT`). */
+/**
+ * A request the gateway refused (`code` from the protocol), or one that could not complete: `DISCONNECTED` (the
+ * connection was lost, or the client gave up reconnecting), `TIMEOUT`, `CLOSED` (close() was called, or the gateway
+ * ended the client for good). `closeCode` is the WebSocket close code that ended it, when one did.
+ */
 export class GatewayError extends Error {
   constructor(
     readonly code: ErrorCodeName | 'DISCONNECTED' | 'TIMEOUT' | 'CLOSED',
     message: string,
     readonly retryAfterMs?: number,
+    readonly closeCode?: number,
   ) {
     super(message);
     this.name = 'GatewayError';
@@ -78,8 +88,12 @@ interface Envelope {
 
 type Listener<K extends keyof ClientEvents> = (value: ClientEvents[K]) => void;
 
-/** Close codes after which reconnecting would not help. */
-const FINAL_CLOSES = new Set([4011, 4029]);
+/** Close codes after which reconnecting would not help, and the error connect() and pending requests reject with. */
+const FINAL_CLOSES = new Map<number, GatewayError['code']>([
+  [CloseCode.AUTH_FAILED.code, 'AUTH_FAILED'],
+  [CloseCode.SESSION_TAKEN_OVER.code, 'CLOSED'],
+  [CloseCode.TOO_MANY_CONNECTIONS.code, 'LIMIT_EXCEEDED'],
+]);
 const OPEN = 1;
 
 export class GatewayClient {
@@ -96,7 +110,7 @@ export class GatewayClient {
   private lastSeq = 0;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  private readyWaiters: (() => void)[] = [];
+  private readyWaiters: { resolve(): void; reject(err: GatewayError): void }[] = [];
   private connectionIdValue: string | null = null;
   /** From the server's hello. */
   private heartbeatIntervalMs = 10_000;
@@ -134,7 +148,10 @@ export class GatewayClient {
     return () => set.delete(listener as Listener<keyof ClientEvents>);
   }
 
-  /** Connects (and keeps reconnecting until close()); resolves at the first `ready`. */
+  /**
+   * Connects (and keeps reconnecting until close()); resolves at the first `ready`. Rejects with a GatewayError when
+   * the client ends before that: close(), a close after which reconnecting cannot help (4003, 4011, 4029), or giving up.
+   */
   connect(): Promise<void> {
     if (this.stopped) {
       this.stopped = false;
@@ -145,12 +162,9 @@ export class GatewayClient {
 
   /** Closes for good with 1000: the gateway ends the session at once (your user goes DOWN where this was their last session). */
   close(): void {
-    this.stopped = true;
-    this.clearTimers();
-    this.socket?.close(1000, 'client closed');
+    this.socket?.close(CloseCode.NORMAL.code, 'client closed');
     this.socket = null;
-    this.failPending('CLOSED', 'the client was closed');
-    this.setState('closed');
+    this.end(new GatewayError('CLOSED', 'the client was closed', undefined, CloseCode.NORMAL.code));
   }
 
   async subscribe(group: string): Promise<Member[]> {
@@ -198,15 +212,31 @@ export class GatewayClient {
     if (socket !== this.socket) return;
     this.socket = null;
     this.clearTimers();
-    this.failPending('DISCONNECTED', 'the connection was lost before the reply arrived');
+    const final = this.stopped ? undefined : FINAL_CLOSES.get(code);
+    if (!final) this.failPending(new GatewayError('DISCONNECTED', 'the connection was lost before the reply arrived', undefined, code));
     if (this.stopped) return;
-    if (FINAL_CLOSES.has(code)) {
-      this.stopped = true;
-      this.setState('closed');
-      this.emit('error', { code: 'CLOSED', message: `closed by the gateway with ${code}${reason ? `: ${reason}` : ''}` });
+    if (final) {
+      const message = `closed by the gateway with ${code}${reason ? `: ${reason}` : ''}`;
+      this.end(new GatewayError(final, message, undefined, code));
+      this.emit('error', { code: 'CLOSED', message });
+      return;
+    }
+    if (this.attempt >= (this.options.maxReconnectAttempts ?? Number.POSITIVE_INFINITY)) {
+      const message = `gave up after ${this.attempt} reconnect attempts (last close ${code})`;
+      this.end(new GatewayError('DISCONNECTED', message, undefined, code));
+      this.emit('error', { code: 'DISCONNECTED', message });
       return;
     }
     this.scheduleReconnect();
+  }
+
+  /** Stops for good: no more reconnects; connect() waiters and pending requests reject with `err`. */
+  private end(err: GatewayError): void {
+    this.stopped = true;
+    this.clearTimers();
+    for (const { reject } of this.readyWaiters.splice(0)) reject(err);
+    this.failPending(err);
+    this.setState('closed');
   }
 
   private scheduleReconnect(delayMs?: number): void {
@@ -222,7 +252,7 @@ export class GatewayClient {
     try {
       token = await this.options.getToken();
     } catch {
-      socket.close(4000, 'no token');
+      socket.close(CloseCode.RESUME_LATER.code, 'no token');
       return;
     }
     if (socket !== this.socket) return;
@@ -241,7 +271,7 @@ export class GatewayClient {
     this.attempt = 0;
     this.heartbeatTimer = setInterval(() => this.beat(), this.heartbeatIntervalMs);
     this.setState('ready');
-    for (const wake of this.readyWaiters.splice(0)) wake();
+    for (const { resolve } of this.readyWaiters.splice(0)) resolve();
     this.emit('ready', { sessionId: data.sessionId, connectionId: data.connectionId, resumed: data.resumed });
   }
 
@@ -272,11 +302,11 @@ export class GatewayClient {
       case 'signal':
         return this.emit('signal', data as ServerSignals['signal']);
       case 'shutdown':
-        // The gateway closes with 1001 right after; reconnect no sooner than it asks.
+        // The gateway closes with 1001 right after; reconnect no sooner than it asks, keeping the session.
         this.socket = null;
         this.clearTimers();
-        this.failPending('DISCONNECTED', 'the gateway is shutting down');
-        socket.close(1000);
+        this.failPending(new GatewayError('DISCONNECTED', 'the gateway is shutting down'));
+        socket.close(CloseCode.RESUME_LATER.code);
         if (!this.stopped) this.scheduleReconnect(data.reconnectAfterMs as number);
         return;
       case 'error':
@@ -288,9 +318,10 @@ export class GatewayClient {
   private beat(): void {
     const socket = this.socket;
     if (socket && Date.now() - this.lastMessageAt > this.heartbeatTimeoutMs) {
+      const code = CloseCode.RESUME_LATER.code;
       socket.onclose = null;
-      socket.close(4000, 'no heartbeat reply');
-      this.onClose(socket, 4000, 'no heartbeat reply');
+      socket.close(code, 'no heartbeat reply');
+      this.onClose(socket, code, 'no heartbeat reply');
       return;
     }
     this.request('heartbeat', {}).catch(() => undefined);
@@ -345,17 +376,17 @@ export class GatewayClient {
 
   private whenReady(): Promise<void> {
     if (this.stateValue === 'ready') return Promise.resolve();
-    return new Promise((resolve) => this.readyWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
   private send(socket: WebSocketLike, envelope: { type: string; id?: string; data?: unknown }): void {
     if (socket.readyState === OPEN) socket.send(JSON.stringify(envelope));
   }
 
-  private failPending(code: 'DISCONNECTED' | 'CLOSED', message: string): void {
+  private failPending(err: GatewayError): void {
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new GatewayError(code, message));
+      p.reject(err);
       this.pending.delete(id);
     }
   }

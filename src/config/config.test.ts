@@ -20,6 +20,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('puts /metrics on GW_PORT + 10000 unless GW_METRICS_PORT is set, so instances differing only in GW_PORT never collide', () => {
+    expect(loadConfig({ GW_JWT_SECRET: secret }).metricsPort).toBe(14100);
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '4101' }).metricsPort).toBe(14101);
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '0' }).metricsPort).toBe(0);
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '4101', GW_METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '4101', GW_METRICS_PORT: '' }).metricsPort).toBe(14101);
+    expect(() => loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '60000' })).toThrow(/^GW_METRICS_PORT: is unset and its default, GW_PORT \+ 10000, is above 65535/);
+  });
+
   it('uses the development secret only in development', () => {
     expect(loadConfig({ NODE_ENV: 'development' }).usingDevSecret).toBe(true);
     expect(() => loadConfig({})).toThrow(/GW_JWT_SECRET: is required/);

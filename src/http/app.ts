@@ -4,8 +4,11 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import { routes } from '../config/routes';
 
 export interface HealthData {
-  /** `degraded`: serving, but Redis is configured and unreachable (no cross-instance delivery). */
-  status: 'ok' | 'degraded' | 'draining';
+  /**
+   * `degraded`: serving, but Redis is configured and unreachable (no cross-instance delivery). `starting` (until the
+   * cluster layer is ready, at most a few seconds) and `draining` (shutdown) answer 503.
+   */
+  status: 'ok' | 'degraded' | 'starting' | 'draining';
   version: string;
   uptimeSec: number;
   connections: number;
@@ -28,7 +31,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.get(routes.health, (_req, res) => {
     const data = deps.health();
-    const serving = data.status !== 'draining';
+    const serving = data.status === 'ok' || data.status === 'degraded';
     res.status(serving ? 200 : 503).json({ ok: serving, data });
   });
 

@@ -41,7 +41,11 @@ export class ConnectionContext {
   identifying = false;
   /** The session this connection carries, once identified. */
   session: Session | null = null;
-  /** Set when the gateway started the close (or terminated the socket): the session is orphaned, not ended. */
+  /**
+   * Set when the gateway started the close or terminated the socket: the session is then orphaned, not ended, whatever
+   * code the client answers with. (When ws itself closes for a protocol error, 1007 or 1009, it stops reading, so the
+   * close is reported as 1006 and orphans the session too.)
+   */
   serverClosed = false;
   /** Frames refused RATE_LIMITED since the last accepted one. */
   rejectedStreak = 0;

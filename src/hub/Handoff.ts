@@ -1,11 +1,15 @@
 // Handoff: moves a session between instances when its client resumes on another one. Two phases over the broker's
 // control channel, so nothing published meanwhile is lost:
-//   claim  → the owner answers with the session's groups; the claimer joins them locally and captures deliveries;
+//   claim  → the owner answers with the session's groups (every other instance answers `none`); the claimer joins
+//            them locally and captures deliveries;
 //   commit → the owner detaches the session and sends its numbering and buffer; the claimer restores them.
-// Any step that times out makes the resume fail cleanly (the client gets a fresh session).
+// A claim that no instance can answer fails at once; any step that times out makes the resume fail cleanly (the
+// client gets a fresh session). Messages from the control channel are validated; what does not parse is dropped.
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import type { Broker, ControlHandlers } from '../broker/Broker';
-import type { GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
+import { groupNameSchema, roleSchema, type GroupName, type PresenceMeta, type Role, type SessionId, type UserId } from '../types/domain';
+import { jsonObjectSchema } from '../types/envelope';
 import type { Logger } from '../utils/logger';
 import type { Session, SessionState } from './Session';
 
@@ -26,14 +30,30 @@ export interface HandoffHost {
   surrender(session: Session, lastSeq: number): SessionState;
 }
 
-type Message =
-  | { op: 'claim'; id: string; from: string; sessionId: SessionId; userId: UserId }
-  | { op: 'offer'; id: string; from: string; to: string; groups: GroupName[]; role: Role; meta: PresenceMeta; createdAt: number }
-  | { op: 'commit'; id: string; from: string; to: string; sessionId: SessionId; userId: UserId; lastSeq: number }
-  | { op: 'state'; id: string; from: string; to: string; state: SessionState }
-  | { op: 'gone'; id: string; from: string; to: string };
+const text = z.string().min(1).max(256);
+const header = { id: text, from: text };
+const reply = { ...header, to: text };
+const sessionStateSchema = z.object({
+  id: text,
+  userId: text,
+  role: roleSchema,
+  meta: jsonObjectSchema,
+  createdAt: z.number(),
+  groups: z.array(groupNameSchema),
+  seq: z.number().int().min(0),
+  buffer: z.array(z.object({ seq: z.number().int().min(1), body: z.string() })),
+}) satisfies z.ZodType<SessionState>;
 
-type Reply = Extract<Message, { op: 'offer' | 'state' | 'gone' }>;
+const messageSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('claim'), ...header, sessionId: text, userId: text }),
+  z.object({ op: z.literal('offer'), ...reply, groups: z.array(groupNameSchema), role: roleSchema, meta: jsonObjectSchema, createdAt: z.number() }),
+  z.object({ op: z.literal('none'), ...reply }),
+  z.object({ op: z.literal('commit'), ...reply, sessionId: text, userId: text, lastSeq: z.number().int().min(0) }),
+  z.object({ op: z.literal('state'), ...reply, state: sessionStateSchema }),
+  z.object({ op: z.literal('gone'), ...reply }),
+]);
+type Message = z.infer<typeof messageSchema>;
+type Reply = Extract<Message, { op: 'offer' | 'none' | 'state' | 'gone' }>;
 
 export class Handoff implements ControlHandlers {
   private readonly waiting = new Map<string, (reply: Reply) => void>();
@@ -55,56 +75,77 @@ export class Handoff implements ControlHandlers {
     const offer = await this.ask({ op: 'claim', id, from: this.instanceId, sessionId, userId }, id);
     if (offer?.op !== 'offer') return null;
     await prepare({ owner: offer.from, groups: offer.groups, role: offer.role, meta: offer.meta, createdAt: offer.createdAt });
-    const reply = await this.ask({ op: 'commit', id, from: this.instanceId, to: offer.from, sessionId, userId, lastSeq }, id);
-    return reply?.op === 'state' ? reply.state : null;
+    const answer = await this.ask({ op: 'commit', id, from: this.instanceId, to: offer.from, sessionId, userId, lastSeq }, id);
+    return answer?.op === 'state' ? answer.state : null;
   }
 
   onControl(raw: string): void {
-    let message: Message;
+    let parsed: unknown;
     try {
-      message = JSON.parse(raw) as Message;
+      parsed = JSON.parse(raw);
     } catch {
+      parsed = undefined;
+    }
+    const checked = messageSchema.safeParse(parsed);
+    if (!checked.success) {
       this.log.warn('malformed control message ignored');
       return;
     }
-    if (message.op === 'claim') return this.offer(message);
-    if (!('to' in message) || message.to !== this.instanceId) return;
+    const message = checked.data;
+    if (message.op === 'claim') return this.answerClaim(message);
+    if (message.to !== this.instanceId) return;
     if (message.op === 'commit') return this.commit(message);
     this.waiting.get(message.id)?.(message);
   }
 
-  private offer(claim: Extract<Message, { op: 'claim' }>): void {
+  private answerClaim(claim: Extract<Message, { op: 'claim' }>): void {
     const session = this.host.handoffCandidate(claim.sessionId, claim.userId);
-    if (!session) return;
-    this.send({ op: 'offer', id: claim.id, from: this.instanceId, to: claim.from, groups: [...session.groups], role: session.role, meta: session.meta, createdAt: session.createdAt });
+    const to = { id: claim.id, from: this.instanceId, to: claim.from };
+    if (!session) {
+      void this.send({ op: 'none', ...to });
+      return;
+    }
+    void this.send({ op: 'offer', ...to, groups: [...session.groups], role: session.role, meta: session.meta, createdAt: session.createdAt });
   }
 
   private commit(commit: Extract<Message, { op: 'commit' }>): void {
     const session = this.host.handoffCandidate(commit.sessionId, commit.userId);
+    const to = { id: commit.id, from: this.instanceId, to: commit.from };
     if (!session || !session.covers(commit.lastSeq)) {
-      this.send({ op: 'gone', id: commit.id, from: this.instanceId, to: commit.from });
+      void this.send({ op: 'gone', ...to });
       return;
     }
-    this.send({ op: 'state', id: commit.id, from: this.instanceId, to: commit.from, state: this.host.surrender(session, commit.lastSeq) });
+    void this.send({ op: 'state', ...to, state: this.host.surrender(session, commit.lastSeq) });
     this.log.info({ sessionId: session.id, userId: session.userId, to: commit.from }, 'session handed over');
   }
 
+  /**
+   * Sends `message` and resolves with the first reply that is not `none`; with null when every instance that heard it
+   * answered `none` (at once when none heard it), or after the timeout.
+   */
   private ask(message: Message, id: string): Promise<Reply | null> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        resolve(null);
-      }, this.timeoutMs);
-      this.waiting.set(id, (reply) => {
+      let heard: number | null = null;
+      let declined = 0;
+      const finish = (result: Reply | null) => {
         clearTimeout(timer);
         this.waiting.delete(id);
-        resolve(reply);
+        resolve(result);
+      };
+      const timer = setTimeout(() => finish(null), this.timeoutMs);
+      this.waiting.set(id, (answer) => {
+        if (answer.op !== 'none') return finish(answer);
+        declined++;
+        if (heard !== null && declined >= heard) finish(null);
       });
-      this.send(message);
+      void this.send(message).then((count) => {
+        heard = count;
+        if (declined >= heard) finish(null);
+      });
     });
   }
 
-  private send(message: Message): void {
-    this.broker.publishControl(JSON.stringify(message));
+  private send(message: Message): Promise<number> {
+    return this.broker.publishControl(JSON.stringify(message));
   }
 }

@@ -47,7 +47,8 @@ function onHandshakeSocketError(this: Duplex): void {
 
 export class Hub {
   private readonly wss: WebSocketServer;
-  private draining = false;
+  /** Upgrades are accepted only while open: before start-up completes and while draining they are answered 503. */
+  private state: 'starting' | 'open' | 'draining' = 'starting';
 
   constructor(
     server: Server,
@@ -63,21 +64,26 @@ export class Hub {
     });
   }
 
+  /** Start-up is complete: upgrades are accepted from now on. */
+  open(): void {
+    if (this.state === 'starting') this.state = 'open';
+  }
+
   /** From now on upgrades are answered 503 (shutdown in progress). */
   drain(): void {
-    this.draining = true;
+    this.state = 'draining';
   }
 
   close(): void {
     this.wss.close();
   }
 
-  /** The early-return chain: path, draining, Origin, per-IP rate, then the WebSocket handshake itself. */
+  /** The early-return chain: path, not open (starting or draining), Origin, per-IP rate, then the WebSocket handshake itself. */
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', onHandshakeSocketError);
     const path = (req.url ?? '').split('?', 1)[0];
     if (path !== routes.ws) return abortHandshake(socket, 404);
-    if (this.draining) return abortHandshake(socket, 503, { 'Retry-After': '5' });
+    if (this.state !== 'open') return abortHandshake(socket, 503, { 'Retry-After': '5' });
     const ip = proxyaddr(req, this.options.trustProxy);
     const origin = req.headers.origin;
     if (origin !== undefined && !this.options.isOriginAllowed(origin)) {
@@ -89,7 +95,7 @@ export class Hub {
       this.options.logger.debug({ ip }, 'upgrade refused: connection rate');
       return abortHandshake(socket, 429, { 'Retry-After': String(Math.max(1, Math.ceil(admission.retryAfterMs / 1000))) });
     }
-    if (this.draining) return abortHandshake(socket, 503, { 'Retry-After': '5' });
+    if (this.state !== 'open') return abortHandshake(socket, 503, { 'Retry-After': '5' });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.removeListener('error', onHandshakeSocketError);
       this.attach(ws, ip);

@@ -5,20 +5,14 @@ import type { Metrics } from '../metrics';
 import type { PresenceHandlers, PresenceStore } from '../presence/PresenceStore';
 import type { GroupName, Member, PresenceMeta, UserId } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
+import type { Relayed, RelayedType } from '../types/signals';
 import type { Logger } from '../utils/logger';
 import { keptUtf8, textFrame } from './frames';
 import { GroupRegistry } from './Groups';
 import type { Session } from './Session';
 
 /** Envelope types that carry `seq` and are kept for replay; everything else (signals) is fire-and-forget. */
-const SEQUENCED = new Set(['data_update', 'presence_update']);
-
-const TYPE_PREFIX = '{"type":"';
-
-/** The type of a frame made by serializeEnvelope, which always writes `type` first. */
-function envelopeType(frame: string): string {
-  return frame.startsWith(TYPE_PREFIX) ? frame.slice(TYPE_PREFIX.length, frame.indexOf('"', TYPE_PREFIX.length)) : 'unknown';
-}
+const SEQUENCED: ReadonlySet<RelayedType> = new Set(['data_update', 'presence_update']);
 
 export class Membership implements BrokerHandlers, PresenceHandlers {
   private readonly groups = new GroupRegistry();
@@ -136,30 +130,29 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
 
   /** presence_update to the group's sessions everywhere, except `origin` (the session that moved). */
   announce(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta, origin: Session | null): void {
-    this.publish('group', group, serializeEnvelope('presence_update', { group, userId, status, meta }), origin);
+    this.publish('group', group, { type: 'presence_update', frame: serializeEnvelope('presence_update', { group, userId, status, meta }) }, origin);
   }
 
   // --- delivery ------------------------------------------------------------------------------
 
-  /** The fan-out hot path: one serialized frame, delivered to every local session but `skip`, then handed to the broker once. */
-  publish(kind: ChannelKind, name: string, frame: string, skip: Session | null): void {
-    this.deliver(kind, name, frame, skip);
-    this.broker.publish(kind, name, frame);
+  /** The fan-out hot path: one serialized envelope, delivered to every local session but `skip`, then handed to the broker once. */
+  publish(kind: ChannelKind, name: string, envelope: Relayed, skip: Session | null): void {
+    this.deliver(kind, name, envelope, skip);
+    this.broker.publish(kind, name, envelope);
   }
 
-  onFrame(kind: ChannelKind, name: string, frame: string): void {
-    this.deliver(kind, name, frame, null);
+  onRelayed(kind: ChannelKind, name: string, envelope: Relayed): void {
+    this.deliver(kind, name, envelope, null);
   }
 
   onTransition(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta): void {
     this.announce(group, userId, status, meta, null);
   }
 
-  private deliver(kind: ChannelKind, name: string, frame: string, skip: Session | null): void {
+  private deliver(kind: ChannelKind, name: string, { type, frame }: Relayed, skip: Session | null): void {
     const targets = kind === 'group' ? this.groups.members(name) : this.users.get(name);
     if (!targets) return;
     const started = process.hrtime.bigint();
-    const type = envelopeType(frame);
     // Sequenced envelopes share one encoded body, each session appending its own seq; others are framed once for all.
     const sequenced = SEQUENCED.has(type);
     const shared = sequenced ? keptUtf8(frame.slice(0, -1)) : textFrame(frame);

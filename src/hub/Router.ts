@@ -58,6 +58,9 @@ function describeIssue(error: { issues: { path: PropertyKey[]; message: string }
   return path ? `${path}: ${issue.message}` : issue.message;
 }
 
+/** What ws reports when a connection ended without any close frame from the peer. */
+const NO_CLOSE_FRAME = 1006;
+
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export class Router implements HubHandlers, HandoffHost {
@@ -183,8 +186,10 @@ export class Router implements HubHandlers, HandoffHost {
   }
 
   /**
-   * A close the client starts with 1000 (or 1001, which browsers send when a tab goes away) ends the session at once.
-   * Any other end (no close frame, a close the gateway started, a protocol error) orphans it for a resume.
+   * A close handshake the client starts ends the session at once, whatever its code (a browser's `close()` sends
+   * none: ws reports 1005), except RESUME_LATER. The session is orphaned for a resume only when the connection
+   * ended without a close frame from the client (1006: network loss, terminate, a protocol error) or when the
+   * gateway started the close.
    */
   onClose(ctx: ConnectionContext, code: number): void {
     this.connections.delete(ctx.id);
@@ -192,7 +197,8 @@ export class Router implements HubHandlers, HandoffHost {
     ctx.queue = null;
     const session = ctx.session;
     if (session && session.conn === ctx) {
-      if (!ctx.serverClosed && (code === 1000 || code === 1001)) this.endSession(session);
+      const clientEnded = !ctx.serverClosed && code !== NO_CLOSE_FRAME && code !== CloseCode.RESUME_LATER.code;
+      if (clientEnded) this.endSession(session);
       else this.sessions.orphan(session, Date.now());
     }
     this.log.debug({ connectionId: ctx.id, userId: session?.userId, ip: ctx.ip, code }, 'connection closed');
@@ -422,7 +428,7 @@ export class Router implements HubHandlers, HandoffHost {
     const session = ctx.session!;
     if (!session.groups.has(data.group)) return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
     const out = frame('data_update', { group: data.group, from: { userId: session.userId, connectionId: ctx.id }, payload: data.payload });
-    this.membership.publish('group', data.group, out, data.echo === true ? null : session);
+    this.membership.publish('group', data.group, { type: 'data_update', frame: out }, data.echo === true ? null : session);
     if (id !== undefined) this.reply(ctx, 'ack', {}, id);
     return undefined;
   }
@@ -432,7 +438,7 @@ export class Router implements HubHandlers, HandoffHost {
     if (!session.groups.has(data.group)) return this.sendError(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, id);
     if (await this.deduper.claim(data.group, data.kind, session.userId, this.config.signalDedupMs)) {
       const out = frame('signal', { group: data.group, from: { userId: session.userId, connectionId: ctx.id }, kind: data.kind, data: data.data ?? null });
-      this.membership.publish('group', data.group, out, session);
+      this.membership.publish('group', data.group, { type: 'signal', frame: out }, session);
     }
     if (id !== undefined) this.reply(ctx, 'ack', {}, id);
   }

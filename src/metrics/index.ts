@@ -1,8 +1,9 @@
 // Prometheus metrics (prom-client), one registry per gateway. Gauges read live state when scraped. Counters on hot
 // paths (every frame in, every envelope out) add to plain numbers that are handed to prom-client when scraped, so
-// no label set is hashed per message; fan-out counts each delivery batch once, not per recipient.
+// no label set is hashed per message; fan-out counts each delivery batch once, not per recipient. Every label value
+// comes from a fixed list (the protocol's envelope types), never from input.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { clientSignals } from '../types/signals';
+import { clientSignals, type ServerSignalType } from '../types/signals';
 
 /** Live values read at scrape time. */
 export interface MetricSources {
@@ -13,15 +14,23 @@ export interface MetricSources {
   redis(): 'up' | 'down' | undefined;
   /** Cross-instance messages dropped while Redis was down (monotonic). */
   dropped(): number;
+  /** Messages from Redis dropped because they were not gateway envelopes for their channel (monotonic). */
+  invalid(): number;
 }
 
 const IN_TYPES = [...Object.keys(clientSignals), 'invalid'] as const;
+/** What `gateway_messages_out_total` counts: every server envelope type, and `replay` for envelopes re-sent on resume. */
+export type OutType = ServerSignalType | 'replay';
+const OUT_TYPES = Object.keys({
+  hello: true, ready: true, heartbeat_ack: true, subscribed: true, unsubscribed: true, ack: true,
+  data_update: true, signal: true, presence_update: true, error: true, shutdown: true, replay: true,
+} satisfies Record<OutType, true>) as OutType[];
 
 export class Metrics {
   readonly registry = new Registry();
   /** Counts by envelope type since the last scrape. */
   private readonly inByType = new Map<string, number>();
-  private readonly outByType = new Map<string, number>();
+  private readonly outByType = new Map<OutType, number>();
   readonly rateLimited: Counter;
   readonly slowConsumers: Counter;
   readonly fanoutSeconds: Histogram;
@@ -35,20 +44,12 @@ export class Metrics {
     if (sources.redis() !== undefined) {
       new Gauge({ name: 'gateway_redis_up', help: '1 when the Redis connection is ready, else 0.', registers, collect() { this.set(sources.redis() === 'up' ? 1 : 0); } });
     }
-    let droppedSeen = 0;
-    new Counter({
-      name: 'gateway_cluster_dropped_total',
-      help: 'Cross-instance messages dropped because Redis was down.',
-      registers,
-      collect() {
-        const now = sources.dropped();
-        this.inc(now - droppedSeen);
-        droppedSeen = now;
-      },
-    });
+    monotonic(registers, 'gateway_cluster_dropped_total', 'Cross-instance messages dropped because Redis was down.', sources.dropped);
+    monotonic(registers, 'gateway_cluster_invalid_total', 'Messages from Redis dropped because they were not gateway envelopes for their channel.', sources.invalid);
     const inByType = this.inByType;
     const outByType = this.outByType;
     for (const type of IN_TYPES) inByType.set(type, 0);
+    for (const type of OUT_TYPES) outByType.set(type, 0);
     new Counter({
       name: 'gateway_messages_in_total',
       help: 'Frames received, by envelope type (invalid: did not parse as a known envelope).',
@@ -82,9 +83,24 @@ export class Metrics {
     this.inByType.set(key, this.inByType.get(key)! + 1);
   }
 
-  sent(type: string, count = 1): void {
-    this.outByType.set(type, (this.outByType.get(type) ?? 0) + count);
+  sent(type: OutType, count = 1): void {
+    this.outByType.set(type, this.outByType.get(type)! + count);
   }
+}
+
+/** A counter that follows a monotonic number kept elsewhere, read at scrape time. */
+function monotonic(registers: Registry[], name: string, help: string, read: () => number): void {
+  let seen = 0;
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const now = read();
+      this.inc(now - seen);
+      seen = now;
+    },
+  });
 }
 
 /** Adds what was counted since the last scrape to the counter (every type appears, 0 included) and starts over. */

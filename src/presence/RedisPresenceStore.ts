@@ -179,14 +179,20 @@ export class RedisPresenceStore implements PresenceStore {
 
   /**
    * Stops maintenance and drops this instance's liveness key. Its entries stay: its sessions were orphaned by the
-   * shutdown, so their users stay UP until survivors reap them after the orphan TTL (or they resume elsewhere).
+   * shutdown, so their users stay UP until survivors reap them after the orphan TTL (or they resume elsewhere). An
+   * instance that holds nothing (it never served, or every session ended) also leaves the instance set: nothing is
+   * left for survivors to reap.
    */
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     this.handlers = null;
-    if (isReady(this.redis)) await this.redis.del(keys.instance(this.id)).catch(() => undefined);
+    if (!isReady(this.redis)) return;
+    const holdsNothing = this.localUsers.size === 0 && this.local.entries().next().done === true;
+    const leave = this.redis.multi().del(keys.instance(this.id));
+    if (holdsNothing) leave.srem(keys.instances, this.id).del(keys.instanceEntries(this.id));
+    await leave.exec().catch(() => undefined);
   }
 
   // --- internals -------------------------------------------------------------------------------

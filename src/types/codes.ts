@@ -8,10 +8,19 @@ interface CloseCodeInfo {
   readonly code: number;
   readonly meaning: string;
   readonly action: ClientAction;
+  /** Set on the one code a client sends to the gateway with a meaning of its own; every other code is the gateway's. */
+  readonly sentBy?: 'client';
 }
 
 export const CloseCode = {
   NORMAL: { code: 1000, meaning: 'Normal closure.', action: 'none' },
+  RESUME_LATER: {
+    code: 4100,
+    meaning:
+      'Sent by a client that closes this connection but will resume its session: the session is kept (orphaned) as after a network loss. Any other close a client starts ends its session at once.',
+    action: 'none',
+    sentBy: 'client',
+  },
   GOING_AWAY: { code: 1001, meaning: 'The gateway is shutting down; a `shutdown` envelope came first.', action: 'reconnect' },
   INVALID_UTF8: { code: 1007, meaning: 'A text frame was not valid UTF-8.', action: 'fix-request' },
   MESSAGE_TOO_BIG: { code: 1009, meaning: 'A frame exceeded GW_MAX_PAYLOAD_BYTES.', action: 'fix-request' },

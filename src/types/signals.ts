@@ -76,3 +76,35 @@ export interface ServerSignals {
   shutdown: { reason: string; reconnectAfterMs: number };
 }
 export type ServerSignalType = keyof ServerSignals;
+
+/** Server envelopes that fan out to groups and users, and so travel between instances (and from backends). */
+export const RELAYED_TYPES = ['data_update', 'presence_update', 'signal'] as const;
+export type RelayedType = (typeof RELAYED_TYPES)[number];
+
+/** A serialized relayed envelope and its type, as fan-out and the broker pass it along. */
+export interface Relayed {
+  type: RelayedType;
+  frame: string;
+}
+
+const userIdSchema = z.string().min(1).max(256);
+const connectionIdSchema = z.string().min(1).max(64);
+
+/**
+ * The `data` of each relayed type, exactly as the gateway writes it: what arrives from Redis must match before it is
+ * forwarded to a client (a gateway never forwards what it did not produce). Strict: unknown fields are refused.
+ */
+export const relayedData = {
+  data_update: z.strictObject({
+    group: groupNameSchema.nullable(),
+    from: z.strictObject({ userId: userIdSchema, connectionId: connectionIdSchema.nullable() }),
+    payload: payloadSchema,
+  }),
+  presence_update: z.strictObject({ group: groupNameSchema, userId: userIdSchema, status: z.enum(['UP', 'DOWN']), meta: jsonObjectSchema }),
+  signal: z.strictObject({
+    group: groupNameSchema,
+    from: z.strictObject({ userId: userIdSchema, connectionId: connectionIdSchema }),
+    kind: z.string().regex(SIGNAL_KIND_PATTERN),
+    data: z.unknown(),
+  }),
+} satisfies { [K in RelayedType]: z.ZodType<ServerSignals[K]> };

@@ -59,17 +59,52 @@ export class ProbeClient {
     const match: Match = typeof type === 'string' ? (env) => env.type === type : type;
     const i = this.inbox.findIndex(match);
     if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
+    return this.wait(match, timeoutMs, (env) => env, typeof type === 'string' ? `"${type}"` : 'matching');
+  }
+
+  /**
+   * Consumes everything up to and including the first envelope that matches `sentinel`, and resolves with what came
+   * before it, in order. The way to assert that something did NOT arrive: make something arrive that must come
+   * after it (a later message on the same path, or the reply to a request), then look at what came first.
+   */
+  before(sentinel: Match, timeoutMs = DEFAULT_WAIT_MS): Promise<ServerEnvelope[]> {
+    const i = this.inbox.findIndex(sentinel);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(0, i + 1).slice(0, i));
+    // Taken when the sentinel arrives, before any later envelope of the same read can join the inbox.
+    return this.wait(sentinel, timeoutMs, () => this.inbox.splice(0), 'sentinel');
+  }
+
+  /**
+   * A request/reply barrier: sends a heartbeat and resolves with every envelope that arrived before its reply. The
+   * gateway writes to a socket in order, so whatever it wrote to this connection before handling the heartbeat is here.
+   */
+  barrier(): Promise<ServerEnvelope[]> {
+    const id = `barrier-${this.nextId++}`;
+    this.send('heartbeat', {}, id);
+    return this.before((env) => env.replyTo === id);
+  }
+
+  /**
+   * [userId, status] of the presence_updates received before the UP of `sentinel` (a user a test makes join after the
+   * event it checks, on the same instance), which is consumed.
+   */
+  async presenceBefore(sentinel: string): Promise<unknown[][]> {
+    const seen = await this.before((e) => e.type === 'presence_update' && e.data!.userId === sentinel && e.data!.status === 'UP');
+    return seen.filter((e) => e.type === 'presence_update').map((e) => [e.data!.userId, e.data!.status]);
+  }
+
+  private wait<T>(match: Match, timeoutMs: number, onMatch: (env: ServerEnvelope) => T, what: string): Promise<T> {
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         match,
         resolve: (env) => {
           clearTimeout(timer);
-          resolve(env);
+          resolve(onMatch(env));
         },
       };
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`no ${typeof type === 'string' ? `"${type}"` : 'matching'} envelope within ${timeoutMs} ms`));
+        reject(new Error(`no ${what} envelope within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.push(waiter);
     });

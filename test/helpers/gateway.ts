@@ -1,5 +1,5 @@
 // Starts real gateway instances on 127.0.0.1:0 for integration tests, and mints tokens for them.
-import { afterEach } from 'vitest';
+import { afterEach, expect, vi } from 'vitest';
 import { mintToken, type MintOptions } from '../../src/auth/jwt';
 import type { MemoryCluster } from '../../src/cluster';
 import { loadConfig } from '../../src/config';
@@ -23,6 +23,11 @@ export interface TestGateway {
   connect(): Promise<ProbeClient>;
   /** Connects, identifies into `groups` with a token granting `grants` (default: the groups) and consumes `ready`. */
   join(userId: string, groups?: string[], options?: JoinOptions): Promise<ProbeClient>;
+  /**
+   * Resolves once the gateway holds exactly `count` connections: after a client closed or dropped, its close has been
+   * handled (its session ended or orphaned). Polls; never a fixed sleep.
+   */
+  connections(count: number): Promise<void>;
 }
 
 const running: Gateway[] = [];
@@ -71,6 +76,7 @@ export async function startTestGateway(env: Record<string, string> = {}, options
       if (ready.type !== 'ready') throw new Error(`identify failed: ${JSON.stringify(ready.data)}`);
       return client;
     },
+    connections: (count) => vi.waitFor(() => expect(gateway.connectionCount).toBe(count), { timeout: 5000, interval: 10 }),
   };
   return tg;
 }
