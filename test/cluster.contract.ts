@@ -1,9 +1,20 @@
 // The cluster contract: two gateway instances behave as one gateway. Run against every broker/presence implementation.
-import { describe, expect, it } from 'vitest';
-import { sleep, type TestGateway } from './helpers/gateway';
+// Absence is asserted against a sentinel on the same path: messages one instance publishes reach another in order.
+import { describe, expect, it, vi } from 'vitest';
+import type { TestGateway } from './helpers/gateway';
+import type { ProbeClient, ServerEnvelope } from './helpers/ProbeClient';
 
 /** Starts two instances of one cluster; `env` applies to both. */
 export type StartPair = (env?: Record<string, string>) => Promise<[TestGateway, TestGateway]>;
+
+const isData = (e: ServerEnvelope) => e.type === 'data_update';
+const isSignal = (e: ServerEnvelope) => e.type === 'signal';
+const seqOf = (e: ServerEnvelope) => (e as unknown as { seq: number }).seq;
+
+/** The payloads of the data_updates `c` received before the one whose payload is `end` (which is consumed). */
+async function payloadsBefore(c: ProbeClient, end: unknown): Promise<unknown[]> {
+  return (await c.before((e) => isData(e) && e.data!.payload === end)).filter(isData).map((e) => e.data!.payload);
+}
 
 export function clusterContract(name: string, startPair: StartPair): void {
   describe(`cluster contract: ${name}`, () => {
@@ -15,23 +26,29 @@ export function clusterContract(name: string, startPair: StartPair): void {
       const bobB = await b.join('bob', ['g']);
       await aliceA.request('data_update', { group: 'g', payload: 'from A' });
       await bobB.request('data_update', { group: 'g', payload: 'from B' });
-      await sleep(200);
-      const got = (c: typeof aliceA) => c.pending('data_update').map((e) => e.data!.payload);
-      expect(got(aliceA)).toEqual(['from B']);
-      expect(got(aliceB)).toEqual(['from A', 'from B']);
-      expect(got(bobA)).toEqual(['from A', 'from B']);
-      expect(got(bobB)).toEqual(['from A']);
+      // Each instance publishes a sentinel once it has seen the other's last message: 'end A' then reaches B after
+      // every copy of 'from A' and of 'from B' (even one looping back to B), and 'end B' reaches A after every copy of all three.
+      expect(await payloadsBefore(aliceA, 'from B')).toEqual([]);
+      await aliceA.request('data_update', { group: 'g', payload: 'end A' });
+      expect(await payloadsBefore(bobB, 'end A')).toEqual(['from A']);
+      // 'from A' (relayed) and 'from B' (local) race to aliceB; only the set is fixed.
+      expect((await payloadsBefore(aliceB, 'end A')).sort()).toEqual(['from A', 'from B']);
+      await bobB.request('data_update', { group: 'g', payload: 'end B' });
+      expect(await payloadsBefore(aliceA, 'end B')).toEqual([]);
+      expect(await payloadsBefore(bobA, 'end B')).toEqual(['from A', 'from B', 'end A']);
     });
 
     it('delivers echo to the sender once and nothing to instances with no member in the group', async () => {
       const [a, b] = await startPair();
-      const alice = await a.join('alice', ['g']);
+      const alice = await a.join('alice', ['g', 'other']);
       const outsider = await b.join('carol', ['other']);
-      alice.send('data_update', { group: 'g', payload: 1, echo: true });
-      await alice.next('data_update');
-      await sleep(150);
-      expect(alice.pending('data_update')).toHaveLength(0);
-      expect(outsider.pending('data_update')).toHaveLength(0);
+      await alice.request('data_update', { group: 'g', payload: 1, echo: true });
+      // B has no member in g; A's next message in "other" reaches B after anything A sent for g.
+      await alice.request('data_update', { group: 'other', payload: 'end A' });
+      expect(await payloadsBefore(outsider, 'end A')).toEqual([]);
+      // Sent once B has seen 'end A': reaches A after any copy of the echo that went round through the cluster.
+      await outsider.request('data_update', { group: 'other', payload: 'end B' });
+      expect(await payloadsBefore(alice, 'end B')).toEqual([1]);
     });
 
     it('lists members from every instance in ready and subscribed', async () => {
@@ -56,27 +73,29 @@ export function clusterContract(name: string, startPair: StartPair): void {
       await watchA.next((e) => e.type === 'presence_update' && e.data!.userId === 'watcher-b');
       const tabA = await a.join('alice', ['g']);
       for (const w of [watchA, watchB]) expect((await w.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'UP' });
+      // Each sentinel user joins on the instance where the event that must stay silent happened, after it.
       const tabB = await b.join('alice', ['g']);
+      await b.join('sentinel-b', ['g']);
+      for (const c of [watchA, watchB, tabB]) expect(await c.presenceBefore('sentinel-b')).toEqual([]);
       await tabA.close();
-      await sleep(250);
-      expect(watchA.pending('presence_update')).toHaveLength(0);
-      expect(watchB.pending('presence_update')).toHaveLength(0);
-      expect(tabB.pending('presence_update')).toHaveLength(0);
+      await a.connections(1);
+      await a.join('sentinel-a', ['g']);
+      for (const c of [watchA, watchB, tabB]) expect(await c.presenceBefore('sentinel-a')).toEqual([]);
       await tabB.close();
-      for (const w of [watchA, watchB]) expect((await w.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
-      await sleep(150);
-      expect(watchA.pending('presence_update')).toHaveLength(0);
-      expect(watchB.pending('presence_update')).toHaveLength(0);
+      await b.connections(2); // watcher-b and sentinel-b
+      await b.join('sentinel-c', ['g']);
+      for (const w of [watchA, watchB]) expect(await w.presenceBefore('sentinel-c')).toEqual([['alice', 'DOWN']]);
     });
 
     it('stops delivering to an instance once its last member unsubscribed', async () => {
       const [a, b] = await startPair();
-      const alice = await a.join('alice', ['g']);
-      const bob = await b.join('bob', ['g']);
+      const alice = await a.join('alice', ['g', 'h']);
+      const bob = await b.join('bob', ['g', 'h']);
       await bob.request('unsubscribe', { group: 'g' });
       await alice.request('data_update', { group: 'g', payload: 'after' });
-      await sleep(150);
-      expect(bob.pending('data_update')).toHaveLength(0);
+      // Bob stays in h: A's next message in h reaches B after anything A sent for g.
+      await alice.request('data_update', { group: 'h', payload: 'end' });
+      expect(await payloadsBefore(bob, 'end')).toEqual([]);
     });
 
     it('holds GW_MAX_CONNECTIONS_PER_USER across the cluster', async () => {
@@ -87,7 +106,8 @@ export function clusterContract(name: string, startPair: StartPair): void {
       expect((await third.identify(await a.token({ sub: 'alice' }))).data!.code).toBe('LIMIT_EXCEEDED');
       expect((await third.closed).code).toBe(4029);
       await second.close();
-      await sleep(100);
+      // B has handled the close, and released alice's second connection before A can count her again.
+      await b.connections(0);
       await a.join('alice');
     });
 
@@ -96,19 +116,32 @@ export function clusterContract(name: string, startPair: StartPair): void {
       const tabA = await a.join('alice', ['g']);
       const tabB = await b.join('alice', ['g']);
       const bob = await b.join('bob', ['g']);
+      const windowFrom = Date.now();
       expect(await tabA.request('signal', { group: 'g', kind: 'typing', data: { field: 'msg' } })).toMatchObject({ type: 'ack' });
       const first = await bob.next('signal');
       expect(first.data).toEqual({ group: 'g', from: { userId: 'alice', connectionId: expect.any(String) }, kind: 'typing', data: { field: 'msg' } });
       expect((await tabB.next('signal')).data!.kind).toBe('typing');
+      // Same (group, kind, user) from the other instance within the window: acknowledged, not fanned out.
       expect((await tabB.request('signal', { group: 'g', kind: 'typing' })).type).toBe('ack');
       await tabA.request('signal', { group: 'g', kind: 'read' });
-      expect((await bob.next('signal')).data!.kind).toBe('read');
-      await sleep(200);
-      expect(bob.pending('signal')).toHaveLength(0);
-      expect(tabA.pending('signal')).toHaveLength(0);
-      await sleep(300);
-      await tabB.request('signal', { group: 'g', kind: 'typing' });
-      expect((await bob.next('signal')).data).toMatchObject({ kind: 'typing', data: null });
+      // 'read' reaches bob after any other copy of A's typing, and after whatever tabB's typing sent on B.
+      const beforeRead = await bob.before((e) => isSignal(e) && e.data!.kind === 'read');
+      expect(beforeRead.filter(isSignal)).toEqual([]);
+      // The window must pass: retry the deduplicated signal until it goes through, each try checked behind a barrier.
+      let through: ServerEnvelope[] = [];
+      await vi.waitFor(
+        async () => {
+          await tabB.request('signal', { group: 'g', kind: 'typing' });
+          through = (await bob.barrier()).filter(isSignal);
+          expect(through).not.toEqual([]);
+        },
+        { timeout: 3000, interval: 50 },
+      );
+      expect(Date.now() - windowFrom).toBeGreaterThanOrEqual(400);
+      expect(through.map((e) => e.data)).toEqual([{ group: 'g', from: { userId: 'alice', connectionId: expect.any(String) }, kind: 'typing', data: null }]);
+      // tabA is never sent its own signals, nor tabB's deduplicated one: the typing that went through came from B after it.
+      const beforeLast = await tabA.before((e) => isSignal(e) && e.data!.kind === 'typing' && e.data!.data === null);
+      expect(beforeLast.filter(isSignal)).toEqual([]);
     });
 
     it('resumes a session on the other instance: same session, every missed message once and in order, live traffic after, no flap', async () => {
@@ -120,9 +153,9 @@ export function clusterContract(name: string, startPair: StartPair): void {
       for (const c of [watcher, bob]) await c.next((e) => e.type === 'presence_update' && e.data!.userId === 'alice');
       await bob.request('data_update', { group: 'g', payload: 1 });
       const first = await alice.next('data_update');
-      const lastSeq = (first as unknown as { seq: number }).seq;
+      const lastSeq = seqOf(first);
       alice.socket.terminate();
-      await sleep(100);
+      await a.connections(1);
       for (const n of [2, 3]) await bob.request('data_update', { group: 'g', payload: n });
       await watcher.request('data_update', { group: 'g', payload: 4 });
 
@@ -134,20 +167,24 @@ export function clusterContract(name: string, startPair: StartPair): void {
       const payloads = replayed.map((e) => e.data!.payload as number);
       expect([...payloads].sort()).toEqual([2, 3, 4]);
       expect(payloads.indexOf(2)).toBeLessThan(payloads.indexOf(3));
-      expect(replayed.map((e) => (e as unknown as { seq: number }).seq)).toEqual([lastSeq + 1, lastSeq + 2, lastSeq + 3]);
+      expect(replayed.map(seqOf)).toEqual([lastSeq + 1, lastSeq + 2, lastSeq + 3]);
       await bob.request('data_update', { group: 'g', payload: 5 });
       await watcher.request('data_update', { group: 'g', payload: 6 });
       const live = [await moved.next('data_update'), await moved.next('data_update')];
       expect(live.map((e) => e.data!.payload as number).sort()).toEqual([5, 6]);
-      expect(live.map((e) => (e as unknown as { seq: number }).seq)).toEqual([lastSeq + 4, lastSeq + 5]);
-      await sleep(200);
-      expect(moved.pending('data_update')).toHaveLength(0);
-      expect(watcher.pending('presence_update').filter((e) => e.data!.userId === 'alice')).toEqual([]);
-      expect(bob.pending('presence_update').filter((e) => e.data!.userId === 'alice')).toEqual([]);
+      expect(live.map(seqOf)).toEqual([lastSeq + 4, lastSeq + 5]);
+      // No duplicate from either publisher: a later message from each comes after any on its path.
+      await bob.request('data_update', { group: 'g', payload: 'end bob' });
+      expect(await payloadsBefore(moved, 'end bob')).toEqual([]);
+      await watcher.request('data_update', { group: 'g', payload: 'end watcher' });
+      expect(await payloadsBefore(moved, 'end watcher')).toEqual([]);
       const members = await bob.request('subscribe', { group: 'g' });
       expect((members.data!.members as { userId: string }[]).map((m) => m.userId).sort()).toEqual(['alice', 'bob', 'watcher']);
+      // No flap: the only presence about alice since her UP is the DOWN of the final clean close.
       await moved.close(1000);
-      expect((await watcher.next((e) => e.type === 'presence_update' && e.data!.userId === 'alice')).data!.status).toBe('DOWN');
+      await b.connections(1);
+      await b.join('sentinel', ['g']);
+      for (const c of [watcher, bob]) expect((await c.presenceBefore('sentinel')).filter(([userId]) => userId === 'alice')).toEqual([['alice', 'DOWN']]);
     });
 
     it('takes a session over from a live connection on the other instance (4011 there)', async () => {
@@ -165,7 +202,7 @@ export function clusterContract(name: string, startPair: StartPair): void {
       const alice = await a.connect();
       const ready = (await alice.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
       alice.socket.terminate();
-      await sleep(50);
+      await a.connections(0);
       const mallory = await b.connect();
       const stolen = await mallory.request('identify', { token: await b.token({ sub: 'mallory', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
       expect(stolen.data!.resumed).toBe(false);
@@ -173,7 +210,7 @@ export function clusterContract(name: string, startPair: StartPair): void {
       const mine = await back.request('identify', { token: await b.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
       expect(mine.data!.resumed).toBe(true);
       await back.close(1000);
-      await sleep(50);
+      await b.connections(1); // mallory's
       const again = await a.connect();
       const ended = await again.request('identify', { token: await a.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
       expect(ended.data!.resumed).toBe(false);

@@ -1,6 +1,11 @@
 // subscribe/unsubscribe, FORBIDDEN, data_update fan-out (echo or not), multi-tab presence, replies by id.
 import { describe, expect, it } from 'vitest';
-import { sleep, startTestGateway } from './helpers/gateway';
+import { startTestGateway } from './helpers/gateway';
+import type { ServerEnvelope } from './helpers/ProbeClient';
+
+const ofType = (type: string) => (envs: ServerEnvelope[]) => envs.filter((e) => e.type === type);
+const dataUpdates = ofType('data_update');
+const presence = ofType('presence_update');
 
 describe('groups and fan-out', () => {
   it('subscribes to a granted group with its member list and unsubscribes', async () => {
@@ -49,17 +54,15 @@ describe('groups and fan-out', () => {
       const msg = await c.next('data_update');
       expect(msg.data).toEqual({ group: 'g', from: { userId: 'alice', connectionId: expect.stringMatching(/^c_/) }, payload: { text: 'hi' } });
     }
-    await sleep(100);
-    expect(a1.pending('data_update')).toHaveLength(0);
-    expect(outsider.pending('data_update')).toHaveLength(0);
+    for (const c of [a1, a2, bob, outsider]) expect(dataUpdates(await c.barrier())).toEqual([]);
   });
 
-  it('delivers the sender its own data_update when echo is true', async () => {
+  it('delivers the sender its own data_update, once, when echo is true', async () => {
     const gw = await startTestGateway();
     const alice = await gw.join('alice', ['g']);
-    alice.send('data_update', { group: 'g', payload: [1, 2], echo: true });
-    const own = await alice.next('data_update');
-    expect(own.data).toMatchObject({ payload: [1, 2], from: { userId: 'alice' } });
+    alice.send('data_update', { group: 'g', payload: [1, 2], echo: true }, 'echo');
+    const own = dataUpdates(await alice.before((e) => e.replyTo === 'echo'));
+    expect(own.map((e) => e.data)).toEqual([{ group: 'g', from: { userId: 'alice', connectionId: expect.stringMatching(/^c_/) }, payload: [1, 2] }]);
   });
 
   it('answers data_update to a group the connection is not in with FORBIDDEN', async () => {
@@ -77,14 +80,16 @@ describe('groups and fan-out', () => {
     expect(up.data).toEqual({ group: 'g', userId: 'alice', status: 'UP', meta: { tab: 1 } });
     const tab2 = await gw.join('alice', ['g'], { meta: { tab: 2 } });
     await tab1.close();
-    await sleep(150);
-    expect(bob.pending('presence_update')).toHaveLength(0);
-    expect(tab2.pending('presence_update')).toHaveLength(0);
+    // The close has been handled; a user joining after it is announced after anything the join or the close caused.
+    await gw.connections(2);
+    await gw.join('sentinel-1', ['g']);
+    for (const c of [bob, tab2]) expect(await c.presenceBefore('sentinel-1')).toEqual([]);
     await tab2.close();
     const down = await bob.next('presence_update');
-    expect(down.data).toMatchObject({ group: 'g', userId: 'alice', status: 'DOWN' });
-    await sleep(100);
-    expect(bob.pending('presence_update')).toHaveLength(0);
+    expect(down.data).toEqual({ group: 'g', userId: 'alice', status: 'DOWN', meta: { tab: 2 } });
+    await gw.connections(2); // bob and sentinel-1
+    await gw.join('sentinel-2', ['g']);
+    expect(await bob.presenceBefore('sentinel-2')).toEqual([]);
   });
 
   it('reports the meta of the user’s earliest remaining connection in member lists', async () => {
@@ -92,7 +97,7 @@ describe('groups and fan-out', () => {
     const tab1 = await gw.join('alice', ['g'], { meta: { tab: 1 } });
     await gw.join('alice', ['g'], { meta: { tab: 2 } });
     await tab1.close();
-    await sleep(50);
+    await gw.connections(1);
     const bob = await gw.join('bob', [], { grants: ['*'] });
     const sub = await bob.request('subscribe', { group: 'g' });
     expect(sub.data!.members).toEqual([
@@ -109,7 +114,7 @@ describe('groups and fan-out', () => {
     expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'UP' });
     await alice.request('unsubscribe', { group: 'g' });
     expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
-    expect(alice.pending('presence_update')).toHaveLength(0);
+    expect(presence(await alice.barrier())).toEqual([]);
   });
 
   it('answers every envelope that has an id exactly once, with replyTo', async () => {
@@ -123,10 +128,9 @@ describe('groups and fan-out', () => {
       ['subscribe', { group: 'nope' }, 'error'],
     ];
     for (const [i, [type, data]] of cases.entries()) alice.send(type, data, `id-${i}`);
-    for (const [i, [, , replyType]] of cases.entries()) {
-      expect((await alice.next((e) => e.replyTo === `id-${i}`)).type).toBe(replyType);
-    }
-    await sleep(100);
-    expect(alice.pending('ack').length + alice.pending('error').length).toBe(0);
+    // Replies come in the order the envelopes were sent: everything before the last one's reply is all the others got.
+    alice.send('heartbeat', {}, 'last');
+    const replies = (await alice.before((e) => e.replyTo === 'last')).filter((e) => e.replyTo !== undefined);
+    expect(replies.map((e) => [e.replyTo, e.type])).toEqual(cases.map(([, , replyType], i) => [`id-${i}`, replyType]));
   });
 });

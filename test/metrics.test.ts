@@ -1,7 +1,7 @@
 // Prometheus /metrics: served on its own port (never the public one), optionally behind a token, with live values.
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { startTestGateway, sleep } from './helpers/gateway';
+import { startTestGateway } from './helpers/gateway';
 
 const value = (text: string, series: string) => {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -22,8 +22,8 @@ describe('metrics', () => {
     await alice.next('error');
     await alice.request('heartbeat');
     alice.send('data_update', { group: 'g', payload: 2 });
+    // Every series below is updated before the reply or fan-out that the lines above waited for.
     await alice.next((e) => e.type === 'error' && e.data!.code === 'RATE_LIMITED');
-    await sleep(20);
 
     const res = await request(metricsUrl).get('/metrics').expect(200).expect('content-type', /text\/plain/);
     const text = res.text;
@@ -37,7 +37,8 @@ describe('metrics', () => {
     expect(value(text, 'gateway_messages_out_total{type="ready"}')).toBe(3);
     expect(value(text, 'gateway_rate_limited_total')).toBe(1);
     expect(value(text, 'gateway_slow_consumers_total')).toBe(0);
-    expect(value(text, 'gateway_fanout_seconds_count')).toBeGreaterThanOrEqual(1);
+    // One fan-out per presence UP (alice, bob, carol) and one for the data_update.
+    expect(value(text, 'gateway_fanout_seconds_count')).toBe(4);
     expect(text).toContain('process_resident_memory_bytes');
     expect(text).not.toContain('gateway_redis_up');
   });
@@ -45,7 +46,7 @@ describe('metrics', () => {
   it('is not served on the public port', async () => {
     const gw = await startTestGateway();
     await request(gw.httpUrl).get('/metrics').expect(404);
-    expect(gw.gateway.metricsPort).not.toBe(gw.gateway.port);
+    await request(`http://127.0.0.1:${gw.gateway.metricsPort}`).get('/metrics').expect(200);
   });
 
   it('requires the bearer token when GW_METRICS_TOKEN is set', async () => {
