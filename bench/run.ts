@@ -3,19 +3,17 @@
 // delivered, publish→deliver latency, RSS per idle connection, idle CPU, and a 2-instance Redis run.
 // Both servers run as compiled JavaScript, as production does: the gateway from dist/ after the same
 // `tsc -p tsconfig.build.json` as `yarn build` (what the Dockerfile runs), the baseline transpiled by esbuild.
-// Options: --subscribers 1000 --rates 10,25,40 --seconds 10 --repeat 1 --idle 10000 --idle-seconds 60
-//          --skip fanout,idle,redis --no-write --profile (CPU profiles of the fan-out and idle gateways, in bench/profiles/)
-//          --node-flags=--trace-gc (space-separated, for both servers; their output then goes to this process's stderr)
+// Results go to bench/out/ (git-ignored); only --write-docs touches tracked files (bench/results/, docs/performance.md).
+// Options: see USAGE below (`yarn bench --help`).
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { buildSync } from 'esbuild';
 import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { mintToken } from '../src/auth/jwt';
-import { freePort } from '../test/helpers/redis';
-import { cpuSeconds, rssBytes } from './proc';
+import { integerOption, listOption, parseCommandLine, positiveOption, run, UsageError } from '../src/cli/args';
+import { cpuSeconds, freePort, rssBytes } from './proc';
 import type { SubscriberCommand, SubscriberStats } from './subscribers';
 
 const root = join(__dirname, '..');
@@ -43,7 +41,10 @@ export interface BenchOptions {
   idle: number;
   idleSeconds: number;
   skip: string[];
-  write: boolean;
+  /** Also write bench/results/<date>.json and the generated block of docs/performance.md (tracked files). */
+  writeDocs: boolean;
+  /** Where the JSON results go (default bench/out/, git-ignored). */
+  outDir?: string;
   /** Run the fan-out and idle gateways with --cpu-prof, profiles in bench/profiles/. */
   profile: boolean;
   /** Node.js flags for both servers (diagnostics such as --trace-gc); their output is forwarded to stderr. */
@@ -78,6 +79,7 @@ export interface IdleResult {
   idleCpuPctOfCore: number;
   seconds: number;
 }
+
 
 let nodeFlags: string[] = [];
 const pinned = (core: string, args: string[], env: NodeJS.ProcessEnv = process.env) => spawn('taskset', ['-c', core, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
@@ -441,53 +443,87 @@ export async function runBench(opts: BenchOptions) {
   const redisResults = opts.skip.includes('redis') ? [] : await redis(opts, opts.rates[Math.floor(opts.rates.length / 2)]!);
   const table = summarize(fan, idleResults, redisResults);
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() };
-  if (opts.write) {
+  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults }, null, 2);
+  const outDir = opts.outDir ?? join(root, 'bench', 'out');
+  mkdirSync(outDir, { recursive: true });
+  const outFile = join(outDir, `${machine.date.replace(/:/g, '-')}.json`);
+  writeFileSync(outFile, json);
+  console.log(`\nwrote ${outFile}`);
+  if (opts.writeDocs) {
     const dir = join(root, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${machine.date.slice(0, 10)}.json`);
-    writeFileSync(file, JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults }, null, 2));
+    writeFileSync(file, json);
     const docs = join(root, 'docs', 'performance.md');
     const text = readFileSync(docs, 'utf8');
-    const command = ['yarn bench', ...process.argv.slice(2)].join(' ');
-    const block = `<!-- bench:start -->\nMeasured ${machine.date} on ${machine.cpus} × ${machine.model}, Node ${machine.node}, with \`${command}\` (results: \`bench/results/${machine.date.slice(0, 10)}.json\`).\n\n${table}\n<!-- bench:end -->`;
+    const invocation = ['yarn bench', ...process.argv.slice(2)].join(' ');
+    const block = `<!-- bench:start -->\nMeasured ${machine.date} on ${machine.cpus} × ${machine.model}, Node ${machine.node}, with \`${invocation}\` (results: \`bench/results/${machine.date.slice(0, 10)}.json\`).\n\n${table}\n<!-- bench:end -->`;
     writeFileSync(docs, text.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
     console.log(`\nwrote ${file} and the summary in docs/performance.md`);
   }
   console.log(`\n${table}`);
-  return { fanout: fan, idle: idleResults, redis: redisResults };
+  return { fanout: fan, idle: idleResults, redis: redisResults, file: outFile };
 }
 
+const WORKLOADS = ['fanout', 'idle', 'redis'] as const;
+
+const USAGE = `usage: yarn bench [options]
+
+Benchmarks the gateway against a raw ws baseline on this machine (fan-out, idle connections, 2 instances on Redis),
+both compiled first. Needs taskset and redis-server (bash scripts/setup.sh --test). Prints the summary table and
+writes every figure to bench/out/<time>.json (git-ignored); only --write-docs changes tracked files.
+
+Options:
+  --subscribers <n>      subscribers in the fan-out and Redis workloads (default: 1000)
+  --rates <list>         publishes per second, comma-separated (default: 10,25,40)
+  --seconds <s>          length of one fan-out window (default: 10)
+  --repeat <n>           pairs of windows per rate; medians reported (default: 1)
+  --idle <n>             idle connections; 0 skips the idle workload (default: 10000)
+  --idle-seconds <s>     how long the idle connections are measured (default: 60)
+  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis
+  --profile              CPU profiles of the fan-out and idle gateways, in bench/profiles/ (see yarn bench:profile)
+  --node-flags=<flags>   Node.js flags for both servers, space-separated, e.g. --node-flags=--trace-gc
+                         (their output then goes to stderr)
+  --write-docs           also write bench/results/<date>.json and the generated block of docs/performance.md
+  -h, --help             this text
+
+Exit status: 0 done, 1 the benchmark failed, 2 wrong command line.`;
+
+const command = {
+  name: 'bench',
+  usage: USAGE,
+  options: {
+    subscribers: { type: 'string', default: '1000' },
+    rates: { type: 'string', default: '10,25,40' },
+    seconds: { type: 'string', default: '10' },
+    repeat: { type: 'string', default: '1' },
+    idle: { type: 'string', default: '10000' },
+    'idle-seconds': { type: 'string', default: '60' },
+    skip: { type: 'string', default: '' },
+    profile: { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
+    'write-docs': { type: 'boolean', default: false },
+  },
+} as const;
+
 if (require.main === module) {
-  const { values } = parseArgs({
-    options: {
-      subscribers: { type: 'string', default: '1000' },
-      rates: { type: 'string', default: '10,25,40' },
-      seconds: { type: 'string', default: '10' },
-      repeat: { type: 'string', default: '1' },
-      idle: { type: 'string', default: '10000' },
-      'idle-seconds': { type: 'string', default: '60' },
-      skip: { type: 'string', default: '' },
-      'no-write': { type: 'boolean', default: false },
-      profile: { type: 'boolean', default: false },
-      'node-flags': { type: 'string', default: '' },
-    },
+  run(command, async () => {
+    const { values } = parseCommandLine(command);
+    const rates = listOption('--rates', values.rates).map((rate) => positiveOption('--rates', rate));
+    if (rates.length === 0) throw new UsageError('--rates needs at least one rate');
+    await runBench({
+      subscribers: integerOption('--subscribers', values.subscribers),
+      rates,
+      seconds: positiveOption('--seconds', values.seconds),
+      repeat: integerOption('--repeat', values.repeat),
+      idle: integerOption('--idle', values.idle, 0),
+      idleSeconds: positiveOption('--idle-seconds', values['idle-seconds']),
+      skip: listOption('--skip', values.skip, WORKLOADS),
+      writeDocs: values['write-docs'],
+      profile: values.profile,
+      nodeFlags: values['node-flags'].split(' ').filter(Boolean),
+    });
+    // Pinned children and sockets are gone; do not wait for stray handles.
+    process.exit(0);
   });
-  runBench({
-    subscribers: Number(values.subscribers),
-    rates: values.rates.split(',').map(Number),
-    seconds: Number(values.seconds),
-    repeat: Number(values.repeat),
-    idle: Number(values.idle),
-    idleSeconds: Number(values['idle-seconds']),
-    skip: values.skip.split(',').filter(Boolean),
-    write: !values['no-write'],
-    profile: values.profile,
-    nodeFlags: values['node-flags'].split(' ').filter(Boolean),
-  }).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(`bench failed: ${err instanceof Error ? err.stack : String(err)}`);
-      process.exit(1);
-    },
-  );
 }

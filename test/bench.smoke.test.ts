@@ -1,16 +1,30 @@
 // A tiny run of `yarn bench` through the real harness (pinned processes, lean subscribers, baseline, gateway, Redis):
-// it proves the benchmark works; the figures themselves are not asserted (benchmarks are not tests).
+// it proves the benchmark works and that without --write-docs it leaves tracked files alone; the figures themselves
+// are not asserted (benchmarks are not tests).
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBench } from '../bench/run';
+import { tempDir } from './helpers/children';
 import { hasRedis } from './helpers/redis';
 
+const root = join(__dirname, '..');
+
 describe('yarn bench (smoke)', () => {
-  it('delivers everything on the baseline, the gateway and two Redis-backed instances', async () => {
-    const result = await runBench({ subscribers: 20, rates: [20], seconds: 1, repeat: 1, idle: 0, idleSeconds: 0, skip: hasRedis ? [] : ['redis'], write: false, profile: false });
+  it('delivers everything on the baseline, the gateway and two Redis-backed instances, and writes only its own results', async () => {
+    const docs = join(root, 'docs', 'performance.md');
+    const docsBefore = readFileSync(docs);
+    const resultsBefore = readdirSync(join(root, 'bench', 'results'));
+    const outDir = tempDir('gw-bench-out-');
+    const result = await runBench({ subscribers: 20, rates: [20], seconds: 1, repeat: 1, idle: 0, idleSeconds: 0, skip: hasRedis ? [] : ['redis'], writeDocs: false, profile: false, outDir });
     expect(result.fanout.map((r) => [r.server, r.fraction])).toEqual([
       ['baseline', 1],
       ['gateway', 1],
     ]);
     if (hasRedis) expect(result.redis.map((r) => r.fraction)).toEqual([1, 1]);
+    expect(readFileSync(docs).equals(docsBefore)).toBe(true);
+    expect(readdirSync(join(root, 'bench', 'results'))).toEqual(resultsBefore);
+    expect(readdirSync(outDir)).toEqual([result.file.slice(outDir.length + 1)]);
+    expect((JSON.parse(readFileSync(result.file, 'utf8')) as { fanout: unknown }).fanout).toEqual(result.fanout);
   }, 120_000);
 });

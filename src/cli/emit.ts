@@ -1,41 +1,77 @@
 // `yarn emit --group g --payload '{"x":1}'` (or --user u): publishes a data_update through GW_REDIS_URL, as a backend would.
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, readEnvironment } from '../config';
+import { loadConfig, readEnvironment } from '../config';
 import { createEmitter } from '../emitter';
+import { groupNameSchema } from '../types/domain';
+import { parseCommandLine, run, UsageError } from './args';
 
-const USAGE = "usage: yarn emit (--group <group> | --user <userId>) --payload '<JSON>' [--service <name>]";
+/** How long Redis has to take the message; the emitter itself would wait for it indefinitely. */
+const REDIS_DEADLINE_MS = 5000;
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { group: { type: 'string' }, user: { type: 'string' }, payload: { type: 'string' }, service: { type: 'string' } },
-  });
-  if ((values.group === undefined) === (values.user === undefined) || values.payload === undefined) {
-    console.error(USAGE);
-    process.exit(2);
-  }
-  let payload: unknown;
+const USAGE = `usage: yarn emit (--group <group> | --user <userId>) --payload '<JSON>' [--service <name>]
+
+Publishes a data_update to a group, or to every connection of a user, through the gateways' Redis (GW_REDIS_URL,
+from the environment or ./.env), as a backend does with the emitter (src/emitter).
+
+Options:
+  --group <group>     the group to publish to
+  --user <userId>     or the user to publish to (one of --group and --user is required)
+  --payload <JSON>    the payload, any JSON value (required)
+  --service <name>    shown to recipients as from.userId (default: cli)
+  -h, --help          this text
+
+Exit status: 0 published (it prints how many gateway instances had recipients), 1 no GW_REDIS_URL or Redis did not
+take the message within ${REDIS_DEADLINE_MS / 1000} s, 2 wrong command line.`;
+
+const command = {
+  name: 'emit',
+  usage: USAGE,
+  options: { group: { type: 'string' }, user: { type: 'string' }, payload: { type: 'string' }, service: { type: 'string' } },
+} as const;
+
+/** host:port of a Redis URL, without the credentials it may carry. */
+function redisHost(url: string): string {
   try {
-    payload = JSON.parse(values.payload);
+    return new URL(url).host;
   } catch {
-    console.error('emit: --payload is not valid JSON');
-    process.exit(2);
-  }
-  const { redisUrl } = loadConfig(readEnvironment());
-  if (!redisUrl) {
-    console.error('emit: GW_REDIS_URL is not set; the emitter publishes through the gateways’ Redis');
-    process.exit(1);
-  }
-  const emitter = createEmitter({ redisUrl, serviceName: values.service ?? 'cli' });
-  try {
-    const target = values.group !== undefined ? emitter.toGroup(values.group) : emitter.toUser(values.user!);
-    const instances = await target.publish(payload);
-    console.log(`published to ${values.group !== undefined ? `group ${values.group}` : `user ${values.user}`}: ${instances} gateway instance(s) listening`);
-  } finally {
-    await emitter.close();
+    return 'an unparsable URL';
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof ConfigError ? `invalid configuration: ${err.message}` : `emit: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+run(command, async () => {
+  const { values } = parseCommandLine(command);
+  if ((values.group === undefined) === (values.user === undefined)) throw new UsageError('give one of --group <group> or --user <userId>');
+  if (values.group !== undefined && !groupNameSchema.safeParse(values.group).success) {
+    throw new UsageError(`--group "${values.group}" is not a group name (letters, digits, ".", "_", ":" and "-", at most 128)`);
+  }
+  if (values.user !== undefined && (values.user.length === 0 || values.user.length > 256)) throw new UsageError('--user must be 1 to 256 characters');
+  if (values.payload === undefined) throw new UsageError("missing --payload '<JSON>'");
+  let payload: unknown;
+  try {
+    payload = JSON.parse(values.payload);
+  } catch (err) {
+    throw new UsageError('--payload is not valid JSON', { cause: err });
+  }
+
+  let redisUrl: string | undefined;
+  try {
+    ({ redisUrl } = loadConfig(readEnvironment()));
+  } catch (err) {
+    throw new Error(`invalid configuration: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (!redisUrl) throw new Error('GW_REDIS_URL is not set; the emitter publishes through the gateways’ Redis');
+  const where = `Redis at ${redisHost(redisUrl)} (GW_REDIS_URL)`;
+
+  const emitter = createEmitter({ redisUrl, serviceName: values.service ?? 'cli' });
+  const target = values.group !== undefined ? emitter.toGroup(values.group) : emitter.toUser(values.user!);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${where} did not answer within ${REDIS_DEADLINE_MS / 1000} s`)), REDIS_DEADLINE_MS);
+  });
+  const instances = await Promise.race([target.publish(payload), deadline]).catch((err: unknown) => {
+    // ioredis gives up after a few failed connection attempts with a message about its retry option.
+    throw err instanceof Error && err.name === 'MaxRetriesPerRequestError' ? new Error(`cannot connect to ${where}`) : err;
+  });
+  clearTimeout(timer);
+  console.log(`published to ${values.group !== undefined ? `group ${values.group}` : `user ${values.user}`}: ${instances} gateway instance(s) listening`);
+  await emitter.close();
 });

@@ -13,6 +13,11 @@ export const DEV_ALLOWED_ORIGINS = ['http://localhost:*', 'http://127.0.0.1:*', 
 /** Used only when NODE_ENV=development and GW_JWT_SECRET is unset (`yarn dev`, `yarn dev:echo`, `yarn token`). */
 export const DEV_JWT_SECRET = 'gateway-strategy-development-secret-not-for-production';
 export const MIN_JWT_SECRET_BYTES = 32;
+/**
+ * Unless GW_METRICS_PORT is set, /metrics listens on GW_PORT plus this, so instances that differ only in GW_PORT
+ * never collide (4100 → 14100, 4101 → 14101; GW_PORT=0 → any free port).
+ */
+export const METRICS_PORT_OFFSET = 10_000;
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, message: string) {
@@ -52,7 +57,7 @@ const envSchema = z.object({
   GW_EVENTS_MAXLEN: count(limits.eventsMaxLen, 100_000_000),
   GW_RESUME_BUFFER_MESSAGES: count(limits.resumeBufferMessages, 100_000),
   GW_RESUME_BUFFER_BYTES: count(limits.resumeBufferBytes, 256 * 1024 * 1024),
-  GW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  GW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   GW_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   GW_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
@@ -140,6 +145,10 @@ export function loadConfig(env: Env): Config {
   if (e.GW_HEARTBEAT_INTERVAL_MS >= e.GW_HEARTBEAT_TIMEOUT_MS) {
     throw new ConfigError('GW_HEARTBEAT_INTERVAL_MS', 'must be shorter than GW_HEARTBEAT_TIMEOUT_MS');
   }
+  const metricsPort = e.GW_METRICS_PORT ?? (e.GW_PORT === 0 ? 0 : e.GW_PORT + METRICS_PORT_OFFSET);
+  if (metricsPort > 65535) {
+    throw new ConfigError('GW_METRICS_PORT', `is unset and its default, GW_PORT + ${METRICS_PORT_OFFSET}, is above 65535: set it`);
+  }
   return {
     env: e.NODE_ENV,
     port: e.GW_PORT,
@@ -168,7 +177,7 @@ export function loadConfig(env: Env): Config {
     eventsMaxLen: e.GW_EVENTS_MAXLEN,
     resumeBufferMessages: e.GW_RESUME_BUFFER_MESSAGES,
     resumeBufferBytes: e.GW_RESUME_BUFFER_BYTES,
-    metricsPort: e.GW_METRICS_PORT,
+    metricsPort,
     metricsHost: e.GW_METRICS_HOST,
     metricsToken: e.GW_METRICS_TOKEN,
   };
@@ -178,4 +187,9 @@ export function loadConfig(env: Env): Config {
 export function readEnvironment(): Env {
   dotenv.config({ quiet: true });
   return process.env;
+}
+
+/** The process environment alone, without `.env` (`yarn token` says which of the two its secret comes from). */
+export function processEnvironment(): Env {
+  return { ...process.env };
 }

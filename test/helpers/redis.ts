@@ -1,7 +1,8 @@
 // A real redis-server on a free loopback port for the scale-out suites. Without the binary the suites skip
 // locally (with a message) but fail under CI=true, where .ci/run must have installed it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from '../../bench/proc';
 import { Redis } from 'ioredis';
 
 export const REDIS_BINARY = 'redis-server';
@@ -12,16 +13,7 @@ if (!hasRedis) {
   console.warn(`skipping Redis suites: ${REDIS_BINARY} is not installed (bash scripts/setup.sh --test installs it)`);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** True when a Redis answers PING on the port. */
 function pong(port: number): Promise<boolean> {
