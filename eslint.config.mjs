@@ -18,7 +18,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/config/**', 'src/server.ts', 'test/**', 'bench/**', 'vitest.config.mts'],
+    files: ['src/config/**', 'src/server.ts', 'test/**', 'bench/**', 'scripts/**', 'vitest.config.mts'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks: yarn 1.22 (through npm) and the project's dependencies from yarn.lock.
-# With --test, also the system packages the test suites start for real (redis-server, nginx, chromium, and openssl
-# and envsubst for the Nginx certificate and template steps), with apt-get when absent.
+# With --test, also the system packages the test suites start for real (redis-server, nginx, chromium, Debian's
+# python3-websockets for the Python example client, and openssl and envsubst for the Nginx certificate and template
+# steps), with apt-get when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v envsubst >/dev/null 2>&1 || missing+=(gettext-base)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || missing+=(python3-websockets)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get"
     apt-get update -qq
