@@ -70,6 +70,15 @@ export interface FanoutResult {
   redisCpuSec?: number;
 }
 
+/** Time from sending `identify` to its `ready`, on one instance: a plain one, and a resume of a session it does not hold. */
+export interface ResumeResult {
+  samples: number;
+  identifyP50Ms: number;
+  identifyP99Ms: number;
+  unknownResumeP50Ms: number;
+  unknownResumeP99Ms: number;
+}
+
 export interface IdleResult {
   server: 'baseline' | 'gateway';
   connections: number;
@@ -343,6 +352,68 @@ async function idle(opts: BenchOptions): Promise<IdleResult[]> {
   return results;
 }
 
+/** One connection's identify, timed from send to its reply; `resume` names a session for the gateway to look for. */
+async function timedIdentify(port: number, token: string, resume?: { sessionId: string; sessionToken: string }): Promise<{ ms: number; ready: { sessionId: string; sessionToken: string; resumed: boolean } }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/rt`);
+  const replies: { type: string; data: Record<string, unknown> }[] = [];
+  let wake: (() => void) | null = null;
+  ws.on('message', (m) => {
+    replies.push(JSON.parse(String(m)) as { type: string; data: Record<string, unknown> });
+    wake?.();
+  });
+  const next = async () => {
+    while (replies.length === 0) await new Promise<void>((r) => (wake = r));
+    return replies.shift()!;
+  };
+  await new Promise((r, j) => ws.once('open', r).once('error', j));
+  await next();
+  const started = performance.now();
+  ws.send(JSON.stringify({ type: 'identify', id: '1', data: { token, groups: ['resume'], resume: resume && { ...resume, lastSeq: 0 } } }));
+  const reply = await next();
+  const ms = performance.now() - started;
+  // A close the client starts ends the session at once, so sessions do not pile up.
+  ws.close(1000);
+  if (reply.type !== 'ready') throw new Error(`identify answered ${reply.type}: ${JSON.stringify(reply.data)}`);
+  return { ms, ready: reply.data as { sessionId: string; sessionToken: string; resumed: boolean } };
+}
+
+/**
+ * A resume naming a session nobody holds must cost what a plain identify costs (a single instance asks nobody; it
+ * used to wait for the 1 s handoff timeout). Alternating samples on one compiled gateway, each on a fresh connection.
+ */
+async function resumeLatency(samples: number): Promise<ResumeResult> {
+  const server = await startGateway(gatewayEnv());
+  try {
+    const token = await mintToken({ sub: 'resumer', groups: ['resume'] }, new TextEncoder().encode(SECRET));
+    // A genuine session token for a session that has ended: every resume below names a session nobody holds.
+    const { ready } = await timedIdentify(server.port, token);
+    const plain: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      plain.push((await timedIdentify(server.port, token)).ms);
+      const resumed = await timedIdentify(server.port, token, { sessionId: ready.sessionId, sessionToken: ready.sessionToken });
+      if (resumed.ready.resumed) throw new Error('a resume of an ended session succeeded');
+      unknown.push(resumed.ms);
+    }
+    const r: ResumeResult = {
+      samples,
+      identifyP50Ms: percentile(plain, 0.5),
+      identifyP99Ms: percentile(plain, 0.99),
+      unknownResumeP50Ms: percentile(unknown, 0.5),
+      unknownResumeP99Ms: percentile(unknown, 0.99),
+    };
+    console.log(`resume   gateway  ${samples} samples: identify p50 ${r.identifyP50Ms.toFixed(2)} ms, p99 ${r.identifyP99Ms.toFixed(2)} ms; resume of an unknown session p50 ${r.unknownResumeP50Ms.toFixed(2)} ms, p99 ${r.unknownResumeP99Ms.toFixed(2)} ms`);
+    return r;
+  } finally {
+    await server.stop();
+  }
+}
+
+function percentile(xs: number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
+}
+
 /** Fan-out with subscribers spread over 2 gateway instances on one redis-server, against 1 instance, same run. */
 async function redis(opts: BenchOptions, rate: number): Promise<FanoutResult[]> {
   const port = await freePort();
@@ -397,7 +468,7 @@ function pairRatios(results: FanoutResult[], f: (r: FanoutResult) => number): nu
   return ratios;
 }
 
-export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[]): string {
+export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[], resume: ResumeResult | null): string {
   const rows: string[] = ['| figure | baseline | gateway | gateway / baseline |', '|---|---|---|---|'];
   for (const rate of [...new Set(fan.map((r) => r.rate))]) {
     const pick = (server: string, f: (r: FanoutResult) => number) => median(fan.filter((r) => r.rate === rate && r.server === server).map(f));
@@ -431,6 +502,11 @@ export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisR
     rows.push(`| redis ${two.rate} msg/s × ${two.subscribers}: deliveries per gateway CPU-second, 1 vs 2 instances | ${one.deliveriesPerServerCpuSec} (1 inst.) | ${two.deliveriesPerServerCpuSec} (2 inst.) | ${(two.deliveriesPerServerCpuSec / one.deliveriesPerServerCpuSec).toFixed(2)} × |`);
     rows.push(`| redis: fraction delivered, p99 (ms) | ${one.fraction.toFixed(4)}, ${one.p99Ms.toFixed(2)} | ${two.fraction.toFixed(4)}, ${two.p99Ms.toFixed(2)} | |`);
   }
+  if (resume) {
+    const ratio = (resume.unknownResumeP50Ms / resume.identifyP50Ms).toFixed(2);
+    rows.push(`| resume of a session nobody holds vs a plain identify, p50 (ms), ${resume.samples} each | ${resume.identifyP50Ms.toFixed(2)} (identify) | ${resume.unknownResumeP50Ms.toFixed(2)} (resume) | ${ratio} × |`);
+    rows.push(`| the same, p99 (ms) | ${resume.identifyP99Ms.toFixed(2)} (identify) | ${resume.unknownResumeP99Ms.toFixed(2)} (resume) | |`);
+  }
   return rows.join('\n');
 }
 
@@ -441,9 +517,10 @@ export async function runBench(opts: BenchOptions) {
   const fan = opts.skip.includes('fanout') ? [] : await fanout(opts);
   const idleResults = opts.skip.includes('idle') || opts.idle === 0 ? [] : await idle(opts);
   const redisResults = opts.skip.includes('redis') ? [] : await redis(opts, opts.rates[Math.floor(opts.rates.length / 2)]!);
-  const table = summarize(fan, idleResults, redisResults);
+  const resumeResult = opts.skip.includes('resume') ? null : await resumeLatency(RESUME_SAMPLES);
+  const table = summarize(fan, idleResults, redisResults, resumeResult);
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() };
-  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults }, null, 2);
+  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult }, null, 2);
   const outDir = opts.outDir ?? join(root, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, `${machine.date.replace(/:/g, '-')}.json`);
@@ -462,15 +539,17 @@ export async function runBench(opts: BenchOptions) {
     console.log(`\nwrote ${file} and the summary in docs/performance.md`);
   }
   console.log(`\n${table}`);
-  return { fanout: fan, idle: idleResults, redis: redisResults, file: outFile };
+  return { fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, file: outFile };
 }
 
-const WORKLOADS = ['fanout', 'idle', 'redis'] as const;
+const WORKLOADS = ['fanout', 'idle', 'redis', 'resume'] as const;
+/** Identify/resume pairs in the resume workload. */
+const RESUME_SAMPLES = 200;
 
 const USAGE = `usage: yarn bench [options]
 
 Benchmarks the gateway against a raw ws baseline on this machine (fan-out, idle connections, 2 instances on Redis),
-both compiled first. Needs taskset and redis-server (bash scripts/setup.sh --test). Prints the summary table and
+both compiled first, and times a resume of a session nobody holds against a plain identify. Needs taskset and redis-server (bash scripts/setup.sh --test). Prints the summary table and
 writes every figure to bench/out/<time>.json (git-ignored); only --write-docs changes tracked files.
 
 Options:
@@ -480,7 +559,7 @@ Options:
   --repeat <n>           pairs of windows per rate; medians reported (default: 1)
   --idle <n>             idle connections; 0 skips the idle workload (default: 10000)
   --idle-seconds <s>     how long the idle connections are measured (default: 60)
-  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis
+  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis, resume
   --profile              CPU profiles of the fan-out and idle gateways, in bench/profiles/ (see yarn bench:profile)
   --node-flags=<flags>   Node.js flags for both servers, space-separated, e.g. --node-flags=--trace-gc
                          (their output then goes to stderr)

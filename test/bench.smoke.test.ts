@@ -11,7 +11,7 @@ import { hasRedis } from './helpers/redis';
 const root = join(__dirname, '..');
 
 describe('yarn bench (smoke)', () => {
-  it('delivers everything on the baseline, the gateway and two Redis-backed instances, and writes only its own results', async () => {
+  it('delivers everything on the baseline, the gateway and two Redis-backed instances, times resumes, and writes only its own results', async () => {
     const docs = join(root, 'docs', 'performance.md');
     const docsBefore = readFileSync(docs);
     const resultsBefore = readdirSync(join(root, 'bench', 'results'));
@@ -22,6 +22,8 @@ describe('yarn bench (smoke)', () => {
       ['gateway', 1],
     ]);
     if (hasRedis) expect(result.redis.map((r) => r.fraction)).toEqual([1, 1]);
+    // Every sample of the resume workload was a resume the gateway refused (the harness throws otherwise).
+    expect(result.resume?.samples).toBe(200);
     expect(readFileSync(docs).equals(docsBefore)).toBe(true);
     expect(readdirSync(join(root, 'bench', 'results'))).toEqual(resultsBefore);
     expect(readdirSync(outDir)).toEqual([result.file.slice(outDir.length + 1)]);

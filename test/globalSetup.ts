@@ -18,7 +18,7 @@ interface Leftover {
 }
 
 /** Processes other than this one whose environment carries `marker`. */
-function markedProcesses(marker: string): Leftover[] {
+export function markedProcesses(marker: string): Leftover[] {
   const found: Leftover[] = [];
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
