@@ -2,7 +2,7 @@
 // envelopes for that channel are dropped and counted, control messages that do not parse are ignored, and a resume
 // that no instance can answer is answered at once. Against a real redis-server.
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { timings } from '../src/config/timings';
 import { createEmitter } from '../src/emitter';
 import { serializeEnvelope } from '../src/types/envelope';
@@ -82,6 +82,24 @@ describe.skipIf(!hasRedis)('input from Redis', () => {
     const reply = await moved.request('identify', { token: await b.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
     expect(reply.data).toMatchObject({ resumed: true, sessionId: ready.sessionId });
     expect(lines.filter((l) => l.includes('malformed control message ignored'))).toHaveLength(4);
+  });
+
+  it('answers `none` only to claimers that count it (an earlier version would take it for the answer)', async () => {
+    const redis = await startRedis();
+    await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'answers' });
+    const listener = redis.client();
+    const heard: { id: string; op: string }[] = [];
+    listener.on('message', (_channel: string, message: string) => {
+      const reply = JSON.parse(message.slice(message.indexOf('\n') + 1)) as { id: string; op: string; to?: string };
+      if (reply.to === 'old-version') heard.push({ id: reply.id, op: reply.op });
+    });
+    await listener.subscribe('rt:control');
+    const claim = (id: string, extra: object) => JSON.stringify({ op: 'claim', id, from: 'old-version', sessionId: 's_nobody', userId: 'alice', ...extra });
+    const pub = redis.client();
+    await pub.publish('rt:control', `old-version\n${claim('without', {})}`);
+    // The gateway handles control messages in order: had it answered the first claim, that answer would come first.
+    await pub.publish('rt:control', `old-version\n${claim('with', { declines: true })}`);
+    await vi.waitFor(() => expect(heard).toEqual([{ id: 'with', op: 'none' }]));
   });
 
   for (const instances of [1, 2]) {

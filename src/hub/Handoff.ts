@@ -45,7 +45,9 @@ const sessionStateSchema = z.object({
 }) satisfies z.ZodType<SessionState>;
 
 const messageSchema = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('claim'), ...header, sessionId: text, userId: text }),
+  // `declines`: the claimer counts `none` answers. An instance of an earlier version claims without it, and would take
+  // a `none` for the answer, so it gets none (during a rolling upgrade both versions share the channel).
+  z.object({ op: z.literal('claim'), ...header, sessionId: text, userId: text, declines: z.literal(true).optional() }),
   z.object({ op: z.literal('offer'), ...reply, groups: z.array(groupNameSchema), role: roleSchema, meta: jsonObjectSchema, createdAt: z.number() }),
   z.object({ op: z.literal('none'), ...reply }),
   z.object({ op: z.literal('commit'), ...reply, sessionId: text, userId: text, lastSeq: z.number().int().min(0) }),
@@ -72,7 +74,7 @@ export class Handoff implements ControlHandlers {
    */
   async claim(sessionId: SessionId, userId: UserId, lastSeq: number, prepare: (offer: HandoffOffer) => Promise<void>): Promise<SessionState | null> {
     const id = randomBytes(8).toString('hex');
-    const offer = await this.ask({ op: 'claim', id, from: this.instanceId, sessionId, userId }, id);
+    const offer = await this.ask({ op: 'claim', id, from: this.instanceId, sessionId, userId, declines: true }, id);
     if (offer?.op !== 'offer') return null;
     await prepare({ owner: offer.from, groups: offer.groups, role: offer.role, meta: offer.meta, createdAt: offer.createdAt });
     const answer = await this.ask({ op: 'commit', id, from: this.instanceId, to: offer.from, sessionId, userId, lastSeq }, id);
@@ -102,7 +104,7 @@ export class Handoff implements ControlHandlers {
     const session = this.host.handoffCandidate(claim.sessionId, claim.userId);
     const to = { id: claim.id, from: this.instanceId, to: claim.from };
     if (!session) {
-      void this.send({ op: 'none', ...to });
+      if (claim.declines) void this.send({ op: 'none', ...to });
       return;
     }
     void this.send({ op: 'offer', ...to, groups: [...session.groups], role: session.role, meta: session.meta, createdAt: session.createdAt });
