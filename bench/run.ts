@@ -91,7 +91,14 @@ export interface IdleResult {
 
 
 let nodeFlags: string[] = [];
-const pinned = (core: string, args: string[], env: NodeJS.ProcessEnv = process.env) => spawn('taskset', ['-c', core, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+/** Every process the benchmark starts, so an interrupted run (Ctrl-C, SIGTERM) takes them all down with it. */
+const children = new Set<ChildProcess>();
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+const pinned = (core: string, args: string[], env: NodeJS.ProcessEnv = process.env) => track(spawn('taskset', ['-c', core, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }));
 const pin = (pid: number, core: string) => execFileSync('taskset', ['-cp', core, String(pid)], { stdio: 'ignore' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -158,7 +165,7 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
 class Subscribers {
   private readonly proc: ChildProcess;
   constructor() {
-    this.proc = fork(join(__dirname, 'subscribers.ts'), { execArgv: TS_NODE, cwd: root });
+    this.proc = track(fork(join(__dirname, 'subscribers.ts'), { execArgv: TS_NODE, cwd: root }));
     pin(this.proc.pid!, CLIENT_CORE);
   }
   private ask<T>(command: SubscriberCommand, ev: string): Promise<T> {
@@ -586,6 +593,14 @@ const command = {
 } as const;
 
 if (require.main === module) {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      // A profiling gateway may not exit on SIGTERM while it writes its profile: nothing is kept from a cut run.
+      for (const child of children) child.kill('SIGKILL');
+      console.error(`bench: interrupted (${signal}); every process it started was stopped`);
+      process.exit(130);
+    });
+  }
   run(command, async () => {
     const { values } = parseCommandLine(command);
     const rates = listOption('--rates', values.rates).map((rate) => positiveOption('--rates', rate));

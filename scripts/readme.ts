@@ -10,7 +10,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
-import { transformSync } from 'esbuild';
 import WebSocket from 'ws';
 
 const root = join(__dirname, '..');
@@ -230,10 +229,10 @@ async function main(): Promise<void> {
     const observerToken = await capture(shell, { name: 'observer token', args: [], lang: 'sh', code: "yarn -s token --sub alice --groups 'team-red'" });
     const observer = await open(emitter.args[0]!);
     await observer.identify(observerToken, ['team-red']);
-    const script = join(work, 'emitter.mjs');
-    writeFileSync(script, transformSync(emitter.code, { loader: 'ts', format: 'esm', target: 'node20' }).code);
-    // Run from inside the package, so `gateway-strategy/emitter` resolves to this checkout's dist/ (a self-reference).
-    await runBlock(shell, { ...emitter, code: `node '${script}'` }, `[emitter] the TypeScript block, compiled by esbuild, run with node`);
+    // Saved inside the checkout, as the README says, so `gateway-strategy/emitter` resolves to its dist/ (a self-reference).
+    const script = join(work, 'emitter-demo.mjs');
+    writeFileSync(script, `${emitter.code}\n`);
+    await runBlock(shell, { ...emitter, code: `node '${script}'` }, `[emitter] the block saved as emitter-demo.mjs, run with node`);
     const fromWorker = (payload: string) => (e: Envelope) =>
       e.type === 'data_update' && JSON.stringify(e.data?.payload) === payload && (e.data?.from as { userId?: string } | undefined)?.userId === 'ai-worker';
     await observer.next('the group message from ai-worker', fromWorker('{"summary":"done"}'));

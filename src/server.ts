@@ -87,8 +87,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   try {
     // Both ports are bound before the cluster is touched: an instance that cannot listen leaves nothing in Redis.
     // Until the cluster is ready, upgrades and /health answer 503 (starting).
-    await listen(metricsServer, config.metricsPort, config.metricsHost, 'GW_METRICS_PORT');
     await listen(server, config.port, config.host, 'GW_PORT');
+    await listen(metricsServer, config.metricsPort, config.metricsHost, 'GW_METRICS_PORT');
     await cluster.ready(timings.redisStartupWaitMs);
     if (cluster.redisStatus() === 'down') logger.warn('redis unreachable at start: serving local connections, retrying in the background');
     await cluster.broker.start(membership);

@@ -176,6 +176,22 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     expect(daveA.socket.readyState).toBe(daveA.socket.OPEN);
   });
 
+  it('Redis back without its data: users are announced UP again to the others, never to themselves', async () => {
+    const redis = await startRedis();
+    const a = await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'again' });
+    const alice = await a.join('alice', ['g']);
+    const bob = await a.join('bob', ['g']);
+    expect((await alice.next('presence_update')).data).toMatchObject({ userId: 'bob', status: 'UP' });
+    await redis.kill();
+    await until(async () => (await health(a)).redis === 'down', 5000, 'redis down in /health');
+    await redis.restart();
+    // The instance re-publishes what it holds: each user UP again, to the other, in one pass over the group.
+    expect((await alice.next((e) => e.type === 'presence_update', 10_000)).data).toMatchObject({ userId: 'bob', status: 'UP' });
+    expect((await bob.next((e) => e.type === 'presence_update', 10_000)).data).toMatchObject({ userId: 'alice', status: 'UP' });
+    // Each announcement went to alice and bob in the same delivery: a copy to its own subject would be here by now.
+    for (const c of [alice, bob]) expect((await c.barrier()).filter((e) => e.type === 'presence_update')).toEqual([]);
+  });
+
   it('Redis down at start: the gateway starts degraded, serves local connections, and connects when Redis appears', async () => {
     const port = await freePort();
     const gw = await startTestGateway({ GW_REDIS_URL: `redis://127.0.0.1:${port}`, GW_INSTANCE_ID: 'early' });

@@ -65,7 +65,8 @@ export function decodeRelayed(kind: ChannelKind, name: string, frame: string): R
     if (!data.success) return null;
     const group = data.data.group;
     if (kind === 'group' ? group !== name : type !== 'data_update' || group !== null) return null;
-    return JSON.stringify({ type, data: envelope.data.data, ts }) === frame ? { type, frame } : null;
+    if (JSON.stringify({ type, data: envelope.data.data, ts }) !== frame) return null;
+    return 'userId' in data.data ? { type, frame, about: data.data.userId } : { type, frame };
   } catch {
     // Not JSON.
     return null;

@@ -28,8 +28,7 @@ export type CommandLine<O extends Options> = ReturnType<typeof parseArgs<{ args:
 
 /**
  * Parses `args` (default: the process's); prints the usage and exits 0 on --help; throws a UsageError otherwise.
- * A leading `--` is skipped: it keeps Node from taking a script's `--env-file <path>` for its own option and exiting
- * on a missing file before the script runs (nodejs/node#54232; Node 20 stops looking at `--`).
+ * A leading `--` (as in `yarn token -- --sub alice`) is skipped.
  */
 export function parseCommandLine<const O extends Options>(command: Command<O>, argv: string[] = process.argv.slice(2)): CommandLine<O> {
   const args = argv[0] === '--' ? argv.slice(1) : argv;

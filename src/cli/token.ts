@@ -1,8 +1,9 @@
-// `yarn -s token --sub alice --groups 'group-1,team-*' [--role client] [--ttl 1h] [--env-file <path>]`: mints a JWT for
+// `yarn -s token --sub alice --groups 'group-1,team-*' [--role client] [--ttl 1h] [--dotenv <path>]`: mints a JWT for
 // trying the gateway and prints it alone on stdout (TOKEN=$(yarn -s token --sub alice)). The key it signs with must be
 // the one the target gateways verify with, so it is chosen by this rule and named on stderr:
 //   1. GW_JWT_SECRET from the process environment;
-//   2. else GW_JWT_SECRET from the env file: ./.env, or --env-file <path> (the .env the target gateways read);
+//   2. else GW_JWT_SECRET from the env file: ./.env, or --dotenv <path> (the .env the target gateways read; not named
+//      --env-file, which Node 20 takes for its own option wherever it appears, yarn's command line included);
 //   3. else the development secret (DEV_JWT_SECRET), only when NODE_ENV is development (the yarn script's default) and
 //      the env file does not say production: only gateways started with NODE_ENV=development and no GW_JWT_SECRET
 //      (`yarn dev`) accept that token, and stderr says so.
@@ -16,7 +17,7 @@ import { DEV_JWT_SECRET, MIN_JWT_SECRET_BYTES, processEnvironment } from '../con
 import { roleSchema, tokenClaimsSchema } from '../types/domain';
 import { parseCommandLine, run, UsageError } from './args';
 
-const USAGE = `usage: yarn -s token --sub <userId> [--groups 'group-1,team-*'] [--role client|service|admin] [--ttl 1h] [--env-file <path>]
+const USAGE = `usage: yarn -s token --sub <userId> [--groups 'group-1,team-*'] [--role client|service|admin] [--ttl 1h] [--dotenv <path>]
 
 Prints a JWT for trying the gateway, alone on stdout: TOKEN=$(yarn -s token --sub alice)
 
@@ -25,16 +26,16 @@ Options:
   --groups <list>      comma-separated groups and patterns it may join, e.g. 'group-1,team-*' (default: none)
   --role <role>        client, service or admin (default: client)
   --ttl <duration>     lifetime: a whole number and s, m, h, d or w, e.g. 30m, 1h, 2d (default: 1h)
-  --env-file <path>    the .env of the gateways you target, e.g. the one docker compose reads (default: ./.env)
+  --dotenv <path>      the .env of the gateways you target, e.g. the one docker compose reads (default: ./.env)
   -h, --help           this text
 
 The signing key (stderr says which):
   1. GW_JWT_SECRET from the environment;
-  2. else GW_JWT_SECRET from the env file (./.env, or --env-file);
+  2. else GW_JWT_SECRET from the env file (./.env, or --dotenv);
   3. else the development secret, only when NODE_ENV is development (yarn token's default) and the env file does
      not set NODE_ENV=production: only gateways started with NODE_ENV=development and no GW_JWT_SECRET (yarn dev)
      accept that token.
-  Otherwise it refuses: export the GW_JWT_SECRET your gateways use, or pass --env-file. A secret must be at least
+  Otherwise it refuses: export the GW_JWT_SECRET your gateways use, or pass --dotenv. A secret must be at least
   ${MIN_JWT_SECRET_BYTES} bytes.
 
 Exit status: 0 token printed, 1 no usable secret, 2 wrong command line.`;
@@ -47,7 +48,7 @@ const command = {
     groups: { type: 'string' },
     role: { type: 'string' },
     ttl: { type: 'string' },
-    'env-file': { type: 'string' },
+    dotenv: { type: 'string' },
   },
 } as const;
 
@@ -74,7 +75,7 @@ function readEnvFile(given: string | undefined): EnvFile {
     const code = (err as NodeJS.ErrnoException).code;
     if (given === undefined && code === 'ENOENT') return { path, vars: undefined };
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (code ?? 'cannot be read');
-    if (given !== undefined) throw new UsageError(`--env-file ${given}: ${reason}`, { cause: err });
+    if (given !== undefined) throw new UsageError(`--dotenv ${given}: ${reason}`, { cause: err });
     throw new Error(`cannot read ${path}: ${reason}`, { cause: err });
   }
 }
@@ -98,7 +99,7 @@ function signingSecret(env: Record<string, string | undefined>, file: EnvFile): 
   const why =
     fileEnv === 'production' ? `${file.path} sets NODE_ENV=production` : nodeEnv === undefined ? 'NODE_ENV is not set' : nodeEnv !== 'development' ? `NODE_ENV is ${nodeEnv}` : undefined;
   if (why !== undefined) {
-    throw new Error(`no GW_JWT_SECRET (${searched}) and ${why}: export the GW_JWT_SECRET your gateways use, or pass --env-file <the .env they read>`);
+    throw new Error(`no GW_JWT_SECRET (${searched}) and ${why}: export the GW_JWT_SECRET your gateways use, or pass --dotenv <the .env they read>`);
   }
   return {
     secret: DEV_JWT_SECRET,
@@ -120,7 +121,7 @@ run(command, async () => {
     throw new UsageError(`--${String(issue?.path[0] ?? 'sub')}: ${issue?.message ?? 'invalid value'}`);
   }
 
-  const { secret, notice } = signingSecret(processEnvironment(), readEnvFile(values['env-file']));
+  const { secret, notice } = signingSecret(processEnvironment(), readEnvFile(values.dotenv));
   process.stderr.write(`token: ${notice}\n`);
   const token = await mintToken({ sub: values.sub, groups, role: role.data, ttl }, new TextEncoder().encode(secret));
   process.stdout.write(`${token}\n`);

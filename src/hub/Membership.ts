@@ -121,16 +121,16 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   async leave(session: Session, group: GroupName): Promise<void> {
     if (!this.groups.leave(session, group)) return;
     if (!this.groups.members(group)) this.broker.unsubscribe('group', group);
-    if (await this.presence.leave(group, session.userId, session.id)) this.announce(group, session.userId, 'DOWN', session.meta, session);
+    if (await this.presence.leave(group, session.userId, session.id)) this.announce(group, session.userId, 'DOWN', session.meta);
   }
 
   members(group: GroupName): Promise<Member[]> {
     return this.presence.members(group);
   }
 
-  /** presence_update to the group's sessions everywhere, except `origin` (the session that moved). */
-  announce(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta, origin: Session | null): void {
-    this.publish('group', group, { type: 'presence_update', frame: serializeEnvelope('presence_update', { group, userId, status, meta }) }, origin);
+  /** presence_update to the group's sessions everywhere, except the user's own (they know where they are). */
+  announce(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta): void {
+    this.publish('group', group, { type: 'presence_update', frame: serializeEnvelope('presence_update', { group, userId, status, meta }), about: userId }, null);
   }
 
   // --- delivery ------------------------------------------------------------------------------
@@ -146,10 +146,10 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   }
 
   onTransition(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta): void {
-    this.announce(group, userId, status, meta, null);
+    this.announce(group, userId, status, meta);
   }
 
-  private deliver(kind: ChannelKind, name: string, { type, frame }: Relayed, skip: Session | null): void {
+  private deliver(kind: ChannelKind, name: string, { type, frame, about }: Relayed, skip: Session | null): void {
     const targets = kind === 'group' ? this.groups.members(name) : this.users.get(name);
     if (!targets) return;
     const started = process.hrtime.bigint();
@@ -158,7 +158,7 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     const shared = sequenced ? keptUtf8(frame.slice(0, -1)) : textFrame(frame);
     let sent = 0;
     for (const session of targets) {
-      if (session === skip) continue;
+      if (session === skip || session.userId === about) continue;
       if (sequenced) session.deliver(shared);
       else session.sendFrame(shared);
       sent++;

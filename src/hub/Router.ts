@@ -405,7 +405,7 @@ export class Router implements HubHandlers, HandoffHost {
   }
 
   private announceUp(session: Session, groups: GroupName[]): void {
-    for (const group of groups) this.membership.announce(group, session.userId, 'UP', session.meta, session);
+    for (const group of groups) this.membership.announce(group, session.userId, 'UP', session.meta);
   }
 
   private async subscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
@@ -416,7 +416,7 @@ export class Router implements HubHandlers, HandoffHost {
     }
     const cameUp = await this.membership.join(session, group);
     this.reply(ctx, 'subscribed', { group, members: await this.membership.members(group) }, id);
-    if (cameUp) this.membership.announce(group, session.userId, 'UP', session.meta, session);
+    if (cameUp) this.membership.announce(group, session.userId, 'UP', session.meta);
   }
 
   private async unsubscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {

@@ -85,6 +85,8 @@ export type RelayedType = (typeof RELAYED_TYPES)[number];
 export interface Relayed {
   type: RelayedType;
   frame: string;
+  /** For a presence_update, the user it is about: never delivered to that user's own sessions. */
+  about?: UserId;
 }
 
 const userIdSchema = z.string().min(1).max(256);
