@@ -176,6 +176,20 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     expect(daveA.socket.readyState).toBe(daveA.socket.OPEN);
   });
 
+  it('a stop closes the Redis connections without reporting them lost; losing Redis does report it', async () => {
+    const redis = await startRedis();
+    const lines: string[] = [];
+    const logger = createLogger('warn', { write: (l: string) => void lines.push(l) });
+    const lost = () => lines.filter((l) => l.includes('redis connection lost'));
+    const stopping = await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'quiet' }, { logger });
+    await stopping.gateway.stop();
+    expect(lost()).toEqual([]);
+    const losing = await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'loud' }, { logger });
+    await redis.kill();
+    await until(async () => (await health(losing)).redis === 'down', 5000, 'redis down in /health');
+    expect(lost().length).toBeGreaterThan(0);
+  });
+
   it('Redis back without its data: users are announced UP again to the others, never to themselves', async () => {
     const redis = await startRedis();
     const a = await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'again' });

@@ -8,6 +8,9 @@ export type { Redis };
 
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
+/** Connections this process is closing on purpose: their end is not a lost connection. */
+const closing = new WeakSet<Redis>();
+
 export function createRedis(url: string, name: string, logger: Logger): Redis {
   const redis = new Redis(url, {
     connectionName: name,
@@ -29,7 +32,7 @@ export function createRedis(url: string, name: string, logger: Logger): Redis {
     wasReady = true;
   });
   redis.on('close', () => {
-    if (wasReady) logger.warn({ redis: name }, 'redis connection lost');
+    if (wasReady && !closing.has(redis)) logger.warn({ redis: name }, 'redis connection lost');
   });
   return redis;
 }
@@ -40,6 +43,7 @@ export function isReady(redis: Redis): boolean {
 
 /** Stops reconnecting and closes, whatever the connection's state. */
 export async function closeRedis(redis: Redis): Promise<void> {
+  closing.add(redis);
   if (redis.status === 'ready') {
     await redis.quit().catch(() => redis.disconnect());
   } else {
