@@ -14,6 +14,7 @@ import WebSocket from 'ws';
 import { mintToken } from '../src/auth/jwt';
 import { integerOption, listOption, parseCommandLine, positiveOption, run, UsageError } from '../src/cli/args';
 import { cpuSeconds, freePort, rssBytes } from './proc';
+import { percentile } from './stats';
 import type { SubscriberCommand, SubscriberStats } from './subscribers';
 
 const root = join(__dirname, '..');
@@ -402,6 +403,8 @@ async function resumeLatency(samples: number): Promise<ResumeResult> {
       if (resumed.ready.resumed) throw new Error('a resume of an ended session succeeded');
       unknown.push(resumed.ms);
     }
+    plain.sort((a, b) => a - b);
+    unknown.sort((a, b) => a - b);
     const r: ResumeResult = {
       samples,
       identifyP50Ms: percentile(plain, 0.5),
@@ -414,11 +417,6 @@ async function resumeLatency(samples: number): Promise<ResumeResult> {
   } finally {
     await server.stop();
   }
-}
-
-function percentile(xs: number[], p: number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
 }
 
 /** Fan-out with subscribers spread over 2 gateway instances on one redis-server, against 1 instance, same run. */

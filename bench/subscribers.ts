@@ -3,6 +3,7 @@
 import { mintToken } from '../src/auth/jwt';
 import { LeanSocket } from './lean';
 import { cpuSeconds } from './proc';
+import { percentile } from './stats';
 
 export type SubscriberCommand =
   | { cmd: 'connect'; kind: 'gateway' | 'baseline'; ports: number[]; count: number; group: string; secret?: string; heartbeatMs?: number; groupSize?: number }
@@ -98,11 +99,6 @@ async function connectAll(c: Extract<SubscriberCommand, { cmd: 'connect' }>): Pr
   }
   await Promise.all(Array.from({ length: 64 }, worker));
   return failed;
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
 process.on('message', (message: SubscriberCommand) => {

@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
-import WebSocket from 'ws';
+import { ProbeClient, type ServerEnvelope } from '../test/helpers/ProbeClient';
 
 const root = join(__dirname, '..');
 const work = join(root, 'test-output', 'readme');
@@ -23,12 +23,6 @@ interface Block {
   args: string[];
   lang: string;
   code: string;
-}
-
-interface Envelope {
-  type: string;
-  data?: Record<string, unknown>;
-  replyTo?: string;
 }
 
 function readBlocks(): Map<string, Block> {
@@ -117,49 +111,13 @@ class Shell {
   }
 }
 
-/** A protocol client for the checks: keeps every envelope, waits for the ones a check needs. */
-class Probe {
-  private readonly inbox: Envelope[] = [];
-  private wake: (() => void) | null = null;
-
-  private constructor(readonly socket: WebSocket) {
-    socket.on('message', (raw) => {
-      this.inbox.push(JSON.parse(String(raw)) as Envelope);
-      this.wake?.();
-    });
-  }
-
-  static open(url: string): Promise<Probe> {
-    return new Promise((resolve, reject) => {
-      const socket = new WebSocket(url);
-      socket.once('open', () => resolve(new Probe(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  async next(what: string, match: (e: Envelope) => boolean): Promise<Envelope> {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      const i = this.inbox.findIndex(match);
-      if (i >= 0) return this.inbox.splice(i, 1)[0]!;
-      if (Date.now() > deadline) throw new Error(`no ${what} within ${WAIT_MS} ms; received: ${JSON.stringify(this.inbox.map((e) => e.type))}`);
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, 100);
-      });
-    }
-  }
-
-  send(line: string): void {
-    this.socket.send(line);
-  }
-
-  async identify(token: string, groups: string[]): Promise<void> {
-    await this.next('hello', (e) => e.type === 'hello');
-    this.send(JSON.stringify({ type: 'identify', id: 'i', data: { token, groups } }));
-    const reply = await this.next('the reply to identify', (e) => e.replyTo === 'i');
-    if (reply.type !== 'ready') throw new Error(`identify was answered ${reply.type}: ${JSON.stringify(reply.data)}`);
-  }
+/** A probe connected to `url` and identified with `token` into `groups`. */
+async function identified(url: string, token: string, groups: string[]): Promise<ProbeClient> {
+  const probe = await ProbeClient.connect(url);
+  await probe.next('hello');
+  const reply = await probe.identify(token, groups);
+  if (reply.type !== 'ready') throw new Error(`identify on ${url} was answered ${reply.type}: ${JSON.stringify(reply.data)}`);
+  return probe;
 }
 
 const isJwt = (token: string) => /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
@@ -177,9 +135,8 @@ async function main(): Promise<void> {
 
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
-  const probes: Probe[] = [];
-  const open = async (url: string) => {
-    const p = await Probe.open(url);
+  const probes: ProbeClient[] = [];
+  const keep = (p: ProbeClient) => {
     probes.push(p);
     return p;
   };
@@ -195,18 +152,17 @@ async function main(): Promise<void> {
 
     const token = await capture(shell, block('token'));
     const envelopes = block('envelopes');
-    const client = await open(envelopes.args[0]!);
-    await client.next('hello', (e) => e.type === 'hello');
+    const client = keep(await ProbeClient.connect(envelopes.args[0]!));
+    await client.next('hello');
     for (const line of envelopes.code.split('\n').filter((l) => l.trim())) {
-      client.send(line.replace('<the token>', token));
+      client.sendRaw(line.replace('<the token>', token));
       const id = (JSON.parse(line) as { id?: string }).id;
       if (id === undefined) continue;
-      const reply = await client.next(`a reply to id ${id}`, (e) => e.replyTo === id);
+      const reply = await client.next((e) => e.replyTo === id, WAIT_MS);
       if (reply.type === 'error') throw new Error(`[envelopes] line ${id} was refused: ${JSON.stringify(reply.data)}`);
       log(`[envelopes] id ${id} → ${reply.type}`);
     }
-    await client.next('the echoed data_update', (e) => e.type === 'data_update');
-    client.socket.close();
+    await client.next('data_update');
 
     await runBlock(shell, block('echo'));
 
@@ -217,29 +173,26 @@ async function main(): Promise<void> {
 
     const clusterToken = block('cluster-token');
     const aliceToken = await capture(shell, clusterToken);
-    const [first, second] = await Promise.all(clusterToken.args.map(open));
-    await first!.identify(aliceToken, ['group-1']);
-    await second!.identify(aliceToken, ['group-1']);
-    first!.send(JSON.stringify({ type: 'data_update', id: 'p', data: { group: 'group-1', payload: 'across instances' } }));
-    await second!.next('the message published on the other instance', (e) => e.type === 'data_update' && e.data?.payload === 'across instances');
+    const [first, second] = await Promise.all(clusterToken.args.map(async (url) => keep(await identified(url, aliceToken, ['group-1']))));
+    await first!.request('data_update', { group: 'group-1', payload: 'across instances' });
+    await second!.next((e) => e.type === 'data_update' && e.data?.payload === 'across instances', WAIT_MS);
     log('[cluster-token] the token identifies on both instances; a message published on one reaches the other');
 
     // An observer for the backend blocks: alice in team-red, with a token from this same shell.
     const emitter = block('emitter');
     const observerToken = await capture(shell, { name: 'observer token', args: [], lang: 'sh', code: "yarn -s token --sub alice --groups 'team-red'" });
-    const observer = await open(emitter.args[0]!);
-    await observer.identify(observerToken, ['team-red']);
+    const observer = keep(await identified(emitter.args[0]!, observerToken, ['team-red']));
     // Saved inside the checkout, as the README says, so `gateway-strategy/emitter` resolves to its dist/ (a self-reference).
     const script = join(work, 'emitter-demo.mjs');
     writeFileSync(script, `${emitter.code}\n`);
     await runBlock(shell, { ...emitter, code: `node '${script}'` }, `[emitter] the block saved as emitter-demo.mjs, run with node`);
-    const fromWorker = (payload: string) => (e: Envelope) =>
+    const fromWorker = (payload: string) => (e: ServerEnvelope) =>
       e.type === 'data_update' && JSON.stringify(e.data?.payload) === payload && (e.data?.from as { userId?: string } | undefined)?.userId === 'ai-worker';
-    await observer.next('the group message from ai-worker', fromWorker('{"summary":"done"}'));
-    await observer.next('the user message from ai-worker', fromWorker('{"notice":"your export is ready"}'));
+    await observer.next(fromWorker('{"summary":"done"}'), WAIT_MS);
+    await observer.next(fromWorker('{"notice":"your export is ready"}'), WAIT_MS);
     log('[emitter] alice received the group and the user message');
     await runBlock(shell, block('emit'));
-    await observer.next('the message from yarn emit', (e) => e.type === 'data_update' && JSON.stringify(e.data?.payload) === '{"x":1}');
+    await observer.next((e) => e.type === 'data_update' && JSON.stringify(e.data?.payload) === '{"x":1}', WAIT_MS);
     log('[emit] alice received it');
     log(`every marked block ran as written (${blocks.size} blocks)`);
   } finally {

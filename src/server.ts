@@ -51,7 +51,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics);
   const router: Router = new Router({ config, logger, membership, deduper: cluster.deduper, metrics, broker: cluster.broker });
-  let phase: 'starting' | 'serving' | 'draining' = 'starting';
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
 
   const app = createApp({
@@ -60,7 +59,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     health: () => {
       const redis = cluster.redisStatus();
       return {
-        status: phase !== 'serving' ? phase : redis === 'down' ? 'degraded' : 'ok',
+        status: hub.state !== 'open' ? hub.state : redis === 'down' ? 'degraded' : 'ok',
         version,
         uptimeSec: Math.floor((Date.now() - startedAt) / 1000),
         connections: router.connectionCount,
@@ -103,7 +102,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
   router.start();
   hub.open();
-  phase = 'serving';
   const port = (server.address() as AddressInfo).port;
   const metricsPort = (metricsServer.address() as AddressInfo).port;
   logger.info({ port, metricsPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined }, 'gateway listening');
@@ -111,7 +109,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
     stopping ??= (async () => {
-      phase = 'draining';
       hub.drain();
       router.shutdown(reason);
       await waitFor(() => router.connectionCount === 0, config.shutdownGraceMs);

@@ -1,9 +1,12 @@
 // HTTP surface: /health, 426 on a plain GET of /rt, upgrades to other paths refused.
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ProbeClient } from './helpers/ProbeClient';
 import { version } from '../src/utils/version';
-import { startTestGateway } from './helpers/gateway';
+import { loadConfig } from '../src/config';
+import { startGateway } from '../src/server';
+import { startTestGateway, TEST_SECRET } from './helpers/gateway';
+import { freePort } from './helpers/redis';
 
 describe('HTTP', () => {
   it('GET /health answers 200 with status, version, uptime and the connection count', async () => {
@@ -36,5 +39,23 @@ describe('HTTP', () => {
     const res = await request(gw.httpUrl).get('/nope').expect(404);
     expect(res.body).toEqual({ ok: false, error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
     expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('answers 503 "starting" on /health and to upgrades until start-up is complete, then serves', async () => {
+    // Redis that never answers: start-up waits for it (up to 3 s) with both ports already bound.
+    const [port, deadRedis] = [await freePort(), await freePort()];
+    const config = loadConfig({ GW_JWT_SECRET: TEST_SECRET, GW_HOST: '127.0.0.1', GW_PORT: String(port), GW_METRICS_PORT: '0', LOG_LEVEL: 'silent', GW_REDIS_URL: `redis://127.0.0.1:${deadRedis}` });
+    const starting = startGateway({ config });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      const early = await vi.waitFor(() => request(url).get('/health'), { timeout: 2000, interval: 10 });
+      expect([early.status, early.body.data.status]).toEqual([503, 'starting']);
+      await expect(ProbeClient.connect(`ws://127.0.0.1:${port}/rt`)).rejects.toThrow(/503/);
+      await starting;
+      const ready = await request(url).get('/health');
+      expect([ready.status, ready.body.data.status]).toEqual([200, 'degraded']);
+    } finally {
+      await (await starting).stop();
+    }
   });
 });

@@ -212,15 +212,15 @@ export class GatewayClient {
     if (socket !== this.socket) return;
     this.socket = null;
     this.clearTimers();
-    const final = this.stopped ? undefined : FINAL_CLOSES.get(code);
-    if (!final) this.failPending(new GatewayError('DISCONNECTED', 'the connection was lost before the reply arrived', undefined, code));
     if (this.stopped) return;
+    const final = FINAL_CLOSES.get(code);
     if (final) {
       const message = `closed by the gateway with ${code}${reason ? `: ${reason}` : ''}`;
       this.end(new GatewayError(final, message, undefined, code));
       this.emit('error', { code: 'CLOSED', message });
       return;
     }
+    this.failPending(new GatewayError('DISCONNECTED', 'the connection was lost before the reply arrived', undefined, code));
     if (this.attempt >= (this.options.maxReconnectAttempts ?? Number.POSITIVE_INFINITY)) {
       const message = `gave up after ${this.attempt} reconnect attempts (last close ${code})`;
       this.end(new GatewayError('DISCONNECTED', message, undefined, code));

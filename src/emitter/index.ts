@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { encodeMessage, keys, type ChannelKind } from '../broker/wire';
-import { groupNameSchema } from '../types/domain';
+import { groupNameSchema, userIdSchema } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 
 export interface EmitterOptions {
@@ -44,7 +44,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
       return target('group', group, group);
     },
     toUser(userId) {
-      if (typeof userId !== 'string' || userId.length === 0 || userId.length > 256) throw new TypeError('userId must be 1 to 256 characters');
+      if (!userIdSchema.safeParse(userId).success) throw new TypeError('userId must be 1 to 256 characters');
       return target('user', userId, null);
     },
     async close() {

@@ -16,6 +16,8 @@ export interface HubHandlers {
   onClose(ctx: ConnectionContext, code: number): void;
 }
 
+export type HubPhase = 'starting' | 'open' | 'draining';
+
 export interface HubOptions {
   logger: Logger;
   maxPayloadBytes: number;
@@ -48,7 +50,7 @@ function onHandshakeSocketError(this: Duplex): void {
 export class Hub {
   private readonly wss: WebSocketServer;
   /** Upgrades are accepted only while open: before start-up completes and while draining they are answered 503. */
-  private state: 'starting' | 'open' | 'draining' = 'starting';
+  private phase: HubPhase = 'starting';
 
   constructor(
     server: Server,
@@ -64,14 +66,19 @@ export class Hub {
     });
   }
 
+  /** Where the gateway is in its life, as upgrades see it (and /health reports it). */
+  get state(): HubPhase {
+    return this.phase;
+  }
+
   /** Start-up is complete: upgrades are accepted from now on. */
   open(): void {
-    if (this.state === 'starting') this.state = 'open';
+    if (this.phase === 'starting') this.phase = 'open';
   }
 
   /** From now on upgrades are answered 503 (shutdown in progress). */
   drain(): void {
-    this.state = 'draining';
+    this.phase = 'draining';
   }
 
   close(): void {
@@ -83,7 +90,7 @@ export class Hub {
     socket.on('error', onHandshakeSocketError);
     const path = (req.url ?? '').split('?', 1)[0];
     if (path !== routes.ws) return abortHandshake(socket, 404);
-    if (this.state !== 'open') return abortHandshake(socket, 503, { 'Retry-After': '5' });
+    if (this.phase !== 'open') return abortHandshake(socket, 503, { 'Retry-After': '5' });
     const ip = proxyaddr(req, this.options.trustProxy);
     const origin = req.headers.origin;
     if (origin !== undefined && !this.options.isOriginAllowed(origin)) {
@@ -95,7 +102,7 @@ export class Hub {
       this.options.logger.debug({ ip }, 'upgrade refused: connection rate');
       return abortHandshake(socket, 429, { 'Retry-After': String(Math.max(1, Math.ceil(admission.retryAfterMs / 1000))) });
     }
-    if (this.state !== 'open') return abortHandshake(socket, 503, { 'Retry-After': '5' });
+    if (this.phase !== 'open') return abortHandshake(socket, 503, { 'Retry-After': '5' });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.removeListener('error', onHandshakeSocketError);
       this.attach(ws, ip);

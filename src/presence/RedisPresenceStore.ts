@@ -189,7 +189,7 @@ export class RedisPresenceStore implements PresenceStore {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     this.handlers = null;
     if (!isReady(this.redis)) return;
-    const holdsNothing = this.localUsers.size === 0 && this.local.entries().next().done === true;
+    const holdsNothing = this.localUsers.size === 0 && this.local.groupCount === 0;
     const leave = this.redis.multi().del(keys.instance(this.id));
     if (holdsNothing) leave.srem(keys.instances, this.id).del(keys.instanceEntries(this.id));
     await leave.exec().catch(() => undefined);

@@ -9,12 +9,15 @@ export type SessionId = string;
 export const GROUP_NAME_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const groupNameSchema = z.string().regex(GROUP_NAME_PATTERN, 'group names match ^[A-Za-z0-9._:-]{1,128}$');
 
+/** A user id, as a token's `sub` carries it. */
+export const userIdSchema = z.string().min(1).max(256);
+
 export const roleSchema = z.enum(['client', 'service', 'admin']);
 export type Role = z.infer<typeof roleSchema>;
 
 /** Claims of a JWT issued by the platform's HTTP API (signature and `exp` are checked by jose). */
 export const tokenClaimsSchema = z.object({
-  sub: z.string().min(1).max(256),
+  sub: userIdSchema,
   exp: z.number(),
   role: roleSchema.default('client'),
   groups: z.array(z.string().min(1).max(129)).max(1000).default([]),

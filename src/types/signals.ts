@@ -1,6 +1,6 @@
 // The `data` of every envelope type: zod schemas for what clients send, TypeScript shapes for what the gateway sends.
 import { z } from 'zod';
-import { groupNameSchema, type ConnectionId, type GroupName, type Member, type PresenceMeta, type Role, type SessionId, type UserId } from './domain';
+import { groupNameSchema, userIdSchema, type ConnectionId, type GroupName, type Member, type PresenceMeta, type Role, type SessionId, type UserId } from './domain';
 import { jsonObjectSchema } from './envelope';
 import type { ErrorCodeName } from './codes';
 
@@ -9,6 +9,7 @@ export const SIGNAL_KIND_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 export const MAX_TOKEN_LENGTH = 8192;
 
 const payloadSchema = z.unknown().refine((v) => v !== undefined, { message: 'payload is required' });
+const signalKindSchema = z.string().regex(SIGNAL_KIND_PATTERN, 'signal kinds match ^[A-Za-z0-9._:-]{1,64}$');
 
 export const clientSignals = {
   identify: z.object({
@@ -33,7 +34,7 @@ export const clientSignals = {
   }),
   signal: z.object({
     group: groupNameSchema,
-    kind: z.string().regex(SIGNAL_KIND_PATTERN, 'signal kinds match ^[A-Za-z0-9._:-]{1,64}$'),
+    kind: signalKindSchema,
     data: z.unknown().optional(),
   }),
 } as const;
@@ -89,7 +90,6 @@ export interface Relayed {
   about?: UserId;
 }
 
-const userIdSchema = z.string().min(1).max(256);
 const connectionIdSchema = z.string().min(1).max(64);
 
 /**
@@ -106,7 +106,7 @@ export const relayedData = {
   signal: z.strictObject({
     group: groupNameSchema,
     from: z.strictObject({ userId: userIdSchema, connectionId: connectionIdSchema }),
-    kind: z.string().regex(SIGNAL_KIND_PATTERN),
+    kind: signalKindSchema,
     data: z.unknown(),
   }),
 } satisfies { [K in RelayedType]: z.ZodType<ServerSignals[K]> };
