@@ -3,7 +3,7 @@
 // connections (standing in for S gateway instances) hold. Run: yarn bench:redis [--seconds 5] [--instances 2]
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { encodeMessage, keys } from '../src/broker/wire';
+import { channelName, encodeMessage } from '../src/broker/wire';
 import { integerOption, parseCommandLine, positiveOption, run } from '../src/cli/args';
 import { serializeEnvelope } from '../src/types/envelope';
 import { cpuSeconds, freePort } from './proc';
@@ -60,7 +60,7 @@ async function measure(url: string, serverPid: number, load: Load) {
   await new Promise((r) => setTimeout(r, 300));
   // A client that cannot reach the server fails its commands after a few retries instead of logging its own errors.
   const client = () => new Redis(url, { maxRetriesPerRequest: 3 }).on('error', () => undefined);
-  const channels = Array.from({ length: GROUPS }, (_, i) => keys.channel('group', `group-${i}`));
+  const channels = Array.from({ length: GROUPS }, (_, i) => channelName('group', `group-${i}`));
   let received = 0;
   const subs = await Promise.all(
     Array.from({ length: load.instances }, async () => {

@@ -41,6 +41,8 @@ export interface BenchOptions {
   repeat: number;
   idle: number;
   idleSeconds: number;
+  /** Sessions held by the instance that gets SIGTERM in the hand-over workload, one run per count. */
+  handover: number[];
   skip: string[];
   /** Also write bench/results/<date>.json and the generated block of docs/performance.md (tracked files). */
   writeDocs: boolean;
@@ -71,13 +73,31 @@ export interface FanoutResult {
   redisCpuSec?: number;
 }
 
-/** Time from sending `identify` to its `ready`, on one instance: a plain one, and a resume of a session it does not hold. */
+/**
+ * Time from sending `identify` to its `ready`, two instances on Redis: a plain identify, and resumes of a session held
+ * by the same instance (local), by the other one (remote, a handoff), and by nobody (unknown).
+ */
 export interface ResumeResult {
   samples: number;
   identifyP50Ms: number;
   identifyP99Ms: number;
+  localResumeP50Ms: number;
+  localResumeP99Ms: number;
+  remoteResumeP50Ms: number;
+  remoteResumeP99Ms: number;
   unknownResumeP50Ms: number;
   unknownResumeP99Ms: number;
+}
+
+/** A gateway holding `sessions` gets SIGTERM with one other instance alive: how long until they were all handed over. */
+export interface HandoverResult {
+  sessions: number;
+  handedOver: number;
+  kept: number;
+  /** From SIGTERM to the gateway's log of the completed hand-over. */
+  handoverMs: number;
+  /** From SIGTERM to the process's exit (connections closed, Redis left). */
+  exitMs: number;
 }
 
 export interface IdleResult {
@@ -360,8 +380,21 @@ async function idle(opts: BenchOptions): Promise<IdleResult[]> {
   return results;
 }
 
+/** A redis-server on a free port, pinned with the servers. */
+async function benchRedis(): Promise<{ url: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = pinned(SERVER_CORE, ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  await sleep(500);
+  return { url: `redis://127.0.0.1:${port}`, proc };
+}
+
 /** One connection's identify, timed from send to its reply; `resume` names a session for the gateway to look for. */
-async function timedIdentify(port: number, token: string, resume?: { sessionId: string; sessionToken: string }): Promise<{ ms: number; ready: { sessionId: string; sessionToken: string; resumed: boolean } }> {
+async function timedIdentify(
+  port: number,
+  token: string,
+  resume?: { sessionId: string; sessionToken: string },
+  closeCode = 1000,
+): Promise<{ ms: number; ready: { sessionId: string; sessionToken: string; resumed: boolean } }> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/rt`);
   const replies: { type: string; data: Record<string, unknown> }[] = [];
   let wake: (() => void) | null = null;
@@ -379,57 +412,125 @@ async function timedIdentify(port: number, token: string, resume?: { sessionId: 
   ws.send(JSON.stringify({ type: 'identify', id: '1', data: { token, groups: ['resume'], resume: resume && { ...resume, lastSeq: 0 } } }));
   const reply = await next();
   const ms = performance.now() - started;
-  // A close the client starts ends the session at once, so sessions do not pile up.
-  ws.close(1000);
+  // 1000 ends the session at once, so sessions do not pile up; 4100 (resume later) keeps it for the next sample.
+  const closed = new Promise((r) => ws.once('close', r));
+  ws.close(closeCode);
+  await closed;
   if (reply.type !== 'ready') throw new Error(`identify answered ${reply.type}: ${JSON.stringify(reply.data)}`);
   return { ms, ready: reply.data as { sessionId: string; sessionToken: string; resumed: boolean } };
 }
 
 /**
- * A resume naming a session nobody holds must cost what a plain identify costs (a single instance asks nobody; it
- * used to wait for the 1 s handoff timeout). Alternating samples on one compiled gateway, each on a fresh connection.
+ * Resume latency on two compiled instances sharing a redis-server, alternating samples, each on a fresh connection:
+ * a plain identify; a resume of a session the same instance holds (orphaned by a 4100 close); of one the other
+ * instance holds (pulled through a handoff); and of one nobody holds (answered at once: the directory has no owner).
  */
 async function resumeLatency(samples: number): Promise<ResumeResult> {
-  const server = await startGateway(gatewayEnv());
+  const redisServer = await benchRedis();
+  const servers = [
+    await startGateway(gatewayEnv({ GW_REDIS_URL: redisServer.url, GW_INSTANCE_ID: 'resume-a' })),
+    await startGateway(gatewayEnv({ GW_REDIS_URL: redisServer.url, GW_INSTANCE_ID: 'resume-b' })),
+  ] as const;
+  const [a, b] = servers;
   try {
     const token = await mintToken({ sub: 'resumer', groups: ['resume'] }, new TextEncoder().encode(SECRET));
-    // A genuine session token for a session that has ended: every resume below names a session nobody holds.
-    const { ready } = await timedIdentify(server.port, token);
-    const plain: number[] = [];
-    const unknown: number[] = [];
+    const times = { plain: [] as number[], local: [] as number[], remote: [] as number[], unknown: [] as number[] };
+    const expect = (what: string, resumed: boolean, wanted: boolean) => {
+      if (resumed !== wanted) throw new Error(`${what} resume answered resumed: ${resumed}`);
+    };
     for (let i = 0; i < samples; i++) {
-      plain.push((await timedIdentify(server.port, token)).ms);
-      const resumed = await timedIdentify(server.port, token, { sessionId: ready.sessionId, sessionToken: ready.sessionToken });
-      if (resumed.ready.resumed) throw new Error('a resume of an ended session succeeded');
-      unknown.push(resumed.ms);
+      times.plain.push((await timedIdentify(a.port, token)).ms);
+      const kept = (await timedIdentify(a.port, token, undefined, 4100)).ready;
+      const local = await timedIdentify(a.port, token, kept, 4100);
+      expect('a local', local.ready.resumed, true);
+      times.local.push(local.ms);
+      const remote = await timedIdentify(b.port, token, kept);
+      expect('a remote', remote.ready.resumed, true);
+      times.remote.push(remote.ms);
+      const unknown = await timedIdentify(b.port, token, kept);
+      expect('an unknown', unknown.ready.resumed, false);
+      times.unknown.push(unknown.ms);
     }
-    plain.sort((a, b) => a - b);
-    unknown.sort((a, b) => a - b);
+    for (const xs of Object.values(times)) xs.sort((x, y) => x - y);
     const r: ResumeResult = {
       samples,
-      identifyP50Ms: percentile(plain, 0.5),
-      identifyP99Ms: percentile(plain, 0.99),
-      unknownResumeP50Ms: percentile(unknown, 0.5),
-      unknownResumeP99Ms: percentile(unknown, 0.99),
+      identifyP50Ms: percentile(times.plain, 0.5),
+      identifyP99Ms: percentile(times.plain, 0.99),
+      localResumeP50Ms: percentile(times.local, 0.5),
+      localResumeP99Ms: percentile(times.local, 0.99),
+      remoteResumeP50Ms: percentile(times.remote, 0.5),
+      remoteResumeP99Ms: percentile(times.remote, 0.99),
+      unknownResumeP50Ms: percentile(times.unknown, 0.5),
+      unknownResumeP99Ms: percentile(times.unknown, 0.99),
     };
-    console.log(`resume   gateway  ${samples} samples: identify p50 ${r.identifyP50Ms.toFixed(2)} ms, p99 ${r.identifyP99Ms.toFixed(2)} ms; resume of an unknown session p50 ${r.unknownResumeP50Ms.toFixed(2)} ms, p99 ${r.unknownResumeP99Ms.toFixed(2)} ms`);
+    const f = (p50: number, p99: number) => `p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`;
+    console.log(
+      `resume   2 inst.  ${samples} samples each: identify ${f(r.identifyP50Ms, r.identifyP99Ms)}; local resume ${f(r.localResumeP50Ms, r.localResumeP99Ms)}; ` +
+        `remote ${f(r.remoteResumeP50Ms, r.remoteResumeP99Ms)}; unknown ${f(r.unknownResumeP50Ms, r.unknownResumeP99Ms)}`,
+    );
     return r;
   } finally {
-    await server.stop();
+    for (const s of servers) await s.stop();
+    redisServer.proc.kill('SIGKILL');
   }
+}
+
+/** Resolves with the first line of `proc`'s log that contains `text`, parsed. */
+function logLine<T>(proc: ChildProcess, text: string): Promise<T> {
+  return new Promise((resolve) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += String(d);
+      const line = out.split('\n').find((l) => l.includes(text));
+      if (!line) return;
+      proc.stdout!.off('data', onData);
+      resolve(JSON.parse(line) as T);
+    };
+    proc.stdout!.on('data', onData);
+  });
+}
+
+/** The hand-over on SIGTERM: `sessions` identified on one instance (groups of 100), one other instance alive. */
+async function handover(counts: number[]): Promise<HandoverResult[]> {
+  const results: HandoverResult[] = [];
+  for (const sessions of counts) {
+    const redisServer = await benchRedis();
+    const env = (id: string) => gatewayEnv({ GW_REDIS_URL: redisServer.url, GW_INSTANCE_ID: id, GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000' });
+    const stopping = await startGateway(env(`handover-${sessions}-a`));
+    const staying = await startGateway(env(`handover-${sessions}-b`));
+    const subs = new Subscribers();
+    try {
+      const c = await subs.connect({ kind: 'gateway', ports: [stopping.port], count: sessions, group: 'handover', secret: SECRET, groupSize: 100 });
+      if (c.failed > 0) throw new Error(`${c.failed} sessions failed to identify`);
+      const done = logLine<{ handedOver: number; kept: number }>(stopping.proc, 'sessions handed over to surviving instances');
+      const exited = new Promise((r) => stopping.proc.once('exit', r));
+      const started = performance.now();
+      stopping.proc.kill('SIGTERM');
+      const logged = await done;
+      const handoverMs = performance.now() - started;
+      await exited;
+      const r: HandoverResult = { sessions, handedOver: logged.handedOver, kept: logged.kept, handoverMs, exitMs: performance.now() - started };
+      console.log(`handover ${sessions} sessions: ${r.handedOver} handed over, ${r.kept} kept, in ${r.handoverMs.toFixed(0)} ms; exited after ${r.exitMs.toFixed(0)} ms`);
+      results.push(r);
+    } finally {
+      await subs.exit();
+      await stopping.stop();
+      await staying.stop();
+      redisServer.proc.kill('SIGKILL');
+    }
+  }
+  return results;
 }
 
 /** Fan-out with subscribers spread over 2 gateway instances on one redis-server, against 1 instance, same run. */
 async function redis(opts: BenchOptions, rate: number): Promise<FanoutResult[]> {
-  const port = await freePort();
-  const redisProc = pinned(SERVER_CORE, ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-  await sleep(500);
+  const { url, proc: redisProc } = await benchRedis();
   const results: FanoutResult[] = [];
   try {
     for (const instances of [1, 2]) {
       const servers: Server[] = [];
       for (let i = 0; i < instances; i++) {
-        servers.push(await startGateway(gatewayEnv({ GW_REDIS_URL: `redis://127.0.0.1:${port}`, GW_INSTANCE_ID: `bench-${instances}-${i}`, GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000' })));
+        servers.push(await startGateway(gatewayEnv({ GW_REDIS_URL: url, GW_INSTANCE_ID: `bench-${instances}-${i}`, GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000' })));
       }
       const subs = new Subscribers();
       try {
@@ -473,7 +574,7 @@ function pairRatios(results: FanoutResult[], f: (r: FanoutResult) => number): nu
   return ratios;
 }
 
-export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[], resume: ResumeResult | null): string {
+export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[], resume: ResumeResult | null, handover: HandoverResult[]): string {
   const rows: string[] = ['| figure | baseline | gateway | gateway / baseline |', '|---|---|---|---|'];
   for (const rate of [...new Set(fan.map((r) => r.rate))]) {
     const pick = (server: string, f: (r: FanoutResult) => number) => median(fan.filter((r) => r.rate === rate && r.server === server).map(f));
@@ -508,9 +609,16 @@ export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisR
     rows.push(`| redis: fraction delivered, p99 (ms) | ${one.fraction.toFixed(4)}, ${one.p99Ms.toFixed(2)} | ${two.fraction.toFixed(4)}, ${two.p99Ms.toFixed(2)} | |`);
   }
   if (resume) {
-    const ratio = (resume.unknownResumeP50Ms / resume.identifyP50Ms).toFixed(2);
-    rows.push(`| resume of a session nobody holds vs a plain identify, p50 (ms), ${resume.samples} each | ${resume.identifyP50Ms.toFixed(2)} (identify) | ${resume.unknownResumeP50Ms.toFixed(2)} (resume) | ${ratio} × |`);
-    rows.push(`| the same, p99 (ms) | ${resume.identifyP99Ms.toFixed(2)} (identify) | ${resume.unknownResumeP99Ms.toFixed(2)} (resume) | |`);
+    for (const [name, p50, p99] of [
+      ['the same instance (local)', resume.localResumeP50Ms, resume.localResumeP99Ms],
+      ['the other instance (remote, a handoff)', resume.remoteResumeP50Ms, resume.remoteResumeP99Ms],
+      ['nobody (unknown)', resume.unknownResumeP50Ms, resume.unknownResumeP99Ms],
+    ] as const) {
+      rows.push(`| resume of a session held by ${name} vs a plain identify, p50 / p99 (ms), ${resume.samples} each | ${resume.identifyP50Ms.toFixed(2)} / ${resume.identifyP99Ms.toFixed(2)} (identify) | ${p50.toFixed(2)} / ${p99.toFixed(2)} | ${(p50 / resume.identifyP50Ms).toFixed(2)} × |`);
+    }
+  }
+  for (const h of handover) {
+    rows.push(`| SIGTERM with ${h.sessions} sessions, one other instance alive: all handed over (ms); process exit (ms) | | ${h.handoverMs.toFixed(0)}; ${h.exitMs.toFixed(0)} (${h.handedOver} moved, ${h.kept} kept) | |`);
   }
   return rows.join('\n');
 }
@@ -523,9 +631,10 @@ export async function runBench(opts: BenchOptions) {
   const idleResults = opts.skip.includes('idle') || opts.idle === 0 ? [] : await idle(opts);
   const redisResults = opts.skip.includes('redis') ? [] : await redis(opts, opts.rates[Math.floor(opts.rates.length / 2)]!);
   const resumeResult = opts.skip.includes('resume') ? null : await resumeLatency(RESUME_SAMPLES);
-  const table = summarize(fan, idleResults, redisResults, resumeResult);
+  const handoverResults = opts.skip.includes('handover') ? [] : await handover(opts.handover);
+  const table = summarize(fan, idleResults, redisResults, resumeResult, handoverResults);
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() };
-  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult }, null, 2);
+  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults }, null, 2);
   const outDir = opts.outDir ?? join(root, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, `${machine.date.replace(/:/g, '-')}.json`);
@@ -544,17 +653,18 @@ export async function runBench(opts: BenchOptions) {
     console.log(`\nwrote ${file} and the summary in docs/performance.md`);
   }
   console.log(`\n${table}`);
-  return { fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, file: outFile };
+  return { fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, file: outFile };
 }
 
-const WORKLOADS = ['fanout', 'idle', 'redis', 'resume'] as const;
-/** Identify/resume pairs in the resume workload. */
+const WORKLOADS = ['fanout', 'idle', 'redis', 'resume', 'handover'] as const;
+/** Samples of each kind in the resume workload. */
 const RESUME_SAMPLES = 200;
 
 const USAGE = `usage: yarn bench [options]
 
 Benchmarks the gateway against a raw ws baseline on this machine (fan-out, idle connections, 2 instances on Redis),
-both compiled first, and times a resume of a session nobody holds against a plain identify. Needs taskset and redis-server (bash scripts/setup.sh --test). Prints the summary table and
+both compiled first; times resumes (local, remote, unknown) against a plain identify, and the hand-over of every
+session on SIGTERM. Needs taskset and redis-server (bash scripts/setup.sh --test). Prints the summary table and
 writes every figure to bench/out/<time>.json (git-ignored); only --write-docs changes tracked files.
 
 Options:
@@ -564,7 +674,8 @@ Options:
   --repeat <n>           pairs of windows per rate; medians reported (default: 1)
   --idle <n>             idle connections; 0 skips the idle workload (default: 10000)
   --idle-seconds <s>     how long the idle connections are measured (default: 60)
-  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis, resume
+  --handover <list>      sessions held by the instance that gets SIGTERM, one run each (default: 1000,10000)
+  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis, resume, handover
   --profile              CPU profiles of the fan-out and idle gateways, in bench/profiles/ (see yarn bench:profile)
   --node-flags=<flags>   Node.js flags for both servers, space-separated, e.g. --node-flags=--trace-gc
                          (their output then goes to stderr)
@@ -583,6 +694,7 @@ const command = {
     repeat: { type: 'string', default: '1' },
     idle: { type: 'string', default: '10000' },
     'idle-seconds': { type: 'string', default: '60' },
+    handover: { type: 'string', default: '1000,10000' },
     skip: { type: 'string', default: '' },
     profile: { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
@@ -610,6 +722,7 @@ if (require.main === module) {
       repeat: integerOption('--repeat', values.repeat),
       idle: integerOption('--idle', values.idle, 0),
       idleSeconds: positiveOption('--idle-seconds', values['idle-seconds']),
+      handover: listOption('--handover', values.handover).map((n) => positiveOption('--handover', n)),
       skip: listOption('--skip', values.skip, WORKLOADS),
       writeDocs: values['write-docs'],
       profile: values.profile,

@@ -1,6 +1,6 @@
 // The cluster layer, chosen once: in-memory parts by default, Redis parts when GW_REDIS_URL is set.
 import { MemoryBroker, MemoryBus } from './broker/MemoryBroker';
-import { MemoryDeduper, RedisDeduper, type Deduper } from './broker/Deduper';
+import { MemoryDeduper, RedisDeduper, type Deduper } from './dedup/Deduper';
 import { RedisBroker } from './broker/RedisBroker';
 import type { Broker } from './broker/Broker';
 import type { Config } from './config';

@@ -29,6 +29,8 @@ export interface Gateway {
   /** The port /metrics is served on. */
   readonly metricsPort: number;
   readonly connectionCount: number;
+  /** Sessions held here, attached or orphaned. */
+  readonly sessionCount: number;
   /** Drops a connection abruptly (its session is orphaned and can be resumed): for operators and failure drills. */
   terminateConnection(connectionId: string): boolean;
   /** Drains and closes every connection, then the HTTP server; resolves within config.shutdownGraceMs. */
@@ -47,10 +49,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     groups: () => membership.groupCount,
     redis: () => cluster.redisStatus(),
     dropped: () => cluster.broker.dropped,
-    invalid: () => cluster.broker.invalid,
+    invalid: () => cluster.broker.invalid + router.invalidControl,
   });
   const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics);
-  const router: Router = new Router({ config, logger, membership, deduper: cluster.deduper, metrics, broker: cluster.broker });
+  const router: Router = new Router({ config, logger, membership, presence: cluster.presence, deduper: cluster.deduper, metrics, broker: cluster.broker });
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
 
   const app = createApp({
@@ -110,6 +112,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const stop = (reason = 'server shutting down'): Promise<void> => {
     stopping ??= (async () => {
       hub.drain();
+      await router.handOver();
       router.shutdown(reason);
       await waitFor(() => router.connectionCount === 0, config.shutdownGraceMs);
       router.terminateAll();
@@ -133,6 +136,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     metricsPort,
     get connectionCount() {
       return router.connectionCount;
+    },
+    get sessionCount() {
+      return router.sessionCount;
     },
     terminateConnection: (connectionId) => router.terminateConnection(connectionId),
     stop,

@@ -11,19 +11,20 @@ import { hasRedis } from './helpers/redis';
 const root = join(__dirname, '..');
 
 describe('yarn bench (smoke)', () => {
-  it('delivers everything on the baseline, the gateway and two Redis-backed instances, times resumes, and writes only its own results', async () => {
+  it('delivers everything on the baseline, the gateway and two Redis-backed instances, times resumes and a hand-over, and writes only its own results', async () => {
     const docs = join(root, 'docs', 'performance.md');
     const docsBefore = readFileSync(docs);
     const resultsBefore = readdirSync(join(root, 'bench', 'results'));
     const outDir = tempDir('gw-bench-out-');
-    const result = await runBench({ subscribers: 20, rates: [20], seconds: 1, repeat: 1, idle: 0, idleSeconds: 0, skip: hasRedis ? [] : ['redis'], writeDocs: false, profile: false, outDir });
+    const result = await runBench({ subscribers: 20, rates: [20], seconds: 1, repeat: 1, idle: 0, idleSeconds: 0, handover: [50], skip: hasRedis ? [] : ['redis', 'resume', 'handover'], writeDocs: false, profile: false, outDir });
     expect(result.fanout.map((r) => [r.server, r.fraction])).toEqual([
       ['baseline', 1],
       ['gateway', 1],
     ]);
     if (hasRedis) expect(result.redis.map((r) => r.fraction)).toEqual([1, 1]);
     // Every sample of the resume workload was a resume the gateway refused (the harness throws otherwise).
-    expect(result.resume?.samples).toBe(200);
+    expect(result.resume?.samples).toBe(hasRedis ? 200 : undefined);
+    if (hasRedis) expect(result.handover.map((h) => [h.sessions, h.handedOver, h.kept])).toEqual([[50, 50, 0]]);
     expect(readFileSync(docs).equals(docsBefore)).toBe(true);
     expect(readdirSync(join(root, 'bench', 'results'))).toEqual(resultsBefore);
     expect(readdirSync(outDir)).toEqual([result.file.slice(outDir.length + 1)]);

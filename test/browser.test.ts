@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './helpers/gateway';
+import { hasRedis, startRedis, stopAllRedis } from './helpers/redis';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM) && spawnSync(CHROMIUM, ['--version']).status === 0;
@@ -89,6 +90,38 @@ describe.skipIf(!hasChromium)('the SDK in Chromium', () => {
       await alice.screenshot({ path: join(OUTPUT, 'browser-resume.png'), fullPage: true });
     } finally {
       page?.server.close();
+    }
+  }, 60_000);
+
+  it.skipIf(!hasRedis)('a page stays resumed across a graceful restart of the instance it was on: nothing lost, no presence change', async () => {
+    const redis = await startRedis();
+    const env = { GW_ALLOWED_ORIGINS: 'http://127.0.0.1:*', GW_REDIS_URL: redis.url };
+    const restarting = await startTestGateway({ ...env, GW_INSTANCE_ID: 'restarting' });
+    const staying = await startTestGateway({ ...env, GW_INSTANCE_ID: 'staying' });
+    const served = await servePage(restarting);
+    const context = await browser.newContext();
+    try {
+      const bob = await staying.join('bob', ['room-1']);
+      const alice = await context.newPage();
+      await alice.goto(served.origin);
+      await alice.evaluate(([urls]) => window.page.start(urls!, 'alice'), [[restarting.wsUrl, staying.wsUrl]]);
+      expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'UP' });
+      await bob.request('data_update', { group: 'room-1', payload: { n: 0 } });
+      await alice.waitForFunction(() => window.page.received.length === 1);
+      // SIGTERM's path: the session moves to `staying` before the page's socket closes; the page reconnects there.
+      const stopping = restarting.gateway.stop();
+      for (let n = 1; n <= 3; n++) await bob.request('data_update', { group: 'room-1', payload: { n } });
+      await stopping;
+      for (let n = 4; n <= 5; n++) await bob.request('data_update', { group: 'room-1', payload: { n } });
+      await alice.waitForFunction(() => window.page.readies.length === 2 && window.page.received.length >= 6, undefined, { timeout: 15_000 });
+      expect(await alice.evaluate(() => window.page.readies)).toEqual([false, true]);
+      expect(await alice.evaluate(() => window.page.received)).toEqual([0, 1, 2, 3, 4, 5].map((n) => ({ n })));
+      await staying.join('sentinel', ['room-1']);
+      expect((await bob.presenceBefore('sentinel')).filter(([userId]) => userId === 'alice')).toEqual([]);
+    } finally {
+      await context.close();
+      served.server.close();
+      await stopAllRedis();
     }
   }, 60_000);
 

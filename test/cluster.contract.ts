@@ -187,6 +187,34 @@ export function clusterContract(name: string, startPair: StartPair): void {
       for (const c of [watcher, bob]) expect((await c.presenceBefore('sentinel')).filter(([userId]) => userId === 'alice')).toEqual([['alice', 'DOWN']]);
     });
 
+    it('hands its sessions to the other instance on a graceful stop: resumed there, every message once and in order, no DOWN', async () => {
+      const [a, b] = await startPair();
+      const watcher = await b.join('watcher', ['g']);
+      const alice = await a.connect();
+      const ready = (await alice.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
+      await watcher.next((e) => e.type === 'presence_update' && e.data!.userId === 'alice');
+      await watcher.request('data_update', { group: 'g', payload: 1 });
+      const first = await alice.next('data_update');
+      // Published while the hand-over runs: each reaches alice once, before the cut on A or after it on B.
+      const stopping = a.gateway.stop();
+      for (let n = 2; n <= 6; n++) await watcher.request('data_update', { group: 'g', payload: n });
+      await stopping;
+      expect((await alice.closed).code).toBe(1001);
+      const before = [first, ...alice.drain().filter(isData)];
+      expect(before.map(seqOf)).toEqual(before.map((_, i) => i + 1));
+      await watcher.request('data_update', { group: 'g', payload: 7 });
+      const moved = await b.connect();
+      const resume = { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: before.length };
+      const reply = await moved.request('identify', { token: await b.token({ sub: 'alice', groups: ['g'] }), resume });
+      expect(reply.data).toMatchObject({ resumed: true, sessionId: ready.sessionId });
+      const after = await moved.before((e) => isData(e) && e.data!.payload === 7);
+      const all = [...before, ...after.filter(isData)];
+      expect(all.map((e) => e.data!.payload)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(all.map(seqOf)).toEqual([1, 2, 3, 4, 5, 6]);
+      await b.join('sentinel', ['g']);
+      expect((await watcher.presenceBefore('sentinel')).filter(([userId]) => userId === 'alice')).toEqual([]);
+    });
+
     it('takes a session over from a live connection on the other instance (4011 there)', async () => {
       const [a, b] = await startPair();
       const old = await a.connect();

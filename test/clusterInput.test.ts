@@ -71,9 +71,8 @@ describe.skipIf(!hasRedis)('input from Redis', () => {
     const a = await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'ctl-a' }, { logger: createLogger('warn', { write: (l: string) => void lines.push(l) }) });
     const b = await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'ctl-b' });
     const pub = redis.client();
-    for (const garbage of ['x\n{oops', 'x\n{"op":"claim"}', 'x\n{"op":"state","id":"1","from":"x","to":"ctl-a","state":{"id":"s"}}', 'x\n"just a string"']) {
-      await pub.publish('rt:control', garbage);
-    }
+    const garbage = ['x\n{oops', 'x\n{"op":"claim"}', 'x\n{"op":"state","id":"1","state":{"id":"s"}}', 'x\n"just a string"'];
+    for (const message of garbage) await pub.publish('rt:control:ctl-a', message);
     const alice = await a.connect();
     const ready = (await alice.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
     alice.socket.terminate();
@@ -81,25 +80,30 @@ describe.skipIf(!hasRedis)('input from Redis', () => {
     const moved = await b.connect();
     const reply = await moved.request('identify', { token: await b.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
     expect(reply.data).toMatchObject({ resumed: true, sessionId: ready.sessionId });
-    expect(lines.filter((l) => l.includes('malformed control message ignored'))).toHaveLength(4);
+    expect(lines.filter((l) => l.includes('malformed control message ignored'))).toHaveLength(garbage.length);
+    expect(await metric(a, 'gateway_cluster_invalid_total')).toBe(garbage.length);
   });
 
-  it('answers `none` only to claimers that count it (an earlier version would take it for the answer)', async () => {
+  it('answers a claim on the claimer’s own channel: an offer for a session it holds, `gone` for one it does not', async () => {
     const redis = await startRedis();
-    await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'answers' });
+    const gw = await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'answers' });
+    const alice = await gw.connect();
+    const ready = (await alice.identify(await gw.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string };
     const listener = redis.client();
-    const heard: { id: string; op: string }[] = [];
+    const heard: { from: string; id: string; op: string; groups?: string[] }[] = [];
     listener.on('message', (_channel: string, message: string) => {
-      const reply = JSON.parse(message.slice(message.indexOf('\n') + 1)) as { id: string; op: string; to?: string };
-      if (reply.to === 'old-version') heard.push({ id: reply.id, op: reply.op });
+      const cut = message.indexOf('\n');
+      heard.push({ from: message.slice(0, cut), ...(JSON.parse(message.slice(cut + 1)) as { id: string; op: string }) });
     });
-    await listener.subscribe('rt:control');
-    const claim = (id: string, extra: object) => JSON.stringify({ op: 'claim', id, from: 'old-version', sessionId: 's_nobody', userId: 'alice', ...extra });
+    await listener.subscribe('rt:control:probe');
+    const claim = (id: string, sessionId: string) => `probe\n${JSON.stringify({ op: 'claim', id, sessionId, userId: 'alice' })}`;
     const pub = redis.client();
-    await pub.publish('rt:control', `old-version\n${claim('without', {})}`);
-    // The gateway handles control messages in order: had it answered the first claim, that answer would come first.
-    await pub.publish('rt:control', `old-version\n${claim('with', { declines: true })}`);
-    await vi.waitFor(() => expect(heard).toEqual([{ id: 'with', op: 'none' }]));
+    expect(await pub.publish('rt:control:answers', claim('nobody', 's_nobody'))).toBe(1);
+    expect(await pub.publish('rt:control:answers', claim('held', ready.sessionId))).toBe(1);
+    await vi.waitFor(() => expect(heard.map(({ id, op }) => [id, op])).toEqual([['nobody', 'gone'], ['held', 'offer']]));
+    expect(heard[1]).toMatchObject({ from: 'answers', groups: ['g'] });
+    // Nobody listens on a stopped instance's channel: that is how a claimer knows at once that it is gone.
+    expect(await pub.publish('rt:control:stopped-long-ago', claim('late', ready.sessionId))).toBe(0);
   });
 
   for (const instances of [1, 2]) {

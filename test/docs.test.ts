@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES } from '../src/config';
-import { CloseCode, ErrorCode } from '../src/types/codes';
+import { CloseCode, ErrorCode, HttpErrorCode } from '../src/types/codes';
 import { clientSignals } from '../src/types/signals';
 
 const read = (file: string) => readFileSync(join(__dirname, '..', file), 'utf8');
@@ -11,8 +11,9 @@ const read = (file: string) => readFileSync(join(__dirname, '..', file), 'utf8')
 describe('documentation', () => {
   const protocol = read('docs/protocol.md');
 
-  it('docs/protocol.md has a row for every error code and every close code', () => {
+  it('docs/protocol.md has a row for every error code, HTTP error code (with its status) and close code', () => {
     for (const code of Object.keys(ErrorCode)) expect(protocol).toContain(`| \`${code}\` |`);
+    for (const [code, { status }] of Object.entries(HttpErrorCode)) expect(protocol).toContain(`| \`${code}\` | ${status} |`);
     for (const { code } of Object.values(CloseCode)) expect(protocol).toMatch(new RegExp(`^\\| ${code} \\|`, 'm'));
   });
 

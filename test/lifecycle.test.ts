@@ -102,8 +102,10 @@ describe('shutdown', () => {
     expect(stubborn.drain().map((e) => e.type)).toEqual(['shutdown']);
   });
 
-  it('ends the sessions of connections it had to terminate before stop() resolves: the other instance sees DOWN', async () => {
+  it('ends the sessions of connections it had to terminate before stop() resolves when no instance takes them: the other sees DOWN', async () => {
     const memoryCluster = new MemoryCluster();
+    // The other instance never hears of the hand-over, so alice's session stays with the stopping one.
+    memoryCluster.bus.fault = ({ body }) => (body.includes('"take"') ? 'drop' : 'deliver');
     const a = await startTestGateway({ GW_SHUTDOWN_GRACE_MS: '300', GW_INSTANCE_ID: 'stops' }, { memoryCluster });
     const b = await startTestGateway({ GW_INSTANCE_ID: 'stays' }, { memoryCluster });
     const watcher = await b.join('bob', ['g']);

@@ -88,7 +88,30 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     expect(await watcher.presenceBefore('sentinel')).toEqual([]);
   });
 
-  it('a graceful stop orphans its sessions: users stay UP until the orphan TTL, then DOWN once, and nothing is left in Redis', async () => {
+  it('a SIGKILLed owner: a client resuming elsewhere at once gets resumed:false at once, long before its liveness key expires', async () => {
+    const redis = await startRedis();
+    const env = { GW_REDIS_URL: redis.url };
+    const survivor = await startTestGateway({ ...env, GW_INSTANCE_ID: 'survivor' });
+    const doomed = spawnGateway({ ...env, GW_INSTANCE_ID: 'crashes', GW_JWT_SECRET: TEST_SECRET, GW_PORT: '0', GW_HOST: '127.0.0.1' });
+    const alice = await ProbeClient.connect(`ws://127.0.0.1:${await doomed.port()}/rt`);
+    onTestFinished(() => alice.socket.terminate());
+    await alice.next('hello');
+    const token = await mintToken({ sub: 'alice', groups: ['g'] }, new TextEncoder().encode(TEST_SECRET));
+    const ready = (await alice.identify(token, ['g'])).data as { sessionId: string; sessionToken: string };
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+    const back = await survivor.connect();
+    const started = Date.now();
+    const reply = await back.request('identify', { token, resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
+    const elapsed = Date.now() - started;
+    expect(reply.data).toMatchObject({ resumed: false });
+    expect(elapsed).toBeLessThan(500);
+    // The dead instance is still in the directory and its liveness key (15 s by default) has not expired.
+    expect(await redis.client().exists('rt:instance:crashes')).toBe(1);
+    expect(await redis.client().smembers('rt:conns:alice')).toContain(`crashes|${ready.sessionId}`);
+  });
+
+  it('a graceful stop hands its sessions to a survivor: users stay UP until the orphan TTL there, then DOWN once, and nothing is left of the stopped instance', async () => {
     const redis = await startRedis();
     const env = { GW_REDIS_URL: redis.url, GW_INSTANCE_TTL_MS: String(TTL_MS), GW_ORPHAN_SESSION_TTL_MS: String(ORPHAN_TTL_MS) };
     const a = await startTestGateway({ ...env, GW_INSTANCE_ID: 'stays' });
@@ -96,18 +119,36 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     const watcher = await a.join('bob', ['g']);
     await b.join('alice', ['g']);
     await watcher.next('presence_update');
-    // The instance stops counting as alive during stop(), so its orphans cannot expire sooner than the TTL after this.
+    // The survivor holds the session orphaned from the hand-over on, so it cannot expire sooner than the TTL after this.
     const stoppingAt = Date.now();
     await b.gateway.stop();
+    expect(await redis.client().keys('rt:*leaves*')).toEqual([]);
     expect((await watcher.next('presence_update', 4 * TTL_MS + ORPHAN_TTL_MS)).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
     expect(Date.now() - stoppingAt).toBeGreaterThanOrEqual(ORPHAN_TTL_MS);
-    await reaped(redis, 'leaves');
-    expect((await events(redis)).filter((e) => e.userId === 'alice').map((e) => [e.type, e.reason])).toEqual([
-      ['online', undefined],
-      ['offline', 'instance-lost'],
+    expect((await events(redis)).filter((e) => e.userId === 'alice').map((e) => [e.type, e.instance, e.reason])).toEqual([
+      ['online', 'leaves', undefined],
+      ['offline', 'stays', 'closed'],
     ]);
     await a.join('sentinel', ['g']);
     expect(await watcher.presenceBefore('sentinel')).toEqual([]);
+  });
+
+  it('the last instance stops: it says that no instance takes its sessions; a resume on the next instance is answered at once, resumed: false', async () => {
+    const redis = await startRedis();
+    const lines: string[] = [];
+    const env = { GW_REDIS_URL: redis.url, GW_INSTANCE_TTL_MS: String(TTL_MS), GW_ORPHAN_SESSION_TTL_MS: String(ORPHAN_TTL_MS) };
+    const last = await startTestGateway({ ...env, GW_INSTANCE_ID: 'last' }, { logger: createLogger('info', { write: (l: string) => void lines.push(l) }) });
+    const alice = await last.connect();
+    const ready = (await alice.identify(await last.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
+    await last.gateway.stop();
+    expect(lines.filter((l) => l.includes('no other instance is alive: sessions are not handed over')).map((l) => (JSON.parse(l) as { sessions: number }).sessions)).toEqual([1]);
+    expect(lines.some((l) => l.includes('sessions handed over to surviving instances'))).toBe(false);
+    const next = await startTestGateway({ ...env, GW_INSTANCE_ID: 'next' });
+    const back = await next.connect();
+    const started = Date.now();
+    const reply = await back.request('identify', { token: await next.token({ sub: 'alice', groups: ['g'] }), resume: { ...ready, lastSeq: 0 } });
+    expect(reply.data).toMatchObject({ resumed: false });
+    expect(Date.now() - started).toBeLessThan(500);
   });
 
   it('writes online once for a user’s first connection anywhere and offline once for the last', async () => {

@@ -9,25 +9,29 @@ export interface BrokerHandlers {
    * An envelope another instance (or a backend emitter) published on a channel this instance subscribed to. What
    * arrives from outside the process has been validated (wire.ts `decodeRelayed`); what did not pass never gets here.
    */
-  onRelayed(kind: ChannelKind, name: string, envelope: Relayed): void;
+  onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string): void;
 }
 
-/** Instance-to-instance coordination (session handoff): JSON messages on one cluster-wide control channel. */
+/** Instance-to-instance coordination (session handoffs): JSON messages addressed to one instance. */
 export interface ControlHandlers {
-  /** A control message from another instance (never this instance's own). */
-  onControl(message: string): void;
+  /** A control message addressed to this instance, or a mark it sent itself (`from` is then its own id). */
+  onControl(message: string, from: string): void;
 }
 
 export interface Broker {
   readonly instanceId: string;
   start(handlers: BrokerHandlers): Promise<void>;
-  /** Starts delivering control messages (the broker subscribes to the control channel). */
+  /** Starts delivering control messages addressed to this instance (the broker subscribes to its own control channel). */
   listenControl(handlers: ControlHandlers): Promise<void>;
   /**
-   * Sends a control message to every other instance; resolves with how many other instances listen (0 while the
-   * transport is down, when the message is dropped), so a question nobody can answer is not waited on.
+   * Sends a control message to one instance; resolves true when that instance listens, false when it is gone (or the
+   * transport is down: the message is dropped), so a question nobody can answer is not waited on. With `mark`, this
+   * instance receives `mark` among its own messages at the point where `to` receives `message` among its messages and
+   * envelopes: both are published at once, so the mark splits this instance's stream exactly where `to` read `message`.
    */
-  publishControl(message: string): Promise<number>;
+  sendControl(to: string, message: string, mark?: string): Promise<boolean>;
+  /** The other instances listening for control messages now. */
+  peers(): Promise<string[]>;
   /**
    * Sends a serialized envelope to the other instances with local interest in the channel. Never throws
    * and never queues: while the transport is down the frame is dropped and counted.

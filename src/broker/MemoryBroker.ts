@@ -3,9 +3,17 @@
 import type { Relayed } from '../types/signals';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 
+/**
+ * Decides the fate of one control message on a bus (tests inject faults): deliver it, drop it, deliver it twice, or
+ * hold it until the promise resolves.
+ */
+export type ControlFault = (message: { from: string; to: string; body: string }) => 'deliver' | 'drop' | 'twice' | Promise<void>;
+
 /** In-process meeting point of MemoryBrokers. */
 export class MemoryBus {
   readonly brokers = new Set<MemoryBroker>();
+  /** For fault-injection tests only. */
+  fault: ControlFault | null = null;
 }
 
 export class MemoryBroker implements Broker {
@@ -30,20 +38,27 @@ export class MemoryBroker implements Broker {
     this.control = handlers;
   }
 
-  async publishControl(message: string): Promise<number> {
-    let heard = 0;
-    for (const other of this.bus.brokers) {
-      if (other === this || !other.control) continue;
-      heard++;
-      other.control.onControl(message);
-    }
-    return heard;
+  /** Delivery is synchronous, so the mark is handed to this instance first: nothing can come between it and the message. */
+  async sendControl(to: string, message: string, mark?: string): Promise<boolean> {
+    const target = [...this.bus.brokers].find((b) => b.instanceId === to && b.control);
+    if (!target) return false;
+    if (mark !== undefined) this.control?.onControl(mark, this.instanceId);
+    const fate = this.bus.fault?.({ from: this.instanceId, to, body: message }) ?? 'deliver';
+    const deliver = () => target.control?.onControl(message, this.instanceId);
+    if (fate === 'deliver' || fate === 'twice') deliver();
+    if (fate === 'twice') deliver();
+    if (fate instanceof Promise) void fate.then(deliver);
+    return true;
+  }
+
+  async peers(): Promise<string[]> {
+    return [...this.bus.brokers].filter((b) => b !== this && b.control).map((b) => b.instanceId);
   }
 
   publish(kind: ChannelKind, name: string, envelope: Relayed): void {
     const key = `${kind}:${name}`;
     for (const other of this.bus.brokers) {
-      if (other !== this && other.interest.has(key)) other.handlers?.onRelayed(kind, name, envelope);
+      if (other !== this && other.interest.has(key)) other.handlers?.onRelayed(kind, name, envelope, this.instanceId);
     }
   }
 

@@ -4,7 +4,11 @@ import type { Logger } from '../utils/logger';
 import { createRedis, closeRedis, isReady, type Redis } from '../redis/connection';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 import type { Relayed } from '../types/signals';
-import { decodeMessage, decodeRelayed, encodeMessage, keys, parseChannel } from './wire';
+import { decodeMessage, decodeRelayed, encodeMessage, channelName, parseChannel } from './wire';
+
+/** Each instance's control channel: messages addressed to it (session handoffs). */
+const CONTROL_PREFIX = 'rt:control:';
+const controlChannel = (instanceId: string) => `${CONTROL_PREFIX}${instanceId}`;
 
 const LOG_INTERVAL_MS = 10_000;
 
@@ -14,8 +18,7 @@ export class RedisBroker implements Broker {
   private readonly wanted = new Map<string, Promise<void>>();
   private handlers: BrokerHandlers | null = null;
   private control: ControlHandlers | null = null;
-  /** Whether this instance's own subscription to the control channel is live (Redis counts it among the listeners). */
-  private controlSubscribed = false;
+  private readonly ownControl: string;
   private droppedCount = 0;
   private lastDropLogAt = 0;
   private invalidCount = 0;
@@ -27,11 +30,9 @@ export class RedisBroker implements Broker {
     url: string,
     private readonly log: Logger,
   ) {
+    this.ownControl = controlChannel(instanceId);
     this.sub = createRedis(url, `gateway-strategy:${instanceId}:sub`, log);
     this.sub.on('ready', () => this.resubscribe());
-    this.sub.on('close', () => {
-      this.controlSubscribed = false;
-    });
     this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
   }
 
@@ -49,37 +50,45 @@ export class RedisBroker implements Broker {
 
   async listenControl(handlers: ControlHandlers): Promise<void> {
     this.control = handlers;
-    this.wanted.set(keys.control, Promise.resolve());
+    this.wanted.set(this.ownControl, Promise.resolve());
     if (!isReady(this.sub)) return;
-    await this.sub.subscribe(keys.control).then(
-      () => {
-        this.controlSubscribed = true;
-      },
-      (err: Error) => this.log.warn({ err: err.message }, 'control subscribe failed'),
-    );
+    await this.sub.subscribe(this.ownControl).catch((err: Error) => this.log.warn({ err: err.message }, 'control subscribe failed'));
   }
 
-  async publishControl(message: string): Promise<number> {
+  /**
+   * PUBLISH answers how many subscribers heard it: 0 on an instance's own channel means it is gone. A mark goes in the
+   * same MULTI as the message (ioredis writes it in the call, before any later publish on this connection), so Redis
+   * puts both at one point of its single order of messages, the order every subscriber connection reads in.
+   */
+  async sendControl(to: string, message: string, mark?: string): Promise<boolean> {
     if (!isReady(this.pub)) {
       this.drop();
-      return 0;
+      return false;
     }
+    const encoded = encodeMessage(this.instanceId, message);
     try {
-      const heard = await this.pub.publish(keys.control, encodeMessage(this.instanceId, message));
-      return Math.max(0, heard - (this.controlSubscribed ? 1 : 0));
+      if (mark === undefined) return (await this.pub.publish(controlChannel(to), encoded)) > 0;
+      const [sent] = (await this.pub.multi().publish(controlChannel(to), encoded).publish(this.ownControl, encodeMessage(this.instanceId, mark)).exec()) ?? [];
+      return sent?.[0] === null && Number(sent[1]) > 0;
     } catch {
       this.drop();
-      return 0;
+      return false;
     }
+  }
+
+  async peers(): Promise<string[]> {
+    if (!isReady(this.pub)) return [];
+    const channels = await this.pub.pubsub('CHANNELS', `${CONTROL_PREFIX}*`).catch(() => [] as unknown[]);
+    return (channels as string[]).map((c) => c.slice(CONTROL_PREFIX.length)).filter((id) => id !== this.instanceId);
   }
 
   publish(kind: ChannelKind, name: string, envelope: Relayed): void {
     if (!isReady(this.pub)) return this.drop();
-    this.pub.publish(keys.channel(kind, name), encodeMessage(this.instanceId, envelope.frame)).catch(() => this.drop());
+    this.pub.publish(channelName(kind, name), encodeMessage(this.instanceId, envelope.frame)).catch(() => this.drop());
   }
 
   subscribe(kind: ChannelKind, name: string): Promise<void> {
-    const channel = keys.channel(kind, name);
+    const channel = channelName(kind, name);
     let pending = this.wanted.get(channel);
     if (!pending) {
       pending = isReady(this.sub)
@@ -94,7 +103,7 @@ export class RedisBroker implements Broker {
   }
 
   unsubscribe(kind: ChannelKind, name: string): void {
-    const channel = keys.channel(kind, name);
+    const channel = channelName(kind, name);
     if (!this.wanted.delete(channel)) return;
     if (isReady(this.sub)) this.sub.unsubscribe(channel).catch(() => undefined);
   }
@@ -107,25 +116,20 @@ export class RedisBroker implements Broker {
 
   private resubscribe(): void {
     if (this.wanted.size === 0) return;
-    this.sub.subscribe(...this.wanted.keys()).then(
-      () => {
-        this.controlSubscribed = this.wanted.has(keys.control);
-      },
-      (err: Error) => this.log.warn({ err: err.message }, 'resubscribe failed'),
-    );
+    this.sub.subscribe(...this.wanted.keys()).catch((err: Error) => this.log.warn({ err: err.message }, 'resubscribe failed'));
   }
 
   private onMessage(channel: string, message: string): void {
     const decoded = decodeMessage(message);
-    if (channel === keys.control) {
-      if (decoded && decoded.origin !== this.instanceId) this.control?.onControl(decoded.frame);
+    if (channel === this.ownControl) {
+      if (decoded) this.control?.onControl(decoded.frame, decoded.origin);
       return;
     }
     const target = parseChannel(channel);
     if (decoded?.origin === this.instanceId || !this.wanted.has(channel)) return;
     const envelope = target && decoded ? decodeRelayed(target.kind, target.name, decoded.frame) : null;
     if (!target || !envelope) return this.reject(channel);
-    this.handlers?.onRelayed(target.kind, target.name, envelope);
+    this.handlers?.onRelayed(target.kind, target.name, envelope, decoded!.origin);
   }
 
   /** Counts and drops a message that is not a gateway envelope for its channel; logs at most every 10 s. */

@@ -1,39 +1,16 @@
-// Redis key and channel layout, and the pub/sub message format, shared by the gateway and the emitter.
+// The pub/sub channels of envelopes and their message format, shared by the gateway and the emitter; the check of what
+// arrives on them. (Every other Redis key belongs to the module that owns it.)
 import { z } from 'zod';
-import type { GroupName, UserId } from '../types/domain';
 import { limits } from '../config/limits';
 import { RELAYED_TYPES, relayedData, type Relayed } from '../types/signals';
 import { nestsDeeperThan } from '../utils/json';
 
 export type ChannelKind = 'group' | 'user';
 
-export const keys = {
-  channel: (kind: ChannelKind, name: string) => `rt:${kind}:${name}`,
-  /** Liveness key of one instance (PX GW_INSTANCE_TTL_MS). */
-  instance: (id: string) => `rt:instance:${id}`,
-  /** Every presence entry an instance holds, so a survivor can clean up after it. */
-  instanceEntries: (id: string) => `rt:instance:${id}:entries`,
-  /** Set of instance ids that registered. */
-  instances: 'rt:instances',
-  /** Lock taken by the survivor that reaps a dead instance. */
-  reap: (id: string) => `rt:reap:${id}`,
-  /** Hash: "instance|connection" → member JSON, for one group. */
-  presence: (group: GroupName) => `rt:presence:${group}`,
-  /** Set of one user's "instance|connection" entries in one group. */
-  presenceUser: (group: GroupName, userId: UserId) => `rt:presence:${group}|${userId}`,
-  /** Set of one user's "instance|connection" entries anywhere in the cluster. */
-  userConnections: (userId: UserId) => `rt:conns:${userId}`,
-  /** Signal dedup key; group and kind cannot contain "|", so the user id comes last. */
-  signal: (group: GroupName, kind: string, userId: UserId) => `rt:sig:${group}|${kind}|${userId}`,
-  /** Instance-to-instance control messages (session handoff). */
-  control: 'rt:control',
-  /** Set when survivors first saw an instance dead: its sessions count as orphaned from then. */
-  dead: (id: string) => `rt:dead:${id}`,
-  /** Online/offline events for backends. */
-  events: 'rt:events',
-  /** Prefix of the cluster-wide rate-limiter keys. */
-  rateLimit: 'rt:rl',
-} as const;
+/** The pub/sub channel of a group's or a user's envelopes (the emitter publishes on the same). */
+export function channelName(kind: ChannelKind, name: string): string {
+  return `rt:${kind}:${name}`;
+}
 
 /** A message is `<origin instance id>\n<serialized server envelope>`: the envelope is forwarded as-is, never re-encoded. */
 export function encodeMessage(origin: string, frame: string): string {

@@ -35,8 +35,11 @@ export interface ClientEvents {
 }
 
 export interface GatewayClientOptions {
-  /** e.g. wss://host/rt */
-  url: string;
+  /**
+   * e.g. wss://host/rt. A function is called before every connect, so a client that knows several gateway addresses
+   * can move to another one when its instance goes away (behind one load-balanced address, a string is all it needs).
+   */
+  url: string | (() => string);
   /** Called before every identify (first connect and every reconnect), so an expired token can be replaced. */
   getToken(): string | Promise<string>;
   /** Groups to be in; kept across reconnects and re-joined when a fresh session starts. */
@@ -201,7 +204,8 @@ export class GatewayClient {
     this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting');
     const Impl = this.options.WebSocket ?? (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Impl) throw new Error('no WebSocket implementation: pass options.WebSocket');
-    const socket = new Impl(this.options.url);
+    const { url } = this.options;
+    const socket = new Impl(typeof url === 'function' ? url() : url);
     this.socket = socket;
     socket.onmessage = (ev) => this.onMessage(socket, String(ev.data));
     socket.onclose = (ev) => this.onClose(socket, ev.code, ev.reason);

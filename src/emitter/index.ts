@@ -2,7 +2,7 @@
 // user through the gateway cluster's Redis. Recipients see `from: { userId: <serviceName>, connectionId: null }`.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { encodeMessage, keys, type ChannelKind } from '../broker/wire';
+import { channelName, encodeMessage, type ChannelKind } from '../broker/wire';
 import { groupNameSchema, userIdSchema } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 
@@ -34,7 +34,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
     async publish(payload) {
       if (payload === undefined || JSON.stringify(payload) === undefined) throw new TypeError('payload must be a JSON value');
       const frame = serializeEnvelope('data_update', { group, from: { userId: serviceName, connectionId: null }, payload });
-      return redis.publish(keys.channel(kind, name), encodeMessage(origin, frame));
+      return redis.publish(channelName(kind, name), encodeMessage(origin, frame));
     },
   });
 

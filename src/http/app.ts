@@ -2,6 +2,7 @@
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import { routes } from '../config/routes';
+import { httpError } from './errors';
 
 export interface HealthData {
   /**
@@ -36,19 +37,16 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.get(routes.ws, (_req, res) => {
-    res
-      .status(426)
-      .set('Upgrade', 'websocket')
-      .json({ ok: false, error: { code: 'UPGRADE_REQUIRED', message: `connect with a WebSocket client to ${routes.ws}` } });
+    httpError(res.set('Upgrade', 'websocket'), 'UPGRADE_REQUIRED', `connect with a WebSocket client to ${routes.ws}`);
   });
 
   app.use((_req, res) => {
-    res.status(404).json({ ok: false, error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
+    httpError(res, 'NOT_FOUND', 'no such endpoint');
   });
 
   const onError: ErrorRequestHandler = (err: { status?: number }, _req, res, _next) => {
-    const status = typeof err.status === 'number' && err.status >= 400 && err.status < 600 ? err.status : 500;
-    res.status(status).json({ ok: false, error: { code: status === 500 ? 'INTERNAL' : 'BAD_REQUEST', message: 'request failed' } });
+    const clientFault = typeof err.status === 'number' && err.status >= 400 && err.status < 500;
+    httpError(res, clientFault ? 'BAD_REQUEST' : 'INTERNAL', 'request failed');
   };
   app.use(onError);
   return app;

@@ -2,6 +2,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import express, { type Express } from 'express';
 import type { Registry } from 'prom-client';
+import { httpError } from './errors';
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -14,13 +15,13 @@ export function createMetricsApp(registry: Registry, token: string | undefined):
   app.disable('x-powered-by');
   app.get('/metrics', (req, res, next) => {
     if (token !== undefined && !sameToken(req.get('authorization') ?? '', `Bearer ${token}`)) {
-      res.status(401).set('WWW-Authenticate', 'Bearer').json({ ok: false, error: { code: 'UNAUTHORIZED', message: 'a bearer token is required' } });
+      httpError(res.set('WWW-Authenticate', 'Bearer'), 'UNAUTHORIZED', 'a bearer token is required');
       return;
     }
     registry.metrics().then((body) => res.type(registry.contentType).send(body), next);
   });
   app.use((_req, res) => {
-    res.status(404).json({ ok: false, error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
+    httpError(res, 'NOT_FOUND', 'no such endpoint');
   });
   return app;
 }

@@ -49,6 +49,8 @@ export class ConnectionContext {
   serverClosed = false;
   /** Frames refused RATE_LIMITED since the last accepted one. */
   rejectedStreak = 0;
+  /** Set when this instance shuts down: frames from the connection are no longer handled. */
+  draining = false;
   /** Set when the close has been handled (registries released); late async work must not re-register it. */
   closed = false;
   /**

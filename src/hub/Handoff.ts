@@ -1,87 +1,178 @@
-// Handoff: moves a session between instances when its client resumes on another one. Two phases over the broker's
-// control channel, so nothing published meanwhile is lost:
-//   claim  → the owner answers with the session's groups (every other instance answers `none`); the claimer joins
-//            them locally and captures deliveries;
-//   commit → the owner detaches the session and sends its numbering and buffer; the claimer restores them.
-// A claim that no instance can answer fails at once; any step that times out makes the resume fail cleanly (the
-// client gets a fresh session). Messages from the control channel are validated; what does not parse is dropped.
+// Handoff: moves a session between instances over control messages addressed to one instance. A client that resumes
+// on an instance not holding its session pulls it; an instance shutting down pushes its sessions to survivors.
+//   pull:  claim → offer        (the claimer found the owner in the session directory)
+//   push:  take                 (the owner picked a survivor; `take` carries what an offer would)
+//   then:  commit (with the claimer's mark) → state → done
+// The claimer leases the session in the directory, joins its channels and captures deliveries (Capture) before it
+// commits. The owner keeps the session, in its groups and buffering, until `done`. The claimer moving the directory
+// entry under its lease (PresenceStore.transfer) is the one commit point; an owner that hears nothing revokes the
+// lease and, if the entry is still its own, keeps the session, resumable. So a session is never held by two instances
+// and never by none. Messages are validated (zod); what does not parse is counted, logged and dropped.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Broker, ControlHandlers } from '../broker/Broker';
-import { groupNameSchema, roleSchema, type GroupName, type PresenceMeta, type Role, type SessionId, type UserId } from '../types/domain';
+import { groupNameSchema, roleSchema, userIdSchema, type GroupName, type PresenceMeta, type Role, type SessionId, type UserId } from '../types/domain';
 import { jsonObjectSchema } from '../types/envelope';
+import type { Metrics } from '../metrics';
 import type { Logger } from '../utils/logger';
+import { Capture } from './Capture';
 import type { Session, SessionState } from './Session';
 
-/** What the claimer learns in phase one. */
+/** What a claimer needs to stand in for a session before its state arrives. */
 export interface HandoffOffer {
-  owner: string;
   groups: GroupName[];
   role: Role;
+  grants: string[];
   meta: PresenceMeta;
   createdAt: number;
 }
 
-/** The owner's side: the Router answers for the sessions it holds. */
+/** The Sessions module, seen from a handoff: both the owner's side and the claimer's. */
 export interface HandoffHost {
-  /** The local session `sessionId` when it belongs to `userId` and may move. */
-  handoffCandidate(sessionId: SessionId, userId: UserId): Session | null;
-  /** Detaches the session (closing its connection with 4011 if it still has one) and exports it after `lastSeq`. */
-  surrender(session: Session, lastSeq: number): SessionState;
+  /** The local session `sessionId` of `userId`, or null. */
+  candidate(sessionId: SessionId, userId: UserId): Session | null;
+  /** False while this instance shuts down: it takes no sessions. */
+  readonly accepting: boolean;
+  /** A session arriving from another instance, in the offered groups, capturing deliveries; not yet held. */
+  standIn(sessionId: SessionId, userId: UserId, offer: HandoffOffer, capture: Capture): Promise<Session>;
+  /** The stand-in leaves again: the handoff failed. */
+  abandon(session: Session): void;
+  /** The commit point: moves the session's directory entry (under `lease`) and presence from `owner`; true when held here now. */
+  adopt(session: Session, owner: string, lease: string): Promise<boolean>;
+  /** The owner's side at commit: the session's connection, if any, is closed (4011); the session keeps buffering. */
+  detach(session: Session): void;
+  /** The owner's side: the session now lives on another instance. */
+  handedOver(session: Session): void;
+  /** The session directory (see PresenceStore). */
+  owner(userId: UserId, sessionId: SessionId): Promise<string | null>;
+  lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean>;
+  release(sessionId: SessionId, lease: string): Promise<void>;
+  revoke(userId: UserId, sessionId: SessionId): Promise<boolean>;
 }
 
 const text = z.string().min(1).max(256);
-const header = { id: text, from: text };
-const reply = { ...header, to: text };
-const sessionStateSchema = z.object({
-  id: text,
-  userId: text,
+const offerFields = {
+  groups: z.array(groupNameSchema).max(10_000),
   role: roleSchema,
+  grants: z.array(z.string().max(256)).max(10_000),
   meta: jsonObjectSchema,
   createdAt: z.number(),
-  groups: z.array(groupNameSchema),
+};
+const sessionStateSchema = z.object({
+  id: text,
+  userId: userIdSchema,
+  ...offerFields,
   seq: z.number().int().min(0),
   buffer: z.array(z.object({ seq: z.number().int().min(1), body: z.string() })),
 }) satisfies z.ZodType<SessionState>;
+const about = { id: text, sessionId: text, userId: userIdSchema };
 
 const messageSchema = z.discriminatedUnion('op', [
-  // `declines`: the claimer counts `none` answers. An instance of an earlier version claims without it, and would take
-  // a `none` for the answer, so it gets none (during a rolling upgrade both versions share the channel).
-  z.object({ op: z.literal('claim'), ...header, sessionId: text, userId: text, declines: z.literal(true).optional() }),
-  z.object({ op: z.literal('offer'), ...reply, groups: z.array(groupNameSchema), role: roleSchema, meta: jsonObjectSchema, createdAt: z.number() }),
-  z.object({ op: z.literal('none'), ...reply }),
-  z.object({ op: z.literal('commit'), ...reply, sessionId: text, userId: text, lastSeq: z.number().int().min(0) }),
-  z.object({ op: z.literal('state'), ...reply, state: sessionStateSchema }),
-  z.object({ op: z.literal('gone'), ...reply }),
+  z.object({ op: z.literal('claim'), ...about }),
+  z.object({ op: z.literal('offer'), id: text, ...offerFields }),
+  z.object({ op: z.literal('take'), ...about, ...offerFields }),
+  // lastSeq is null for a push: the whole buffer moves, the client has not said what it has.
+  z.object({ op: z.literal('commit'), ...about, lastSeq: z.number().int().min(0).nullable() }),
+  z.object({ op: z.literal('mark'), id: text }),
+  z.object({ op: z.literal('state'), id: text, state: sessionStateSchema }),
+  z.object({ op: z.literal('done'), ...about, moved: z.boolean() }),
+  z.object({ op: z.literal('gone'), id: text }),
 ]);
 type Message = z.infer<typeof messageSchema>;
-type Reply = Extract<Message, { op: 'offer' | 'none' | 'state' | 'gone' }>;
+type Answer = Extract<Message, { op: 'offer' | 'state' | 'gone' }>;
+
+/** A question this instance waits on: who must answer, and the capture to tell about the cut. */
+interface Waiting {
+  from: string;
+  capture: Capture | null;
+  answer(message: Answer): void;
+}
+
+/** The owner's side of one handoff in flight. */
+interface Outgoing {
+  id: string;
+  to: string;
+  session: Session;
+  timer: NodeJS.Timeout;
+  /** Resolves true when the session moved, false when it stays here. */
+  settled: Promise<boolean>;
+  settle(moved: boolean): void;
+}
+
+export interface HandoffOptions {
+  instanceId: string;
+  broker: Broker;
+  host: HandoffHost;
+  /** How long each step waits for its answer. */
+  timeoutMs: number;
+  logger: Logger;
+  metrics: Metrics;
+}
 
 export class Handoff implements ControlHandlers {
-  private readonly waiting = new Map<string, (reply: Reply) => void>();
+  private readonly self: string;
+  private readonly broker: Broker;
+  private readonly host: HandoffHost;
+  private readonly timeoutMs: number;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly outgoing = new Map<SessionId, Outgoing>();
+  private invalidCount = 0;
 
-  constructor(
-    private readonly instanceId: string,
-    private readonly broker: Broker,
-    private readonly host: HandoffHost,
-    private readonly timeoutMs: number,
-    private readonly log: Logger,
-  ) {}
-
-  /**
-   * Claims `sessionId` from whichever instance holds it. `prepare` receives the offer and must have the local
-   * stand-in session capturing deliveries before it resolves; then the state is fetched.
-   */
-  async claim(sessionId: SessionId, userId: UserId, lastSeq: number, prepare: (offer: HandoffOffer) => Promise<void>): Promise<SessionState | null> {
-    const id = randomBytes(8).toString('hex');
-    const offer = await this.ask({ op: 'claim', id, from: this.instanceId, sessionId, userId, declines: true }, id);
-    if (offer?.op !== 'offer') return null;
-    await prepare({ owner: offer.from, groups: offer.groups, role: offer.role, meta: offer.meta, createdAt: offer.createdAt });
-    const answer = await this.ask({ op: 'commit', id, from: this.instanceId, to: offer.from, sessionId, userId, lastSeq }, id);
-    return answer?.op === 'state' ? answer.state : null;
+  constructor(options: HandoffOptions) {
+    this.self = options.instanceId;
+    this.broker = options.broker;
+    this.host = options.host;
+    this.timeoutMs = options.timeoutMs;
+    this.log = options.logger;
+    this.metrics = options.metrics;
   }
 
-  onControl(raw: string): void {
+  /** Control messages that did not parse. */
+  get invalid(): number {
+    return this.invalidCount;
+  }
+
+  /** Whether a handoff is moving this session away from this instance now. */
+  moving(sessionId: SessionId): boolean {
+    return this.outgoing.has(sessionId);
+  }
+
+  /** Resolves once a handoff of this session in flight has settled (at once when there is none). */
+  async settled(sessionId: SessionId): Promise<void> {
+    await this.outgoing.get(sessionId)?.settled;
+  }
+
+  /**
+   * Pulls `sessionId` from the instance the directory names, for a client resuming here after `lastSeq`. Resolves with
+   * the session, held here and orphaned, or null at once when no live instance holds it. A session that moved on
+   * while asked is followed once.
+   */
+  async pull(sessionId: SessionId, userId: UserId, lastSeq: number): Promise<Session | null> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const owner = await this.host.owner(userId, sessionId);
+      if (owner === null || owner === this.self) return null;
+      const id = randomBytes(8).toString('hex');
+      const offer = await this.ask(owner, { op: 'claim', id, sessionId, userId }, null);
+      if (offer?.op === 'offer') return this.receive(owner, id, sessionId, userId, offer, lastSeq);
+      if (offer === null) return null;
+    }
+    return null;
+  }
+
+  /** Pushes a local session to instance `to` (this one shuts down); resolves true when it moved there. */
+  push(session: Session, to: string): Promise<boolean> {
+    const id = randomBytes(8).toString('hex');
+    const out = this.track(id, to, session);
+    const { id: sessionId, userId } = session;
+    void this.send(to, { op: 'take', id, sessionId, userId, ...offerOf(session) }).then((heard) => {
+      if (!heard) this.finish(out, false);
+    });
+    return out.settled;
+  }
+
+  onControl(raw: string, from: string): void {
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw);
@@ -90,64 +181,158 @@ export class Handoff implements ControlHandlers {
     }
     const checked = messageSchema.safeParse(parsed);
     if (!checked.success) {
-      this.log.warn('malformed control message ignored');
+      this.invalidCount++;
+      this.log.warn({ from }, 'malformed control message ignored');
       return;
     }
     const message = checked.data;
-    if (message.op === 'claim') return this.answerClaim(message);
-    if (message.to !== this.instanceId) return;
-    if (message.op === 'commit') return this.commit(message);
-    this.waiting.get(message.id)?.(message);
+    switch (message.op) {
+      case 'claim':
+        return void this.offer(from, message);
+      case 'take':
+        return void this.take(from, message);
+      case 'commit':
+        return this.commit(from, message);
+      case 'done':
+        return this.done(from, message);
+      case 'mark':
+        if (from === this.self) this.waiting.get(message.id)?.capture?.marked();
+        return;
+      default: {
+        const waiting = this.waiting.get(message.id);
+        if (!waiting || waiting.from !== from) return;
+        // Synchronously, in the order Redis delivered it: deliveries read after this one are the claimer's to number.
+        if (message.op === 'state') waiting.capture?.answered();
+        waiting.answer(message);
+      }
+    }
   }
 
-  private answerClaim(claim: Extract<Message, { op: 'claim' }>): void {
-    const session = this.host.handoffCandidate(claim.sessionId, claim.userId);
-    const to = { id: claim.id, from: this.instanceId, to: claim.from };
-    if (!session) {
-      if (claim.declines) void this.send({ op: 'none', ...to });
-      return;
-    }
-    void this.send({ op: 'offer', ...to, groups: [...session.groups], role: session.role, meta: session.meta, createdAt: session.createdAt });
+  // --- the claimer's side --------------------------------------------------------------------
+
+  /** An owner shutting down pushes a session here. */
+  private async take(from: string, message: Extract<Message, { op: 'take' }>): Promise<void> {
+    const { id, sessionId, userId } = message;
+    // Refused (this instance shuts down too): the owner keeps the session.
+    if (!this.host.accepting) return void this.send(from, { op: 'done', id, sessionId, userId, moved: false });
+    await this.receive(from, id, sessionId, userId, message, null);
   }
 
-  private commit(commit: Extract<Message, { op: 'commit' }>): void {
-    const session = this.host.handoffCandidate(commit.sessionId, commit.userId);
-    const to = { id: commit.id, from: this.instanceId, to: commit.from };
-    if (!session || !session.covers(commit.lastSeq)) {
-      void this.send({ op: 'gone', ...to });
-      return;
+  /** Stands in, commits, restores the owner's state and moves the directory entry; the session, or null. */
+  private async receive(owner: string, id: string, sessionId: SessionId, userId: UserId, offer: HandoffOffer, lastSeq: number | null): Promise<Session | null> {
+    if (!(await this.host.lease(sessionId, id, this.timeoutMs * 4))) {
+      void this.send(owner, { op: 'done', id, sessionId, userId, moved: false });
+      return null;
     }
-    void this.send({ op: 'state', ...to, state: this.host.surrender(session, commit.lastSeq) });
-    this.log.info({ sessionId: session.id, userId: session.userId, to: commit.from }, 'session handed over');
+    const capture = new Capture(owner, this.self);
+    const session = await this.host.standIn(sessionId, userId, offer, capture);
+    const answer = await this.ask(owner, { op: 'commit', id, sessionId, userId, lastSeq }, capture);
+    const ok = answer?.op === 'state' && capture.complete && answer.state.id === sessionId && answer.state.userId === userId;
+    if (ok) session.restore(answer.state);
+    const moved = ok && (await this.host.adopt(session, owner, id));
+    if (!moved) {
+      this.host.abandon(session);
+      void this.host.release(sessionId, id);
+    }
+    void this.send(owner, { op: 'done', id, sessionId, userId, moved });
+    this.metrics.handoffs.inc({ direction: 'in', result: moved ? 'moved' : 'failed' });
+    if (moved) this.log.debug({ sessionId, userId, from: owner }, 'session taken over from another instance');
+    return moved ? session : null;
   }
 
   /**
-   * Sends `message` and resolves with the first reply that is not `none`; with null when every instance that heard it
-   * answered `none` (at once when none heard it), or after the timeout.
+   * Sends `message` to `to` and resolves with its answer; null when `to` is gone (at once), or after the timeout. A
+   * commit goes with this instance's mark, which the capture must see before the state.
    */
-  private ask(message: Message, id: string): Promise<Reply | null> {
+  private ask(to: string, message: Extract<Message, { op: 'claim' | 'commit' }>, capture: Capture | null): Promise<Answer | null> {
     return new Promise((resolve) => {
-      let heard: number | null = null;
-      let declined = 0;
-      const finish = (result: Reply | null) => {
+      const finish = (answer: Answer | null) => {
         clearTimeout(timer);
-        this.waiting.delete(id);
-        resolve(result);
+        this.waiting.delete(message.id);
+        resolve(answer);
       };
       const timer = setTimeout(() => finish(null), this.timeoutMs);
-      this.waiting.set(id, (answer) => {
-        if (answer.op !== 'none') return finish(answer);
-        declined++;
-        if (heard !== null && declined >= heard) finish(null);
-      });
-      void this.send(message).then((count) => {
-        heard = count;
-        if (declined >= heard) finish(null);
+      this.waiting.set(message.id, { from: to, capture, answer: finish });
+      // Written in this turn: local deliveries from here on are after the commit (see Capture).
+      capture?.committed();
+      const mark = capture ? JSON.stringify({ op: 'mark', id: message.id } satisfies Message) : undefined;
+      void this.broker.sendControl(to, JSON.stringify(message), mark).then((heard) => {
+        if (!heard) finish(null);
       });
     });
   }
 
-  private send(message: Message): Promise<number> {
-    return this.broker.publishControl(JSON.stringify(message));
+  // --- the owner's side ----------------------------------------------------------------------
+
+  private async offer(from: string, claim: Extract<Message, { op: 'claim' }>): Promise<void> {
+    await this.settled(claim.sessionId);
+    const session = this.host.candidate(claim.sessionId, claim.userId);
+    if (!session) return void this.send(from, { op: 'gone', id: claim.id });
+    void this.send(from, { op: 'offer', id: claim.id, ...offerOf(session) });
   }
+
+  /**
+   * Exports the session in the same turn as the commit is read (the cut), detaching its connection; the session stays
+   * here, buffering, until `done` or the owner's own check. A retried commit gets the state again.
+   */
+  private commit(from: string, commit: Extract<Message, { op: 'commit' }>): void {
+    const session = this.host.candidate(commit.sessionId, commit.userId);
+    const existing = this.outgoing.get(commit.sessionId);
+    const busy = existing !== undefined && (existing.id !== commit.id || existing.to !== from);
+    if (!session || busy || (commit.lastSeq !== null && !session.covers(commit.lastSeq))) {
+      return void this.send(from, { op: 'gone', id: commit.id });
+    }
+    const out = existing ?? this.track(commit.id, from, session);
+    this.host.detach(session);
+    this.restartTimer(out, this.timeoutMs * 2);
+    void this.send(from, { op: 'state', id: commit.id, state: session.export(commit.lastSeq ?? 0) });
+  }
+
+  private done(from: string, done: Extract<Message, { op: 'done' }>): void {
+    const out = this.outgoing.get(done.sessionId);
+    if (out?.id !== done.id || out.to !== from) return;
+    // Not moved: the claimer gave up; its lease goes, so the session can be claimed again at once.
+    if (done.moved) this.finish(out, true);
+    else void this.expire(out);
+  }
+
+  private track(id: string, to: string, session: Session): Outgoing {
+    let settle!: (moved: boolean) => void;
+    const settled = new Promise<boolean>((resolve) => (settle = resolve));
+    const out: Outgoing = { id, to, session, settled, settle, timer: setTimeout(() => this.finish(out, false), this.timeoutMs) };
+    this.outgoing.set(session.id, out);
+    return out;
+  }
+
+  private restartTimer(out: Outgoing, ms: number): void {
+    clearTimeout(out.timer);
+    out.timer = setTimeout(() => void this.expire(out), ms);
+  }
+
+  /** No `done` came: revoke the claimer's lease; the session stays unless its entry already moved. */
+  private async expire(out: Outgoing): Promise<void> {
+    if (this.outgoing.get(out.session.id) !== out) return;
+    const stillMine = await this.host.revoke(out.session.userId, out.session.id);
+    this.finish(out, !stillMine);
+  }
+
+  private finish(out: Outgoing, moved: boolean): void {
+    if (this.outgoing.get(out.session.id) !== out) return;
+    clearTimeout(out.timer);
+    this.outgoing.delete(out.session.id);
+    if (moved) {
+      this.host.handedOver(out.session);
+      this.log.debug({ sessionId: out.session.id, userId: out.session.userId, to: out.to }, 'session handed over');
+    }
+    this.metrics.handoffs.inc({ direction: 'out', result: moved ? 'moved' : 'failed' });
+    out.settle(moved);
+  }
+
+  private send(to: string, message: Message): Promise<boolean> {
+    return this.broker.sendControl(to, JSON.stringify(message));
+  }
+}
+
+function offerOf(session: Session): HandoffOffer {
+  return { groups: [...session.groups], role: session.role, grants: [...session.grants], meta: session.meta, createdAt: session.createdAt };
 }

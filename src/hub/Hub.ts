@@ -13,6 +13,8 @@ import type { ConnectionRateLimiter } from './rateLimits';
 export interface HubHandlers {
   onOpen(socket: WebSocket, ip: string): ConnectionContext;
   onMessage(ctx: ConnectionContext, data: RawData, isBinary: boolean): void;
+  /** A WebSocket pong (answers the pings liveness sends to silent connections). */
+  onPong(ctx: ConnectionContext): void;
   onClose(ctx: ConnectionContext, code: number): void;
 }
 
@@ -112,9 +114,7 @@ export class Hub {
   private attach(ws: WebSocket, ip: string): void {
     const ctx = this.handlers.onOpen(ws, ip);
     ws.on('message', (data, isBinary) => this.handlers.onMessage(ctx, data, isBinary));
-    ws.on('pong', () => {
-      ctx.alive = true;
-    });
+    ws.on('pong', () => this.handlers.onPong(ctx));
     ws.on('error', (err) =>
       this.options.logger.debug({ connectionId: ctx.id, userId: ctx.session?.userId, ip, err: err.message }, 'socket error'),
     );

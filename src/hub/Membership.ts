@@ -100,11 +100,6 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     this.removeUser(session);
   }
 
-  /** Moves the session's presence entries from `fromInstance` to this one, without UP/DOWN or online/offline. */
-  adoptPresence(session: Session, fromInstance: string): Promise<void> {
-    return this.presence.transfer(fromInstance, { userId: session.userId, sessionId: session.id, meta: session.meta, since: session.createdAt }, [...session.groups]);
-  }
-
   // --- groups --------------------------------------------------------------------------------
 
   /** Joins at once locally (fan-out reaches the session from now on); resolves true when the user came UP cluster-wide. */
@@ -137,19 +132,19 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
 
   /** The fan-out hot path: one serialized envelope, delivered to every local session but `skip`, then handed to the broker once. */
   publish(kind: ChannelKind, name: string, envelope: Relayed, skip: Session | null): void {
-    this.deliver(kind, name, envelope, skip);
+    this.deliver(kind, name, envelope, skip, this.broker.instanceId);
     this.broker.publish(kind, name, envelope);
   }
 
-  onRelayed(kind: ChannelKind, name: string, envelope: Relayed): void {
-    this.deliver(kind, name, envelope, null);
+  onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string): void {
+    this.deliver(kind, name, envelope, null, origin);
   }
 
   onTransition(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta): void {
     this.announce(group, userId, status, meta);
   }
 
-  private deliver(kind: ChannelKind, name: string, { type, frame, about }: Relayed, skip: Session | null): void {
+  private deliver(kind: ChannelKind, name: string, { type, frame, about }: Relayed, skip: Session | null, origin: string): void {
     const targets = kind === 'group' ? this.groups.members(name) : this.users.get(name);
     if (!targets) return;
     const started = process.hrtime.bigint();
@@ -159,7 +154,7 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     let sent = 0;
     for (const session of targets) {
       if (session === skip || session.userId === about) continue;
-      if (sequenced) session.deliver(shared);
+      if (sequenced) session.deliver(shared, origin);
       else session.sendFrame(shared);
       sent++;
     }

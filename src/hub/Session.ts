@@ -2,6 +2,7 @@
 // replay buffer, and outlives its connection for GW_ORPHAN_SESSION_TTL_MS so a reconnect can resume it.
 import type { GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
 import { newId } from '../utils/ids';
+import { Capture } from './Capture';
 import type { ConnectionContext } from './ConnectionContext';
 import { keptUtf8 } from './frames';
 import { ReplayBuffer, type Buffered } from './ReplayBuffer';
@@ -11,11 +12,12 @@ export interface SessionState {
   id: SessionId;
   userId: UserId;
   role: Role;
+  grants: string[];
   meta: PresenceMeta;
   createdAt: number;
   groups: GroupName[];
   seq: number;
-  /** Buffered envelopes after the resuming client's lastSeq, bodies as UTF-8 text. */
+  /** Buffered envelopes after the resuming client's lastSeq (all of them for a hand-over), bodies as UTF-8 text. */
   buffer: { seq: number; body: string }[];
 }
 
@@ -34,7 +36,7 @@ export class Session {
   /** The last envelopes delivered, for resume. */
   private readonly buffer: ReplayBuffer;
   /** While another instance hands this session over, deliveries are held here, unnumbered (see restore). */
-  private captured: Buffer[] | null = null;
+  private capture: Capture | null = null;
 
   constructor(
     readonly userId: UserId,
@@ -51,23 +53,22 @@ export class Session {
     this.buffer = new ReplayBuffer(limits.bufferMessages, limits.bufferBytes);
   }
 
-  /** Holds deliveries unnumbered until `restore` (the session is arriving from another instance). */
-  capture(): void {
-    this.captured = [];
+  /** Holds deliveries unnumbered until `restore` (the session is arriving from `capture.owner`). */
+  startCapture(capture: Capture): void {
+    this.capture = capture;
   }
 
   /**
-   * Takes the numbering and buffer from the instance that held the session, then numbers what was captured meanwhile,
-   * skipping what that instance had already buffered (the same message reaches both instances during the handoff).
+   * Takes the numbering and buffer from the instance that held the session, then numbers what the capture kept: the
+   * deliveries that instance did not number (see Capture).
    */
   restore(state: SessionState): void {
     this.seq = state.seq;
     this.buffer.reset(state.buffer[0]?.seq ?? state.seq + 1);
     for (const entry of state.buffer) this.buffer.push(keptUtf8(entry.body));
-    const known = new Set(state.buffer.map((entry) => entry.body));
-    const captured = this.captured ?? [];
-    this.captured = null;
-    for (const body of captured) if (!known.has(body.toString())) this.deliver(body);
+    const kept = this.capture?.take() ?? [];
+    this.capture = null;
+    for (const body of kept) this.append(body);
   }
 
   /** The state another instance needs to resume this session after `lastSeq`. */
@@ -76,6 +77,7 @@ export class Session {
       id: this.id,
       userId: this.userId,
       role: this.role,
+      grants: [...this.grants],
       meta: this.meta,
       createdAt: this.createdAt,
       groups: [...this.groups],
@@ -84,12 +86,16 @@ export class Session {
     };
   }
 
-  /** A sequenced envelope (data_update, presence_update): numbered, kept for replay, sent if attached. */
-  deliver(body: Buffer): void {
-    if (this.captured) {
-      this.captured.push(body);
+  /** A sequenced envelope (data_update, presence_update) from `origin`: numbered, kept for replay, sent if attached. */
+  deliver(body: Buffer, origin: string): void {
+    if (this.capture) {
+      this.capture.offer(body, origin);
       return;
     }
+    this.append(body);
+  }
+
+  private append(body: Buffer): void {
     const seq = ++this.seq;
     this.buffer.push(body);
     this.conn?.sendSequenced(body, seq);

@@ -46,6 +46,10 @@ export class SessionStore {
     return expired;
   }
 
+  values(): IterableIterator<Session> {
+    return this.sessions.values();
+  }
+
   get size(): number {
     return this.sessions.size;
   }

@@ -1,7 +1,6 @@
 // Rate limits: upgrade attempts per client IP (rate-limiter-flexible) and per-connection token buckets (limiter).
 import { TokenBucket } from 'limiter';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { keys } from '../broker/wire';
 import { limits } from '../config/limits';
 import type { Redis } from '../redis/connection';
 
@@ -17,7 +16,7 @@ export function createConnectionRateLimiter(perMinute: number, redis?: Redis): C
   const options = { points: perMinute, duration: 60 };
   const memory = new RateLimiterMemory({ ...options, keyPrefix: 'conn' });
   const limiter: RateLimiterAbstract = redis
-    ? new RateLimiterRedis({ ...options, storeClient: redis, keyPrefix: `${keys.rateLimit}:conn`, insuranceLimiter: memory })
+    ? new RateLimiterRedis({ ...options, storeClient: redis, keyPrefix: 'rt:rl:conn', insuranceLimiter: memory })
     : memory;
   return {
     async admit(ip) {

@@ -34,6 +34,8 @@ export class Metrics {
   readonly rateLimited: Counter;
   readonly slowConsumers: Counter;
   readonly fanoutSeconds: Histogram;
+  /** Sessions moved between instances (`in`: to this one; `out`: away from it), or handoffs that failed and left them where they were. */
+  readonly handoffs: Counter<'direction' | 'result'>;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -70,6 +72,12 @@ export class Metrics {
     });
     this.rateLimited = new Counter({ name: 'gateway_rate_limited_total', help: 'Frames refused RATE_LIMITED.', registers });
     this.slowConsumers = new Counter({ name: 'gateway_slow_consumers_total', help: 'Connections cut off as slow consumers (close 4010).', registers });
+    this.handoffs = new Counter({
+      name: 'gateway_session_handoffs_total',
+      help: 'Session handoffs between instances, by direction (in, out) and result (moved, failed: the session stayed where it was).',
+      labelNames: ['direction', 'result'],
+      registers,
+    });
     this.fanoutSeconds = new Histogram({
       name: 'gateway_fanout_seconds',
       help: 'Time to hand one message to every local recipient socket.',

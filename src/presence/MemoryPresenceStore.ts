@@ -6,7 +6,10 @@ import type { PresenceEntry, PresenceEvent, PresenceStore } from './PresenceStor
 
 export class MemoryPresenceState {
   readonly registry = new PresenceRegistry();
-  readonly users = new Map<UserId, Set<SessionId>>();
+  /** user → session → the instance holding it (the session directory). */
+  readonly users = new Map<UserId, Map<SessionId, string>>();
+  /** session → the lease of the handoff moving it. */
+  readonly leases = new Map<SessionId, { lease: string; until: number }>();
 }
 
 export class MemoryPresenceStore implements PresenceStore {
@@ -34,11 +37,11 @@ export class MemoryPresenceStore implements PresenceStore {
     let conns = this.state.users.get(userId);
     if (conns && conns.size >= max) return false;
     if (!conns) {
-      conns = new Set();
+      conns = new Map();
       this.state.users.set(userId, conns);
       this.onEvent({ type: 'online', userId, instance: this.instanceId, ts: Date.now() });
     }
-    conns.add(sessionId);
+    conns.set(sessionId, this.instanceId);
     return true;
   }
 
@@ -49,8 +52,37 @@ export class MemoryPresenceStore implements PresenceStore {
     this.onEvent({ type: 'offline', userId, instance: this.instanceId, reason: 'closed', ts: Date.now() });
   }
 
-  /** In-process stores share one state keyed by session id, so a move changes nothing. */
-  async transfer(): Promise<void> {}
+  /** In-process stores share one state keyed by session id: only the directory entry changes hands. */
+  async transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId }, _groups: GroupName[], lease: string): Promise<boolean> {
+    const held = this.state.leases.get(session.sessionId);
+    if (held?.lease !== lease || held.until <= Date.now()) return false;
+    this.state.leases.delete(session.sessionId);
+    const conns = this.state.users.get(session.userId);
+    if (conns?.get(session.sessionId) !== fromInstance) return false;
+    conns.set(session.sessionId, this.instanceId);
+    return true;
+  }
+
+  async lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    if ((this.state.leases.get(sessionId)?.until ?? 0) > now) return false;
+    this.state.leases.set(sessionId, { lease, until: now + ttlMs });
+    return true;
+  }
+
+  async release(sessionId: SessionId, lease: string): Promise<void> {
+    if (this.state.leases.get(sessionId)?.lease === lease) this.state.leases.delete(sessionId);
+  }
+
+  async revoke(userId: UserId, sessionId: SessionId): Promise<boolean> {
+    if (this.state.users.get(userId)?.get(sessionId) !== this.instanceId) return false;
+    this.state.leases.delete(sessionId);
+    return true;
+  }
+
+  async owner(userId: UserId, sessionId: SessionId): Promise<string | null> {
+    return this.state.users.get(userId)?.get(sessionId) ?? null;
+  }
 
   handedOver(): void {}
 

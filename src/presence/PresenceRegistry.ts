@@ -41,6 +41,10 @@ export class PresenceRegistry {
     return true;
   }
 
+  has(group: GroupName, userId: UserId, sessionId: SessionId): boolean {
+    return this.groups.get(group)?.get(userId)?.has(sessionId) === true;
+  }
+
   /** One entry per user, in the order users came UP. */
   members(group: GroupName): Member[] {
     const users = this.groups.get(group);

@@ -37,11 +37,23 @@ export interface PresenceStore {
   /** Counts an identified connection for its user; false, counting nothing, when the user already has `max`. */
   connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean>;
   disconnect(userId: UserId, sessionId: SessionId): Promise<void>;
+
+  // The session directory: a session's user entry names the instance holding it, for the session's whole life.
+
+  /** The instance holding `sessionId` of `userId`, or null. An instance that crashed holds its sessions until survivors reap them. */
+  owner(userId: UserId, sessionId: SessionId): Promise<string | null>;
+  /** A claimer's right to move the session, for `ttlMs`; false when another handoff holds it (or the store is unreachable). */
+  lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean>;
+  /** A claimer that gave up lets its lease go (only its own), so the session can be claimed again at once. */
+  release(sessionId: SessionId, lease: string): Promise<void>;
   /**
-   * A session moved here from `fromInstance`: its entries (user count and each group) become this instance's,
-   * with no transition and no online/offline event.
+   * A session moves here from `fromInstance`, under `lease`: its entries (user count and each group) become this
+   * instance's, with no transition and no online/offline event. Moving the user entry is atomic and is the handoff's
+   * commit point: false, nothing moved, when the lease is not held or `fromInstance` no longer holds the session.
    */
-  transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[]): Promise<void>;
+  transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[], lease: string): Promise<boolean>;
+  /** The owner takes back a session whose handoff went quiet: true (and no lease can move it now) when it still holds it. */
+  revoke(userId: UserId, sessionId: SessionId): Promise<boolean>;
   /** The session moved to another instance (which took over its shared entries): forget it here, touching nothing shared. */
   handedOver(userId: UserId, sessionId: SessionId, groups: GroupName[]): void;
   /** Cleans up what this instance still holds; resolves once in-flight work is done. */

@@ -4,10 +4,33 @@
 // instance's own state, and re-publishes that state when Redis is back.
 import type { SessionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
 import { isReady, type Redis } from '../redis/connection';
-import { keys } from '../broker/wire';
 import type { Logger } from '../utils/logger';
 import { PresenceRegistry } from './PresenceRegistry';
 import type { PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
+
+/** Every Redis key presence uses; this module is their only reader and writer. */
+const keys = {
+  /** Liveness key of one instance (PX GW_INSTANCE_TTL_MS). */
+  instance: (id: string) => `rt:instance:${id}`,
+  /** Every presence entry an instance holds, so a survivor can clean up after it. */
+  instanceEntries: (id: string) => `rt:instance:${id}:entries`,
+  /** Set of instance ids that registered. */
+  instances: 'rt:instances',
+  /** Lock taken by the survivor that reaps a dead instance. */
+  reap: (id: string) => `rt:reap:${id}`,
+  /** Set when survivors first saw an instance dead: its sessions count as orphaned from then. */
+  dead: (id: string) => `rt:dead:${id}`,
+  /** Hash: "instance|session" → member JSON, for one group. */
+  presence: (group: GroupName) => `rt:presence:${group}`,
+  /** Set of one user's "instance|session" entries in one group. */
+  presenceUser: (group: GroupName, userId: UserId) => `rt:presence:${group}|${userId}`,
+  /** Set of one user's "instance|session" entries anywhere in the cluster: the per-user count, and the session directory. */
+  userConnections: (userId: UserId) => `rt:conns:${userId}`,
+  /** Online/offline events for backends. */
+  events: 'rt:events',
+  /** The lease of the handoff moving a session (see PresenceStore.lease). */
+  lease: (sessionId: SessionId) => `rt:lease:${sessionId}`,
+} as const;
 
 /** KEYS: presence hash, user's set in the group, instance entries. ARGV: field, member JSON, entry. Returns 1 when the user came UP. */
 const JOIN = `
@@ -44,6 +67,34 @@ if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) ==
 end
 return 0`;
 
+/**
+ * KEYS: user's connections, old owner's entries, new owner's entries, lease. ARGV: old field, new field, entry, lease.
+ * Moves the session's directory entry from the old owner to the new one, only under the lease and if the old owner
+ * still has it: 1 moved, 0 not.
+ */
+const MOVE = `
+if redis.call('GET', KEYS[4]) ~= ARGV[4] then return 0 end
+redis.call('DEL', KEYS[4])
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SADD', KEYS[1], ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1`;
+
+/**
+ * KEYS: user's connections, lease. ARGV: field. When the field is still there, the session stays with its owner: the
+ * lease ends (no handoff can move it now) and 1. Otherwise 0, touching nothing (a later handoff's lease is not ours).
+ */
+const REVOKE = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[2])
+return 1`;
+
+/** KEYS: lease. ARGV: lease. Deletes the lease only if it is this one. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`;
+
 /** What an instance holds, as stored in its entries set: a group membership or a user connection. */
 type HeldEntry = ['g', GroupName, SessionId, UserId] | ['u', UserId, SessionId];
 
@@ -52,6 +103,9 @@ interface ScriptClient {
   gwLeave(k1: string, k2: string, k3: string, field: string, entry: string): Promise<string | null>;
   gwConnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
   gwDisconnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
+  gwMove(k1: string, k2: string, k3: string, k4: string, from: string, to: string, entry: string, lease: string): Promise<number>;
+  gwRevoke(k1: string, k2: string, field: string): Promise<number>;
+  gwRelease(k1: string, lease: string): Promise<number>;
 }
 
 export interface RedisPresenceOptions {
@@ -72,7 +126,9 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly local = new PresenceRegistry();
   private readonly localUsers = new Map<UserId, Set<SessionId>>();
   private readonly metas = new Map<string, { meta: PresenceMeta; since: number }>();
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlightWork = new Set<Promise<unknown>>();
+  /** Entries whose Redis write is under way (see inFlight). */
+  private readonly pending = new Set<string>();
   private handlers: PresenceHandlers | null = null;
   private timers: NodeJS.Timeout[] = [];
   /** Set when Redis missed an update; the next `ready` reconciles. */
@@ -86,6 +142,9 @@ export class RedisPresenceStore implements PresenceStore {
     redis.defineCommand('gwLeave', { numberOfKeys: 3, lua: LEAVE });
     redis.defineCommand('gwConnect', { numberOfKeys: 3, lua: CONNECT });
     redis.defineCommand('gwDisconnect', { numberOfKeys: 3, lua: DISCONNECT });
+    redis.defineCommand('gwMove', { numberOfKeys: 4, lua: MOVE });
+    redis.defineCommand('gwRevoke', { numberOfKeys: 2, lua: REVOKE });
+    redis.defineCommand('gwRelease', { numberOfKeys: 1, lua: RELEASE });
     this.redis = redis as Redis & ScriptClient;
   }
 
@@ -133,40 +192,93 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean> {
-    const remote = await this.attempt(() =>
-      this.connectIn(userId, sessionId, max),
-    );
+    const remote = await this.inFlight(held(['u', userId, sessionId]), () => this.attempt(() => this.connectIn(userId, sessionId, max)));
     const own = this.localUsers.get(userId);
     if (remote === 0 || (remote === undefined && own && own.size >= max)) return false;
-    if (own) own.add(sessionId);
-    else this.localUsers.set(userId, new Set([sessionId]));
+    this.countLocally(userId, sessionId);
     return true;
   }
 
   async disconnect(userId: UserId, sessionId: SessionId): Promise<void> {
-    const own = this.localUsers.get(userId);
-    own?.delete(sessionId);
-    if (own?.size === 0) this.localUsers.delete(userId);
+    this.uncountLocally(userId, sessionId);
     this.metas.delete(sessionId);
     await this.attempt(() => this.disconnectIn(this.id, userId, sessionId, 'closed'));
   }
 
-  async transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[]): Promise<void> {
-    const { userId, sessionId, meta, since } = session;
-    for (const group of groups) this.local.join(group, userId, sessionId, meta, since);
-    this.metas.set(sessionId, { meta, since });
+  /**
+   * Runs a write of `entry` to Redis that the local state follows only once it answers (connect, transfer): meanwhile a
+   * reconcile (after a reconnect) neither removes the entry as stale nor adds it.
+   */
+  private async inFlight<T>(entry: string, write: () => Promise<T>): Promise<T> {
+    this.pending.add(entry);
+    try {
+      return await write();
+    } finally {
+      this.pending.delete(entry);
+    }
+  }
+
+  /** Whether the local state holds `entry` now. */
+  private holds(parts: HeldEntry): boolean {
+    if (parts[0] === 'u') return this.localUsers.get(parts[1])?.has(parts[2]) === true;
+    const [, group, sessionId, userId] = parts;
+    return this.local.has(group, userId, sessionId);
+  }
+
+  private countLocally(userId: UserId, sessionId: SessionId): void {
     const own = this.localUsers.get(userId);
     if (own) own.add(sessionId);
     else this.localUsers.set(userId, new Set([sessionId]));
-    // This instance's entries go in before the old ones come out, so no count ever reaches zero.
+  }
+
+  private uncountLocally(userId: UserId, sessionId: SessionId): void {
+    const own = this.localUsers.get(userId);
+    own?.delete(sessionId);
+    if (own?.size === 0) this.localUsers.delete(userId);
+  }
+
+  async transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[], lease: string): Promise<boolean> {
+    const { userId, sessionId, meta, since } = session;
+    const entry = held(['u', userId, sessionId]);
+    const moved = await this.inFlight(entry, () =>
+      this.attempt(() =>
+        this.redis.gwMove(keys.userConnections(userId), keys.instanceEntries(fromInstance), keys.instanceEntries(this.id), keys.lease(sessionId), `${fromInstance}|${sessionId}`, this.field(sessionId), entry, lease),
+      ),
+    );
+    if (moved !== 1) return false;
+    this.countLocally(userId, sessionId);
+    this.metas.set(sessionId, { meta, since });
+    // Each group entry keeps its `since`; this instance's goes in before the old one comes out, so no count reaches zero.
     await this.attempt(async () => {
-      await this.connectIn(userId, sessionId, Number.MAX_SAFE_INTEGER);
-      await this.disconnectIn(fromInstance, userId, sessionId, 'closed');
       for (const group of groups) {
-        await this.joinIn(group, userId, sessionId, meta, since);
+        const joined = parseMember((await this.redis.hget(keys.presence(group), `${fromInstance}|${sessionId}`)) ?? '')?.since ?? since;
+        this.local.join(group, userId, sessionId, meta, joined);
+        await this.joinIn(group, userId, sessionId, meta, joined);
         await this.leaveIn(fromInstance, group, userId, sessionId);
       }
     });
+    return true;
+  }
+
+  async lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
+    return (await this.attempt(() => this.redis.set(keys.lease(sessionId), lease, 'PX', ttlMs, 'NX'))) === 'OK';
+  }
+
+  async release(sessionId: SessionId, lease: string): Promise<void> {
+    await this.attempt(() => this.redis.gwRelease(keys.lease(sessionId), lease));
+  }
+
+  /** With Redis unreachable no lease can move anything either: the session stays. */
+  async revoke(userId: UserId, sessionId: SessionId): Promise<boolean> {
+    return (await this.attempt(() => this.redis.gwRevoke(keys.userConnections(userId), keys.lease(sessionId), this.field(sessionId)))) !== 0;
+  }
+
+  async owner(userId: UserId, sessionId: SessionId): Promise<string | null> {
+    const fields = await this.attempt(() => this.redis.smembers(keys.userConnections(userId)));
+    if (fields === undefined) return this.localUsers.get(userId)?.has(sessionId) ? this.id : null;
+    const suffix = `|${sessionId}`;
+    const field = fields.find((f) => f.endsWith(suffix));
+    return field === undefined ? null : field.slice(0, -suffix.length);
   }
 
   handedOver(userId: UserId, sessionId: SessionId, groups: GroupName[]): void {
@@ -186,7 +298,7 @@ export class RedisPresenceStore implements PresenceStore {
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    while (this.inFlightWork.size > 0) await Promise.allSettled([...this.inFlightWork]);
     this.handlers = null;
     if (!isReady(this.redis)) return;
     const holdsNothing = this.localUsers.size === 0 && this.local.groupCount === 0;
@@ -227,7 +339,7 @@ export class RedisPresenceStore implements PresenceStore {
       return undefined;
     }
     const pending = op();
-    this.inFlight.add(pending);
+    this.inFlightWork.add(pending);
     try {
       return await pending;
     } catch (err) {
@@ -235,14 +347,14 @@ export class RedisPresenceStore implements PresenceStore {
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'presence update failed; serving local presence');
       return undefined;
     } finally {
-      this.inFlight.delete(pending);
+      this.inFlightWork.delete(pending);
     }
   }
 
   private track(work: Promise<void>): Promise<void> {
     const guarded = work.catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'presence maintenance failed'));
-    this.inFlight.add(guarded);
-    void guarded.finally(() => this.inFlight.delete(guarded));
+    this.inFlightWork.add(guarded);
+    void guarded.finally(() => this.inFlightWork.delete(guarded));
     return guarded;
   }
 
@@ -256,7 +368,11 @@ export class RedisPresenceStore implements PresenceStore {
     await this.reconcile();
   }
 
-  /** Makes Redis hold exactly this instance's local state, announcing what changed for the rest of the cluster. */
+  /**
+   * Makes Redis hold exactly this instance's local state, announcing what changed for the rest of the cluster. Each
+   * entry is checked against the local state as it is when the entry's turn comes (connects and leaves go on meanwhile),
+   * and entries with a write under way are left to that write.
+   */
   private async reconcile(): Promise<void> {
     this.stale = false;
     const stored = new Set(await this.redis.smembers(keys.instanceEntries(this.id)));
@@ -265,10 +381,12 @@ export class RedisPresenceStore implements PresenceStore {
     for (const [group, userId, sessionId] of this.local.entries()) wanted.set(held(['g', group, sessionId, userId]), ['g', group, sessionId, userId]);
 
     for (const entry of stored) {
-      if (!wanted.has(entry)) await this.remove(this.id, entry, 'closed');
+      const parts = parseHeld(entry);
+      if (this.pending.has(entry) || (parts && this.holds(parts))) continue;
+      await this.remove(this.id, entry, 'closed');
     }
     for (const [entry, parts] of wanted) {
-      if (stored.has(entry)) continue;
+      if (stored.has(entry) || this.pending.has(entry) || !this.holds(parts)) continue;
       if (parts[0] === 'u') {
         await this.connectIn(parts[1], parts[2], Number.MAX_SAFE_INTEGER);
       } else {

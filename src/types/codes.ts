@@ -54,8 +54,11 @@ export type CloseCodeName = keyof typeof CloseCode;
 interface ErrorCodeInfo {
   readonly meaning: string;
   readonly action: ClientAction;
-  /** The close code that follows this error, when the error ends the connection. */
-  readonly closes?: number;
+  /**
+   * The close that follows this error, when the error ends the connection: always, or only when it refuses an
+   * envelope of type `on`.
+   */
+  readonly closes?: { readonly code: CloseCodeName; readonly on?: 'identify' };
 }
 
 export const ErrorCode = {
@@ -67,20 +70,32 @@ export const ErrorCode = {
   UNKNOWN_TYPE: { meaning: 'The envelope `type` is not one the gateway knows.', action: 'fix-request' },
   NOT_IDENTIFIED: { meaning: 'Only `identify` is accepted before `ready`.', action: 'fix-request' },
   ALREADY_IDENTIFIED: { meaning: 'A second `identify` on the same connection.', action: 'fix-request' },
-  AUTH_FAILED: { meaning: 'The token was rejected.', action: 'refresh-token', closes: CloseCode.AUTH_FAILED.code },
+  AUTH_FAILED: { meaning: 'The token was rejected.', action: 'refresh-token', closes: { code: 'AUTH_FAILED' } },
   FORBIDDEN: { meaning: 'The token does not grant the group, or the connection is not a member of it.', action: 'fix-request' },
   IDENTIFY_TIMEOUT: {
     meaning: 'No `identify` in time.',
     action: 'reconnect',
-    closes: CloseCode.IDENTIFY_TIMEOUT.code,
+    closes: { code: 'IDENTIFY_TIMEOUT' },
   },
   RATE_LIMITED: { meaning: 'Too many envelopes; `retryAfterMs` says when to send again.', action: 'retry-after' },
   LIMIT_EXCEEDED: {
     meaning: 'A per-user or per-connection limit was reached (connections per user: closes with 4029; groups per connection: does not close).',
     action: 'give-up',
+    closes: { code: 'TOO_MANY_CONNECTIONS', on: 'identify' },
   },
   PAYLOAD_TOO_LARGE: { meaning: 'A field is over its own limit (e.g. `identify.meta` over 1 KiB).', action: 'fix-request' },
   INTERNAL: { meaning: 'The gateway failed to handle the envelope; nothing was delivered.', action: 'retry-after' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
+
+/** Error codes of the HTTP endpoints (`{ ok: false, error: { code, message } }`), with their status. */
+export const HttpErrorCode = {
+  BAD_REQUEST: { status: 400, meaning: 'The request could not be read (e.g. a malformed JSON body).' },
+  UNAUTHORIZED: { status: 401, meaning: '`/metrics` needs `Authorization: Bearer <GW_METRICS_TOKEN>`.' },
+  NOT_FOUND: { status: 404, meaning: 'No such endpoint.' },
+  UPGRADE_REQUIRED: { status: 426, meaning: 'A plain GET of the WebSocket path: connect with a WebSocket client.' },
+  INTERNAL: { status: 500, meaning: 'The gateway failed to handle the request.' },
+} as const satisfies Record<string, { status: number; meaning: string }>;
+
+export type HttpErrorCodeName = keyof typeof HttpErrorCode;

@@ -6,7 +6,8 @@ interface PageState {
   received: unknown[];
   readies: boolean[];
   presence: string[];
-  start(gatewayUrl: string, sub: string): Promise<void>;
+  /** Several URLs: the client moves to the next one on each connect (as when its instance goes away). */
+  start(gatewayUrl: string | string[], sub: string): Promise<void>;
 }
 
 declare global {
@@ -30,8 +31,10 @@ window.page = {
   presence: [],
   async start(gatewayUrl, sub) {
     document.title = `gateway-strategy: ${sub}`;
+    const urls = Array.isArray(gatewayUrl) ? gatewayUrl : [gatewayUrl];
+    let turn = 0;
     const client = new GatewayClient({
-      url: gatewayUrl,
+      url: () => urls[turn++ % urls.length]!,
       getToken: async () => (await fetch(`/token?sub=${encodeURIComponent(sub)}`)).text(),
       groups: ['room-1'],
       meta: { browser: navigator.userAgent.includes('Chrome') ? 'chromium' : 'other' },

@@ -1,7 +1,10 @@
-// Signal deduplication: the same (group, kind, user) is let through once per window, cluster-wide with Redis.
+// Deduplication of `signal` envelopes: the same (group, kind, user) is let through once per window, cluster-wide with
+// Redis. A protocol rule, not a transport one: the Broker never sees it.
 import { isReady, type Redis } from '../redis/connection';
 import type { GroupName, UserId } from '../types/domain';
-import { keys } from './wire';
+
+/** The window's key; group and kind cannot contain "|", so the user id comes last. */
+const signalKey = (group: GroupName, kind: string, userId: UserId) => `rt:sig:${group}|${kind}|${userId}`;
 
 export interface Deduper {
   /** True when this signal is the first of its (group, kind, user) within `windowMs`. */
@@ -16,7 +19,7 @@ export class MemoryDeduper implements Deduper {
   private readonly until = new Map<string, number>();
 
   async claim(group: GroupName, kind: string, userId: UserId, windowMs: number): Promise<boolean> {
-    const key = keys.signal(group, kind, userId);
+    const key = signalKey(group, kind, userId);
     const now = Date.now();
     if ((this.until.get(key) ?? 0) > now) return false;
     if (this.until.size >= PURGE_AT) for (const [k, t] of this.until) if (t <= now) this.until.delete(k);
@@ -34,7 +37,7 @@ export class RedisDeduper implements Deduper {
   async claim(group: GroupName, kind: string, userId: UserId, windowMs: number): Promise<boolean> {
     if (!isReady(this.redis)) return this.fallback.claim(group, kind, userId, windowMs);
     try {
-      return (await this.redis.set(keys.signal(group, kind, userId), '1', 'PX', windowMs, 'NX')) === 'OK';
+      return (await this.redis.set(signalKey(group, kind, userId), '1', 'PX', windowMs, 'NX')) === 'OK';
     } catch {
       return this.fallback.claim(group, kind, userId, windowMs);
     }

@@ -1,0 +1,7 @@
+// The one way an HTTP endpoint refuses: the status and code from the HTTP error table, a message, never a stack.
+import type { Response } from 'express';
+import { HttpErrorCode, type HttpErrorCodeName } from '../types/codes';
+
+export function httpError(res: Response, code: HttpErrorCodeName, message: string): void {
+  res.status(HttpErrorCode[code].status).json({ ok: false, error: { code, message } });
+}

@@ -1,0 +1,181 @@
+// Commands: what each client envelope does, once Inbound has validated it: identify (a new session, or a resumed
+// one), heartbeat, subscribe, unsubscribe, data_update and signal.
+import type { Config } from '../config';
+import { isGranted } from '../auth/grants';
+import { verifyToken } from '../auth/jwt';
+import type { SessionTokens } from '../auth/sessionToken';
+import type { Deduper } from '../dedup/Deduper';
+import type { Metrics } from '../metrics';
+import type { GroupName } from '../types/domain';
+import { serializeEnvelope } from '../types/envelope';
+import { MAX_META_BYTES, type ClientSignalData, type ClientSignalType } from '../types/signals';
+import type { Logger } from '../utils/logger';
+import type { ConnectionContext } from './ConnectionContext';
+import type { Membership } from './Membership';
+import type { Replies } from './Replies';
+import type { Session } from './Session';
+import type { Sessions } from './Sessions';
+
+export interface CommandsOptions {
+  config: Pick<Config, 'jwtSecret' | 'maxConnectionsPerUser' | 'maxGroupsPerConnection' | 'signalDedupMs'>;
+  logger: Logger;
+  sessions: Sessions;
+  membership: Membership;
+  deduper: Deduper;
+  replies: Replies;
+  metrics: Metrics;
+  tokens: SessionTokens;
+}
+
+type Member = Awaited<ReturnType<Membership['members']>>[number];
+
+export class Commands {
+  private readonly config: CommandsOptions['config'];
+  private readonly log: Logger;
+  private readonly sessions: Sessions;
+  private readonly membership: Membership;
+  private readonly replies: Replies;
+
+  constructor(private readonly options: CommandsOptions) {
+    this.config = options.config;
+    this.log = options.logger;
+    this.sessions = options.sessions;
+    this.membership = options.membership;
+    this.replies = options.replies;
+  }
+
+  dispatch(ctx: ConnectionContext, type: ClientSignalType, data: unknown, id: string | undefined): Promise<void> | undefined {
+    switch (type) {
+      case 'identify':
+        return this.identify(ctx, data as ClientSignalData<'identify'>, id);
+      case 'heartbeat':
+        this.replies.send(ctx, 'heartbeat_ack', { serverTs: Date.now(), sessionToken: this.options.tokens.issue(ctx.session!.id) }, id);
+        return undefined;
+      case 'subscribe':
+        return this.subscribe(ctx, (data as ClientSignalData<'subscribe'>).group, id);
+      case 'unsubscribe':
+        return this.unsubscribe(ctx, (data as ClientSignalData<'unsubscribe'>).group, id);
+      case 'data_update':
+        return this.dataUpdate(ctx, data as ClientSignalData<'data_update'>, id);
+      case 'signal':
+        return this.signal(ctx, data as ClientSignalData<'signal'>, id);
+    }
+  }
+
+  private async identify(ctx: ConnectionContext, data: ClientSignalData<'identify'>, id: string | undefined): Promise<void> {
+    const meta = data.meta ?? {};
+    const refusal = { replyTo: id, refused: 'identify' } as const;
+    if (Buffer.byteLength(JSON.stringify(meta)) > MAX_META_BYTES) {
+      return this.replies.refuse(ctx, 'PAYLOAD_TOO_LARGE', `data.meta is over ${MAX_META_BYTES} bytes serialized`, refusal);
+    }
+    ctx.identifying = true;
+    try {
+      const verified = await verifyToken(data.token, this.config.jwtSecret);
+      if (!ctx.isOpen) return;
+      if (!verified.ok) {
+        this.log.info({ connectionId: ctx.id, ip: ctx.ip, reason: verified.reason }, 'identify rejected');
+        return this.replies.refuse(ctx, 'AUTH_FAILED', verified.reason, refusal);
+      }
+      const { sub: userId, role, groups: grants } = verified.claims;
+      const found = data.resume ? await this.sessions.resumable(data.resume, userId) : { session: null, stale: null };
+      if (found.session && (await this.resume(ctx, found.session, grants, data.groups ?? [], data.resume!.lastSeq, id))) return;
+      const session = this.sessions.create(userId, role, grants, meta);
+      if (!(await this.membership.admit(session, this.config.maxConnectionsPerUser))) {
+        this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip }, 'identify refused: connections per user');
+        return this.replies.refuse(ctx, 'LIMIT_EXCEEDED', `user already has ${this.config.maxConnectionsPerUser} connections`, refusal);
+      }
+      // Closed meanwhile, or this instance began shutting down: no session starts here (the shutdown close follows).
+      if (ctx.closed || ctx.draining) return this.membership.release(session);
+      this.sessions.add(session, ctx);
+      const { joined, denied, cameUp } = await this.joinRequested(session, data.groups ?? []);
+      const groups = await this.memberLists([...session.groups]);
+      if (ctx.closed || ctx.draining) return;
+      // From here to the replay nothing awaits: what reached the session while it joined follows `ready`, numbered.
+      this.sessions.attach(session, ctx);
+      this.replies.send(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId, role, groups, denied, resumed: false, sessionToken: this.options.tokens.issue(session.id) }, id);
+      for (const { body, seq } of session.replayAfter(0)) ctx.sendSequenced(body, seq);
+      this.announceUp(session, cameUp);
+      if (found.stale) this.sessions.end(found.stale);
+      this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip, groups: joined.length, denied: denied.length, resumeRefused: data.resume !== undefined }, 'identified');
+    } finally {
+      ctx.identifying = false;
+    }
+  }
+
+  /**
+   * Re-attaches a session: `ready` (resumed), then every buffered envelope after `lastSeq`, then live traffic. False
+   * when the session left this instance meanwhile (another instance pulled it): the client gets a fresh session.
+   */
+  private async resume(ctx: ConnectionContext, session: Session, grants: readonly string[], requested: GroupName[], lastSeq: number, id: string | undefined): Promise<boolean> {
+    session.grants = grants;
+    await Promise.all([...session.groups].filter((group) => !isGranted(grants, group)).map((group) => this.membership.leave(session, group)));
+    const { denied, cameUp } = await this.joinRequested(session, requested);
+    const groups = await this.memberLists([...session.groups]);
+    if (ctx.closed || ctx.draining) return true;
+    if (!this.sessions.holds(session)) return false;
+    // From here to the replay nothing awaits, so no live envelope can slip in between.
+    const tookOver = this.sessions.attach(session, ctx);
+    this.replies.send(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId: session.userId, role: session.role, groups, denied, resumed: true, sessionToken: this.options.tokens.issue(session.id) }, id);
+    const missed = session.replayAfter(lastSeq);
+    for (const { body, seq } of missed) ctx.sendSequenced(body, seq);
+    this.options.metrics.sent('replay', missed.length);
+    this.announceUp(session, cameUp);
+    this.log.info({ connectionId: ctx.id, userId: session.userId, ip: ctx.ip, sessionId: session.id, replayed: missed.length, tookOver }, 'session resumed');
+    return true;
+  }
+
+  /** Joins the requested groups the token grants, up to the per-connection cap; the rest are denied. */
+  private async joinRequested(session: Session, requested: GroupName[]): Promise<{ joined: GroupName[]; denied: GroupName[]; cameUp: GroupName[] }> {
+    const joined: GroupName[] = [];
+    const denied: GroupName[] = [];
+    for (const group of new Set(requested)) {
+      if (session.groups.has(group)) continue;
+      (isGranted(session.grants, group) && session.groups.size + joined.length < this.config.maxGroupsPerConnection ? joined : denied).push(group);
+    }
+    const up = await Promise.all(joined.map((group) => this.membership.join(session, group)));
+    return { joined, denied, cameUp: joined.filter((_, i) => up[i]) };
+  }
+
+  private memberLists(groups: GroupName[]): Promise<{ group: GroupName; members: Member[] }[]> {
+    return Promise.all(groups.map(async (group) => ({ group, members: await this.membership.members(group) })));
+  }
+
+  private announceUp(session: Session, groups: GroupName[]): void {
+    for (const group of groups) this.membership.announce(group, session.userId, 'UP', session.meta);
+  }
+
+  private async subscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
+    const session = ctx.session!;
+    if (!isGranted(session.grants, group)) return this.replies.refuse(ctx, 'FORBIDDEN', `the token does not grant group "${group}"`, { replyTo: id });
+    if (!session.groups.has(group) && session.groups.size >= this.config.maxGroupsPerConnection) {
+      return this.replies.refuse(ctx, 'LIMIT_EXCEEDED', `a connection may be in at most ${this.config.maxGroupsPerConnection} groups`, { replyTo: id, refused: 'subscribe' });
+    }
+    const cameUp = await this.membership.join(session, group);
+    this.replies.send(ctx, 'subscribed', { group, members: await this.membership.members(group) }, id);
+    if (cameUp) this.membership.announce(group, session.userId, 'UP', session.meta);
+  }
+
+  private async unsubscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
+    await this.membership.leave(ctx.session!, group);
+    this.replies.send(ctx, 'unsubscribed', { group }, id);
+  }
+
+  private dataUpdate(ctx: ConnectionContext, data: ClientSignalData<'data_update'>, id: string | undefined): undefined {
+    const session = ctx.session!;
+    if (!session.groups.has(data.group)) return this.replies.refuse(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, { replyTo: id });
+    const out = serializeEnvelope('data_update', { group: data.group, from: { userId: session.userId, connectionId: ctx.id }, payload: data.payload });
+    this.membership.publish('group', data.group, { type: 'data_update', frame: out }, data.echo === true ? null : session);
+    if (id !== undefined) this.replies.send(ctx, 'ack', {}, id);
+    return undefined;
+  }
+
+  private async signal(ctx: ConnectionContext, data: ClientSignalData<'signal'>, id: string | undefined): Promise<void> {
+    const session = ctx.session!;
+    if (!session.groups.has(data.group)) return this.replies.refuse(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, { replyTo: id });
+    if (await this.options.deduper.claim(data.group, data.kind, session.userId, this.config.signalDedupMs)) {
+      const out = serializeEnvelope('signal', { group: data.group, from: { userId: session.userId, connectionId: ctx.id }, kind: data.kind, data: data.data ?? null });
+      this.membership.publish('group', data.group, { type: 'signal', frame: out }, session);
+    }
+    if (id !== undefined) this.replies.send(ctx, 'ack', {}, id);
+  }
+}

@@ -1,0 +1,72 @@
+// The PresenceStore contract over a real redis-server: each store has its own connection, as in cluster.ts.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { hasRedis, startRedis, stopAllRedis, type RedisServer } from '../../test/helpers/redis';
+import { closeRedis, createRedis, type Redis } from '../redis/connection';
+import { createLogger } from '../utils/logger';
+import { presenceStoreContract } from './PresenceStore.contract';
+import { RedisPresenceStore } from './RedisPresenceStore';
+
+const log = createLogger('silent');
+
+type StreamEntry = [id: string, fields: string[]];
+
+describe.skipIf(!hasRedis)('redis', () => {
+  let redis: RedisServer;
+  let admin: Redis;
+  const made: { store: RedisPresenceStore; connection: Redis }[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    admin = redis.client();
+  });
+  beforeEach(async () => {
+    await admin.flushall();
+  });
+  afterEach(async () => {
+    for (const { store, connection } of made.splice(0)) {
+      await store.stop();
+      await closeRedis(connection);
+    }
+  });
+  afterAll(stopAllRedis);
+
+  presenceStoreContract('redis', () => ({
+    async store(instanceId, handlers) {
+      const connection = createRedis(redis.url, `test:${instanceId}`, log);
+      // Long liveness: no instance of a test is ever taken for dead and reaped.
+      const store = new RedisPresenceStore({ instanceId, redis: connection, logger: log, instanceTtlMs: 60_000, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
+      made.push({ store, connection });
+      // A store whose connection is not ready answers from its own state alone: wait, or it is not a cluster.
+      await new Promise((ready) => connection.once('ready', ready));
+      await store.start(handlers);
+      return store;
+    },
+    async events() {
+      const entries = (await admin.xrange('rt:events', '-', '+')) as StreamEntry[];
+      return entries.map(([, fields]) => {
+        const f = new Map<string, string>();
+        for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+        return [f.get('type'), f.get('userId'), f.get('instance'), ...(f.has('reason') ? [f.get('reason')] : [])].join(' ');
+      });
+    },
+  }));
+
+  // Regression: the reconcile a start (or a Redis reconnect) runs compares Redis with the local state; a connect whose
+  // Redis call it overtook was removed as stale (12 of 150 sessions here), leaving the session out of the directory.
+  it('keeps every session counted while the start-up reconcile runs', async () => {
+    const connection = createRedis(redis.url, 'test:racing', log);
+    const store = new RedisPresenceStore({ instanceId: 'racing', redis: connection, logger: log, instanceTtlMs: 60_000, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
+    made.push({ store, connection });
+    await new Promise((ready) => connection.once('ready', ready));
+    await store.start({ onTransition() {} });
+    const sessions = Array.from({ length: 150 }, (_, i) => [`user-${i % 30}`, `s${i}`] as const);
+    for (let round = 0; round < 30; round++) {
+      await Promise.all(sessions.slice(round * 5, round * 5 + 5).map(([userId, sessionId]) => store.connect(userId, sessionId, 100)));
+    }
+    // The reconcile of a start is over once the store's own liveness key is written and one more command has answered.
+    await vi.waitFor(async () => expect(await admin.exists('rt:instance:racing')).toBe(1));
+    await connection.ping();
+    const owners = await Promise.all(sessions.map(([userId, sessionId]) => store.owner(userId, sessionId)));
+    expect(owners.filter((o) => o !== 'racing')).toEqual([]);
+  });
+});

@@ -1,0 +1,185 @@
+// Session handoffs under faults, over in-process instances whose bus drops, holds or repeats control messages: in
+// every case the session ends up on exactly one instance (the directory names it, resumable there) or cleanly expired,
+// never on two, never lost while its user shows UP.
+import { describe, expect, it, vi } from 'vitest';
+import { MemoryCluster } from '../src/cluster';
+import { timings } from '../src/config/timings';
+import { startTestGateway, type TestGateway } from './helpers/gateway';
+import type { ProbeClient, ServerEnvelope } from './helpers/ProbeClient';
+
+type Op = 'claim' | 'offer' | 'take' | 'commit' | 'mark' | 'state' | 'done' | 'gone';
+const opOf = (body: string) => (JSON.parse(body) as { op: Op }).op;
+const seqOf = (e: ServerEnvelope) => (e as unknown as { seq: number }).seq;
+
+interface Credentials {
+  sessionId: string;
+  sessionToken: string;
+}
+
+async function start(ids: string[], env: Record<string, string> = {}): Promise<{ cluster: MemoryCluster; gws: TestGateway[] }> {
+  const cluster = new MemoryCluster();
+  // One after the other, so the bus lists them in this order (a stopping instance hands sessions out in peer order).
+  const gws: TestGateway[] = [];
+  for (const id of ids) gws.push(await startTestGateway({ GW_INSTANCE_ID: id, ...env }, { memoryCluster: cluster }));
+  return { cluster, gws };
+}
+
+/** alice identifies on `gw` in group g and drops without a close frame: her session is orphaned there. */
+async function orphanedAlice(gw: TestGateway): Promise<Credentials> {
+  const alice = await gw.connect();
+  const ready = (await alice.identify(await gw.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as unknown as Credentials;
+  alice.socket.terminate();
+  await gw.connections(gw.gateway.connectionCount - 1);
+  return ready;
+}
+
+async function resume(gw: TestGateway, credentials: Credentials, lastSeq = 0): Promise<{ client: ProbeClient; reply: ServerEnvelope }> {
+  const client = await gw.connect();
+  const reply = await client.request('identify', { token: await gw.token({ sub: 'alice', groups: ['g'] }), resume: { ...credentials, lastSeq } }, 5_000);
+  return { client, reply };
+}
+
+/** The instance the cluster's session directory names for alice's session. */
+const ownerOf = (cluster: MemoryCluster, sessionId: string) => cluster.presence.users.get('alice')?.get(sessionId) ?? null;
+
+describe('handoff faults', () => {
+  it('the state reply dropped: the resume fails cleanly, the owner keeps the session, a retry resumes it', async () => {
+    const { cluster, gws } = await start(['owner', 'claimer']);
+    const [owner, claimer] = gws as [TestGateway, TestGateway];
+    const watcher = await owner.join('watcher', ['g']);
+    const credentials = await orphanedAlice(owner);
+    cluster.bus.fault = ({ body }) => (opOf(body) === 'state' ? 'drop' : 'deliver');
+    const failed = await resume(claimer, credentials);
+    expect(failed.reply.data).toMatchObject({ resumed: false });
+    // The claimer's `done` (not moved) reaches the owner, which revokes the lease and keeps the session.
+    await vi.waitFor(() => expect(owner.gateway.sessionCount).toBe(2));
+    expect(claimer.gateway.sessionCount).toBe(1); // the fresh session, not a second copy
+    expect(ownerOf(cluster, credentials.sessionId)).toBe('owner');
+    cluster.bus.fault = null;
+    await watcher.request('data_update', { group: 'g', payload: 'missed' });
+    const retried = await resume(claimer, credentials);
+    expect(retried.reply.data).toMatchObject({ resumed: true, sessionId: credentials.sessionId });
+    expect((await retried.client.next('data_update')).data!.payload).toBe('missed');
+    expect(ownerOf(cluster, credentials.sessionId)).toBe('claimer');
+    expect([owner.gateway.sessionCount, claimer.gateway.sessionCount]).toEqual([1, 2]);
+  });
+
+  it('the state reply delayed past the timeout: the late state changes nothing', async () => {
+    const { cluster, gws } = await start(['owner', 'claimer']);
+    const [owner, claimer] = gws as [TestGateway, TestGateway];
+    const credentials = await orphanedAlice(owner);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    cluster.bus.fault = ({ body }) => (opOf(body) === 'state' ? held : 'deliver');
+    const started = Date.now();
+    const failed = await resume(claimer, credentials);
+    expect(failed.reply.data).toMatchObject({ resumed: false });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(timings.handoffTimeoutMs);
+    await vi.waitFor(() => expect(owner.gateway.sessionCount).toBe(1));
+    release();
+    await held;
+    // The late state has been handed to the claimer (delivery follows the promise at once); a request/reply barrier on
+    // the claimer's loop comes after it.
+    await failed.client.barrier();
+    expect(claimer.gateway.sessionCount).toBe(1);
+    expect(ownerOf(cluster, credentials.sessionId)).toBe('owner');
+    cluster.bus.fault = null;
+    expect((await resume(owner, credentials)).reply.data).toMatchObject({ resumed: true });
+  });
+
+  it('the claimer dies after committing: the owner hears nothing, revokes the lease, and keeps the session resumable', async () => {
+    const { cluster, gws } = await start(['owner', 'claimer']);
+    const [owner, claimer] = gws as [TestGateway, TestGateway];
+    const credentials = await orphanedAlice(owner);
+    let dead = false;
+    // Nothing reaches the claimer after its commit, and nothing leaves it: as if its process had died there.
+    cluster.bus.fault = ({ from, to, body }) => {
+      if (dead && (from === 'claimer' || to === 'claimer')) return 'drop';
+      if (from === 'claimer' && opOf(body) === 'commit') dead = true;
+      return 'deliver';
+    };
+    expect((await resume(claimer, credentials)).reply.data).toMatchObject({ resumed: false });
+    // The owner's own check (after twice the step timeout) finds the directory entry still its own.
+    await vi.waitFor(() => expect(ownerOf(cluster, credentials.sessionId)).toBe('owner'), { timeout: 4 * timings.handoffTimeoutMs });
+    cluster.bus.fault = null;
+    const back = await resume(owner, credentials);
+    expect(back.reply.data).toMatchObject({ resumed: true, sessionId: credentials.sessionId });
+    expect(claimer.gateway.sessionCount).toBe(1);
+  });
+
+  it('the owner dies mid-handoff: the resume fails, and the session expires cleanly with its owner, never held twice', async () => {
+    const { cluster, gws } = await start(['owner', 'claimer'], { GW_ORPHAN_SESSION_TTL_MS: '1500' });
+    const [owner, claimer] = gws as [TestGateway, TestGateway];
+    const credentials = await orphanedAlice(owner);
+    // The owner offers, then dies as the commit reaches it: the commit is lost and nothing leaves it any more.
+    let dead = false;
+    cluster.bus.fault = ({ from, to, body }) => {
+      if (to === 'owner' && opOf(body) === 'commit') dead = true;
+      return dead && (from === 'owner' || to === 'owner') ? 'drop' : 'deliver';
+    };
+    expect((await resume(claimer, credentials)).reply.data).toMatchObject({ resumed: false });
+    expect(ownerOf(cluster, credentials.sessionId)).toBe('owner');
+    await vi.waitFor(() => expect(ownerOf(cluster, credentials.sessionId)).toBeNull(), { timeout: 5_000 });
+    expect(owner.gateway.sessionCount).toBe(0);
+    cluster.bus.fault = null;
+    expect((await resume(claimer, credentials)).reply.data).toMatchObject({ resumed: false });
+  });
+
+  it('a commit delivered twice gets the same answer twice; the session moves once, every message once', async () => {
+    const { cluster, gws } = await start(['owner', 'claimer']);
+    const [owner, claimer] = gws as [TestGateway, TestGateway];
+    const watcher = await claimer.join('watcher', ['g']);
+    const credentials = await orphanedAlice(owner);
+    for (const n of [1, 2]) await watcher.request('data_update', { group: 'g', payload: n });
+    cluster.bus.fault = ({ body }) => (opOf(body) === 'commit' ? 'twice' : 'deliver');
+    const moved = await resume(claimer, credentials);
+    expect(moved.reply.data).toMatchObject({ resumed: true });
+    await watcher.request('data_update', { group: 'g', payload: 3 });
+    const got = (await moved.client.before((e) => e.type === 'data_update' && e.data!.payload === 3)).filter((e) => e.type === 'data_update');
+    expect(got.map((e) => [e.data!.payload, seqOf(e)])).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
+    expect([owner.gateway.sessionCount, claimer.gateway.sessionCount]).toEqual([0, 2]);
+  });
+
+  it('two instances resume the same session at once: it ends up on exactly one', async () => {
+    const { cluster, gws } = await start(['owner', 'left', 'right']);
+    const [owner, left, right] = gws as [TestGateway, TestGateway, TestGateway];
+    const credentials = await orphanedAlice(owner);
+    const [l, r] = await Promise.all([resume(left, credentials), resume(right, credentials)]);
+    const resumed = [l, r].filter((x) => x.reply.data!.resumed === true);
+    expect(resumed.length).toBeGreaterThanOrEqual(1);
+    const holder = ownerOf(cluster, credentials.sessionId);
+    expect(['left', 'right']).toContain(holder);
+    // Whichever resumed last holds it; the other connection (if it resumed first) was taken over with 4011.
+    const counts = { owner: owner.gateway.sessionCount, left: left.gateway.sessionCount, right: right.gateway.sessionCount };
+    expect(counts.owner).toBe(0);
+    expect(counts.left + counts.right).toBe(1 + [l, r].filter((x) => x.reply.data!.resumed === false).length);
+  });
+
+  it('a resume that arrives while the owner is pushing the session to a survivor follows it there', async () => {
+    const { cluster, gws } = await start(['stopping', 'survivor', 'elsewhere']);
+    const [stopping, survivor, elsewhere] = gws as [TestGateway, TestGateway, TestGateway];
+    const credentials = await orphanedAlice(stopping);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let sawState: () => void;
+    const stateSent = new Promise<void>((resolve) => (sawState = resolve));
+    cluster.bus.fault = ({ to, body }) => {
+      if (to === 'survivor' && opOf(body) === 'state') {
+        sawState();
+        return held;
+      }
+      return 'deliver';
+    };
+    const stopped = stopping.gateway.stop();
+    await stateSent;
+    const resuming = resume(elsewhere, credentials);
+    release();
+    await stopped;
+    expect((await resuming).reply.data).toMatchObject({ resumed: true, sessionId: credentials.sessionId });
+    expect(ownerOf(cluster, credentials.sessionId)).toBe('elsewhere');
+    expect(survivor.gateway.sessionCount).toBe(0);
+  });
+});
