@@ -1,5 +1,5 @@
 // A lean WebSocket client for load generation: raw TCP, hand-rolled framing, no JSON.parse per message, so one
-// process can hold thousands of subscribers without saturating its core. Answers pings as browsers do.
+// process can hold thousands of subscribers without saturating its core. Answers pings and close frames as browsers do.
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 
@@ -83,6 +83,11 @@ export class LeanSocket {
       const start = off + header;
       if (opcode === 0x9) this.write(0xa, data.subarray(start, start + len));
       else this.onFrame(opcode, (b0 & 0x80) !== 0, data, start, start + len);
+      if (opcode === 0x8 && !this.closed) {
+        // The close handshake: echo the status, then end the TCP connection.
+        this.write(0x8, data.subarray(start, start + Math.min(len, 2)));
+        this.socket.end();
+      }
       off = start + len;
     }
     this.pending = off < data.length ? data.subarray(off) : null;

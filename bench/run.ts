@@ -48,7 +48,7 @@ export interface BenchOptions {
   writeDocs: boolean;
   /** Where the JSON results go (default bench/out/, git-ignored). */
   outDir?: string;
-  /** Run the fan-out and idle gateways with --cpu-prof, profiles in bench/profiles/. */
+  /** Run the fan-out, idle and hand-over gateways with --cpu-prof, profiles in bench/profiles/. */
   profile: boolean;
   /** Node.js flags for both servers (diagnostics such as --trace-gc); their output is forwarded to stderr. */
   nodeFlags?: string[];
@@ -491,13 +491,13 @@ function logLine<T>(proc: ChildProcess, text: string): Promise<T> {
 }
 
 /** The hand-over on SIGTERM: `sessions` identified on one instance (groups of 100), one other instance alive. */
-async function handover(counts: number[]): Promise<HandoverResult[]> {
+async function handover(counts: number[], profile: boolean): Promise<HandoverResult[]> {
   const results: HandoverResult[] = [];
   for (const sessions of counts) {
     const redisServer = await benchRedis();
     const env = (id: string) => gatewayEnv({ GW_REDIS_URL: redisServer.url, GW_INSTANCE_ID: id, GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000' });
-    const stopping = await startGateway(env(`handover-${sessions}-a`));
-    const staying = await startGateway(env(`handover-${sessions}-b`));
+    const stopping = await startGateway(env(`handover-${sessions}-a`), profile);
+    const staying = await startGateway(env(`handover-${sessions}-b`), profile);
     const subs = new Subscribers();
     try {
       const c = await subs.connect({ kind: 'gateway', ports: [stopping.port], count: sessions, group: 'handover', secret: SECRET, groupSize: 100 });
@@ -631,7 +631,7 @@ export async function runBench(opts: BenchOptions) {
   const idleResults = opts.skip.includes('idle') || opts.idle === 0 ? [] : await idle(opts);
   const redisResults = opts.skip.includes('redis') ? [] : await redis(opts, opts.rates[Math.floor(opts.rates.length / 2)]!);
   const resumeResult = opts.skip.includes('resume') ? null : await resumeLatency(RESUME_SAMPLES);
-  const handoverResults = opts.skip.includes('handover') ? [] : await handover(opts.handover);
+  const handoverResults = opts.skip.includes('handover') ? [] : await handover(opts.handover, opts.profile);
   const table = summarize(fan, idleResults, redisResults, resumeResult, handoverResults);
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() };
   const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults }, null, 2);
@@ -676,7 +676,7 @@ Options:
   --idle-seconds <s>     how long the idle connections are measured (default: 60)
   --handover <list>      sessions held by the instance that gets SIGTERM, one run each (default: 1000,10000)
   --skip <list>          workloads to skip, comma-separated: fanout, idle, redis, resume, handover
-  --profile              CPU profiles of the fan-out and idle gateways, in bench/profiles/ (see yarn bench:profile)
+  --profile              CPU profiles of the fan-out, idle and hand-over gateways, in bench/profiles/ (see yarn bench:profile)
   --node-flags=<flags>   Node.js flags for both servers, space-separated, e.g. --node-flags=--trace-gc
                          (their output then goes to stderr)
   --write-docs           also write bench/results/<date>.json and the generated block of docs/performance.md

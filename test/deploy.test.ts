@@ -21,6 +21,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
   restart?: string;
+  stop_grace_period?: string;
   networks?: string[];
   container_name?: string;
 }
@@ -41,6 +42,10 @@ describe('docker-compose.yml', () => {
       expect(service!.healthcheck?.test[0]).toBe('CMD');
       expect(service!.restart).toBe('unless-stopped');
     }
+  });
+
+  it('gives a stopping gateway time to hand its sessions over before Docker kills it', () => {
+    expect(gateway!.stop_grace_period).toBe('30s');
   });
 
   it('publishes only Nginx, on 80 and 443', () => {

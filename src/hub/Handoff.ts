@@ -16,6 +16,7 @@ import { jsonObjectSchema } from '../types/envelope';
 import type { Metrics } from '../metrics';
 import type { Logger } from '../utils/logger';
 import { Capture } from './Capture';
+import { SharedBodies } from './SharedBodies';
 import type { Session, SessionState } from './Session';
 
 /** What a claimer needs to stand in for a session before its state arrives. */
@@ -81,6 +82,9 @@ const messageSchema = z.discriminatedUnion('op', [
 type Message = z.infer<typeof messageSchema>;
 type Answer = Extract<Message, { op: 'offer' | 'state' | 'gone' }>;
 
+const SHARED_BODIES_MAX_BYTES = 16 * 1024 * 1024;
+const SHARED_BODIES_IDLE_MS = 5_000;
+
 /** A question this instance waits on: who must answer, and the capture to tell about the cut. */
 interface Waiting {
   from: string;
@@ -118,6 +122,8 @@ export class Handoff implements ControlHandlers {
   private readonly metrics: Metrics;
   private readonly waiting = new Map<string, Waiting>();
   private readonly outgoing = new Map<SessionId, Outgoing>();
+  /** Restored buffers share their bodies again, as they were shared on the owner. */
+  private readonly bodies = new SharedBodies(SHARED_BODIES_MAX_BYTES, SHARED_BODIES_IDLE_MS);
   private invalidCount = 0;
 
   constructor(options: HandoffOptions) {
@@ -228,7 +234,7 @@ export class Handoff implements ControlHandlers {
     const session = await this.host.standIn(sessionId, userId, offer, capture);
     const answer = await this.ask(owner, { op: 'commit', id, sessionId, userId, lastSeq }, capture);
     const ok = answer?.op === 'state' && capture.complete && answer.state.id === sessionId && answer.state.userId === userId;
-    if (ok) session.restore(answer.state);
+    if (ok) session.restore(answer.state, (text) => this.bodies.get(text));
     const moved = ok && (await this.host.adopt(session, owner, id));
     if (!moved) {
       this.host.abandon(session);

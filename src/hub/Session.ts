@@ -59,13 +59,13 @@ export class Session {
   }
 
   /**
-   * Takes the numbering and buffer from the instance that held the session, then numbers what the capture kept: the
-   * deliveries that instance did not number (see Capture).
+   * Takes the numbering and buffer from the instance that held the session (each body through `body`, which may share
+   * it with other sessions), then numbers what the capture kept: the deliveries that instance did not number (see Capture).
    */
-  restore(state: SessionState): void {
+  restore(state: SessionState, body: (text: string) => Buffer = keptUtf8): void {
     this.seq = state.seq;
     this.buffer.reset(state.buffer[0]?.seq ?? state.seq + 1);
-    for (const entry of state.buffer) this.buffer.push(keptUtf8(entry.body));
+    for (const entry of state.buffer) this.buffer.push(body(entry.body));
     const kept = this.capture?.take() ?? [];
     this.capture = null;
     for (const body of kept) this.append(body);
