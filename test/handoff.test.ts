@@ -182,4 +182,106 @@ describe('handoff faults', () => {
     expect(ownerOf(cluster, credentials.sessionId)).toBe('elsewhere');
     expect(survivor.gateway.sessionCount).toBe(0);
   });
+
+  // Regressions from a review of the handoff, one per interleaving it found.
+
+  it('a resume that reaches the survivor itself while the session is being pushed there resumes it', async () => {
+    const { cluster, gws } = await start(['stopping', 'survivor']);
+    const [stopping, survivor] = gws as [TestGateway, TestGateway];
+    const credentials = await orphanedAlice(stopping);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let claimed!: () => void;
+    const claimReached = new Promise<void>((resolve) => (claimed = resolve));
+    cluster.bus.fault = ({ to, body }) => {
+      if (to === 'survivor' && opOf(body) === 'state') return held;
+      if (to === 'stopping' && opOf(body) === 'claim') claimed();
+      return 'deliver';
+    };
+    const stopped = stopping.gateway.stop();
+    const resuming = resume(survivor, credentials);
+    // The survivor's claim waits on the stopping instance for the push to settle; the push then completes.
+    await claimReached;
+    release();
+    await stopped;
+    expect((await resuming).reply.data).toMatchObject({ resumed: true, sessionId: credentials.sessionId });
+    expect(survivor.gateway.sessionCount).toBe(1);
+  });
+
+  it('groups changed between offer and commit: the resume fails, the owner keeps the session whole, a retry moves all of it', async () => {
+    const { cluster, gws } = await start(['owner', 'claimer']);
+    const [owner, claimer] = gws as [TestGateway, TestGateway];
+    const alice = await owner.connect();
+    const ready = (await alice.identify(await owner.token({ sub: 'alice', groups: ['g', 'h'] }), ['g'])).data as unknown as Credentials;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let committing!: () => void;
+    const commitSeen = new Promise<void>((resolve) => (committing = resolve));
+    cluster.bus.fault = ({ to, body }) => {
+      if (to !== 'owner' || opOf(body) !== 'commit') return 'deliver';
+      committing();
+      return held;
+    };
+    const moving = claimer.connect();
+    const client = await moving;
+    const reply = client.request('identify', { token: await claimer.token({ sub: 'alice', groups: ['g', 'h'] }), resume: { ...ready, lastSeq: 0 } }, 5_000);
+    await commitSeen;
+    // The old connection, still attached on the owner, joins h before the owner reads the commit.
+    await alice.request('subscribe', { group: 'h' });
+    release();
+    expect((await reply).data).toMatchObject({ resumed: false });
+    cluster.bus.fault = null;
+    const again = await claimer.connect();
+    const retried = await again.request('identify', { token: await claimer.token({ sub: 'alice', groups: ['g', 'h'] }), resume: { ...ready, lastSeq: 0 } });
+    const groups = (retried.data!.groups as { group: string }[]).map((g) => g.group).sort();
+    expect([retried.data!.resumed, groups]).toEqual([true, ['g', 'h']]);
+    const watcher = await owner.join('watcher', ['h']);
+    const members = (await watcher.request('subscribe', { group: 'h' })).data!.members as { userId: string }[];
+    expect(members.map((m) => m.userId).sort()).toEqual(['alice', 'watcher']);
+    expect(ownerOf(cluster, ready.sessionId)).toBe('claimer');
+  });
+
+  it('the owner’s orphan TTL runs out while the session is moving: the move wins, the session is not ended under it', async () => {
+    const { cluster, gws } = await start(['owner', 'claimer'], { GW_ORPHAN_SESSION_TTL_MS: '1000' });
+    const [owner, claimer] = gws as [TestGateway, TestGateway];
+    const credentials = await orphanedAlice(owner);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    cluster.bus.fault = ({ to, body }) => (to === 'owner' && opOf(body) === 'done' ? held : 'deliver');
+    const moved = await resume(claimer, credentials);
+    expect(moved.reply.data).toMatchObject({ resumed: true });
+    // The owner's copy passes its TTL while `done` is held: expiry must leave it to the handoff.
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(Number(moved.reply.ts) + 1_500), { timeout: 3_000, interval: 50 });
+    release();
+    await vi.waitFor(() => expect(owner.gateway.sessionCount).toBe(0));
+    expect(ownerOf(cluster, credentials.sessionId)).toBe('claimer');
+    expect(claimer.gateway.sessionCount).toBe(1);
+  });
+
+  it('a pull that completes on an instance that began shutting down is handed on, not left behind', async () => {
+    const { cluster, gws } = await start(['owner', 'claimer', 'other']);
+    const [owner, claimer, other] = gws as [TestGateway, TestGateway, TestGateway];
+    const credentials = await orphanedAlice(owner);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let stateSent!: () => void;
+    const stateSeen = new Promise<void>((resolve) => (stateSent = resolve));
+    cluster.bus.fault = ({ to, body }) => {
+      if (to === 'claimer' && opOf(body) === 'state') {
+        stateSent();
+        return held;
+      }
+      return 'deliver';
+    };
+    const client = await claimer.connect();
+    void client.request('identify', { token: await claimer.token({ sub: 'alice', groups: ['g'] }), resume: { ...credentials, lastSeq: 0 } }, 5_000).catch(() => undefined);
+    await stateSeen;
+    const stopped = claimer.gateway.stop();
+    release();
+    await stopped;
+    cluster.bus.fault = null;
+    expect(['owner', 'other']).toContain(ownerOf(cluster, credentials.sessionId));
+    expect((await resume(other, credentials)).reply.data).toMatchObject({ resumed: true, sessionId: credentials.sessionId });
+    expect(owner.gateway.sessionCount + other.gateway.sessionCount).toBe(1);
+  });
 });

@@ -20,6 +20,11 @@ export const timings = {
   redisCommandTimeoutMs: 2_000,
   /** How long an instance waits for each step of a session handoff from another instance before giving up. */
   handoffTimeoutMs: 1_000,
+  /**
+   * How long a stopping instance goes on handing sessions over; the rest stay (orphaned) and the shutdown goes on, so a
+   * supervisor's kill (compose: stop_grace_period 30 s) never cuts it short.
+   */
+  handOverMaxMs: 20_000,
   /** Longest gap between two liveness sweeps; shorter timeouts sweep more often. */
   maxSweepIntervalMs: 1_000,
 } as const;

@@ -107,6 +107,8 @@ export class Commands {
    * when the session left this instance meanwhile (another instance pulled it): the client gets a fresh session.
    */
   private async resume(ctx: ConnectionContext, session: Session, grants: readonly string[], requested: GroupName[], lastSeq: number, id: string | undefined): Promise<boolean> {
+    // A session another instance is taking must not change groups under it (its stand-in captures the offered ones).
+    if (!this.sessions.holds(session)) return false;
     session.grants = grants;
     await Promise.all([...session.groups].filter((group) => !isGranted(grants, group)).map((group) => this.membership.leave(session, group)));
     const { denied, cameUp } = await this.joinRequested(session, requested);

@@ -40,6 +40,7 @@ class FakeHost implements HandoffHost {
   readonly abandoned: Session[] = [];
   readonly detached: Session[] = [];
   readonly handedOverCalls: Session[] = [];
+  readonly keptCalls: Session[] = [];
   /** Called by `candidate`, to move things around in the middle of a handoff. */
   onCandidate: ((sessionId: SessionId) => void) | null = null;
 
@@ -78,6 +79,7 @@ class FakeHost implements HandoffHost {
 
   /** MemoryPresenceStore.transfer: only under the lease, and only if `owner` still holds the entry. */
   async adopt(session: Session, owner: string, lease: string): Promise<boolean> {
+    if (this.directory.ownerOf(session.userId, session.id) === this.id) return true;
     const held = this.directory.leases.get(session.id);
     if (held?.lease !== lease || held.until <= Date.now()) return false;
     this.directory.leases.delete(session.id);
@@ -111,9 +113,14 @@ class FakeHost implements HandoffHost {
     if (this.directory.leases.get(sessionId)?.lease === lease) this.directory.leases.delete(sessionId);
   }
 
-  async revoke(userId: UserId, sessionId: SessionId): Promise<boolean> {
-    this.directory.leases.delete(sessionId);
-    return this.directory.ownerOf(userId, sessionId) === this.id;
+  async revoke(userId: UserId, sessionId: SessionId, lease: string): Promise<boolean | null> {
+    if (this.directory.ownerOf(userId, sessionId) !== this.id) return false;
+    if (this.directory.leases.get(sessionId)?.lease === lease) this.directory.leases.delete(sessionId);
+    return true;
+  }
+
+  kept(session: Session): void {
+    this.keptCalls.push(session);
   }
 }
 
@@ -449,6 +456,25 @@ describe('Handoff faults', () => {
     expect(b.host.handedOverCalls).toEqual([]);
     expect(b.host.sessions.get('s1')).toBe(held);
     expect(c.directory.ownerOf('alice', 's1')).toBe('b');
+  });
+
+  it('a revoke the directory cannot answer (Redis away) keeps the session moving and is asked again, never taken for "still mine"', async () => {
+    const c = await cluster(['a', 'b']);
+    const { a, b } = c.instances as { a: Instance; b: Instance };
+    b.host.hold('alice', 's1');
+    record(c, (op) => (op === 'done' ? 'drop' : 'deliver'));
+    let unanswered = 2;
+    const revoke = b.host.revoke.bind(b.host);
+    b.host.revoke = async (userId, sessionId, lease) => (unanswered-- > 0 ? null : revoke(userId, sessionId, lease));
+    const pulled = await a.handoff.pull('s1', 'alice', 0);
+    expect(pulled).not.toBeNull();
+    expect(b.handoff.moving('s1')).toBe(true);
+    await b.handoff.settled('s1');
+    expect(unanswered).toBe(-1);
+    // The move had happened: the owner, once the directory answered, handed the session over instead of keeping it.
+    expect(b.host.handedOverCalls).toHaveLength(1);
+    expect(b.host.keptCalls).toEqual([]);
+    expect(c.directory.ownerOf('alice', 's1')).toBe('a');
   });
 
   it('done dropped after the session moved: the owner finds its entry gone on revoke and hands the session over', async () => {

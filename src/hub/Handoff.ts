@@ -44,11 +44,13 @@ export interface HandoffHost {
   detach(session: Session): void;
   /** The owner's side: the session now lives on another instance. */
   handedOver(session: Session): void;
+  /** The owner's side: a handoff failed after its commit; the session stays here. */
+  kept(session: Session): void;
   /** The session directory (see PresenceStore). */
   owner(userId: UserId, sessionId: SessionId): Promise<string | null>;
   lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean>;
   release(sessionId: SessionId, lease: string): Promise<void>;
-  revoke(userId: UserId, sessionId: SessionId): Promise<boolean>;
+  revoke(userId: UserId, sessionId: SessionId, lease: string): Promise<boolean | null>;
 }
 
 const text = z.string().min(1).max(256);
@@ -122,6 +124,8 @@ export class Handoff implements ControlHandlers {
   private readonly metrics: Metrics;
   private readonly waiting = new Map<string, Waiting>();
   private readonly outgoing = new Map<SessionId, Outgoing>();
+  /** Sessions arriving here, until each has moved or failed. */
+  private readonly incoming = new Set<Promise<Session | null>>();
   /** Restored buffers share their bodies again, as they were shared on the owner. */
   private readonly bodies = new SharedBodies(SHARED_BODIES_MAX_BYTES, SHARED_BODIES_IDLE_MS);
   private invalidCount = 0;
@@ -145,6 +149,11 @@ export class Handoff implements ControlHandlers {
     return this.outgoing.has(sessionId);
   }
 
+  /** Resolves once no session is on its way here. */
+  async arrived(): Promise<void> {
+    while (this.incoming.size > 0) await Promise.all([...this.incoming]);
+  }
+
   /** Resolves once a handoff of this session in flight has settled (at once when there is none). */
   async settled(sessionId: SessionId): Promise<void> {
     await this.outgoing.get(sessionId)?.settled;
@@ -158,7 +167,9 @@ export class Handoff implements ControlHandlers {
   async pull(sessionId: SessionId, userId: UserId, lastSeq: number): Promise<Session | null> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const owner = await this.host.owner(userId, sessionId);
-      if (owner === null || owner === this.self) return null;
+      if (owner === null) return null;
+      // It was pushed here while the claim waited (the owner shut down).
+      if (owner === this.self) return this.host.candidate(sessionId, userId);
       const id = randomBytes(8).toString('hex');
       const offer = await this.ask(owner, { op: 'claim', id, sessionId, userId }, null);
       if (offer?.op === 'offer') return this.receive(owner, id, sessionId, userId, offer, lastSeq);
@@ -225,15 +236,24 @@ export class Handoff implements ControlHandlers {
   }
 
   /** Stands in, commits, restores the owner's state and moves the directory entry; the session, or null. */
-  private async receive(owner: string, id: string, sessionId: SessionId, userId: UserId, offer: HandoffOffer, lastSeq: number | null): Promise<Session | null> {
-    if (!(await this.host.lease(sessionId, id, this.timeoutMs * 4))) {
+  private receive(owner: string, id: string, sessionId: SessionId, userId: UserId, offer: HandoffOffer, lastSeq: number | null): Promise<Session | null> {
+    const arriving = this.arrive(owner, id, sessionId, userId, offer, lastSeq);
+    this.incoming.add(arriving);
+    void arriving.finally(() => this.incoming.delete(arriving));
+    return arriving;
+  }
+
+  private async arrive(owner: string, id: string, sessionId: SessionId, userId: UserId, offer: HandoffOffer, lastSeq: number | null): Promise<Session | null> {
+    // An instance shutting down takes no session (it would not be handed over again); the owner keeps it.
+    if (!this.host.accepting || !(await this.host.lease(sessionId, id, this.timeoutMs * 4))) {
       void this.send(owner, { op: 'done', id, sessionId, userId, moved: false });
       return null;
     }
     const capture = new Capture(owner, this.self);
     const session = await this.host.standIn(sessionId, userId, offer, capture);
     const answer = await this.ask(owner, { op: 'commit', id, sessionId, userId, lastSeq }, capture);
-    const ok = answer?.op === 'state' && capture.complete && answer.state.id === sessionId && answer.state.userId === userId;
+    // The stand-in captured the offered groups only: a session whose groups changed meanwhile stays with its owner.
+    const ok = answer?.op === 'state' && capture.complete && answer.state.id === sessionId && answer.state.userId === userId && sameGroups(offer.groups, answer.state.groups);
     if (ok) session.restore(answer.state, (text) => this.bodies.get(text));
     const moved = ok && (await this.host.adopt(session, owner, id));
     if (!moved) {
@@ -315,10 +335,15 @@ export class Handoff implements ControlHandlers {
     out.timer = setTimeout(() => void this.expire(out), ms);
   }
 
-  /** No `done` came: revoke the claimer's lease; the session stays unless its entry already moved. */
+  /**
+   * No `done` came: revoke the claimer's lease; the session stays unless its entry already moved. When the directory
+   * cannot say (Redis unreachable), the move may have happened: the session stays moving, and the owner asks again.
+   */
   private async expire(out: Outgoing): Promise<void> {
     if (this.outgoing.get(out.session.id) !== out) return;
-    const stillMine = await this.host.revoke(out.session.userId, out.session.id);
+    const stillMine = await this.host.revoke(out.session.userId, out.session.id, out.id);
+    if (this.outgoing.get(out.session.id) !== out) return;
+    if (stillMine === null) return this.restartTimer(out, this.timeoutMs);
     this.finish(out, !stillMine);
   }
 
@@ -329,6 +354,8 @@ export class Handoff implements ControlHandlers {
     if (moved) {
       this.host.handedOver(out.session);
       this.log.debug({ sessionId: out.session.id, userId: out.session.userId, to: out.to }, 'session handed over');
+    } else {
+      this.host.kept(out.session);
     }
     this.metrics.handoffs.inc({ direction: 'out', result: moved ? 'moved' : 'failed' });
     out.settle(moved);
@@ -337,6 +364,11 @@ export class Handoff implements ControlHandlers {
   private send(to: string, message: Message): Promise<boolean> {
     return this.broker.sendControl(to, JSON.stringify(message));
   }
+}
+
+function sameGroups(a: readonly GroupName[], b: readonly GroupName[]): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((group) => set.has(group));
 }
 
 function offerOf(session: Session): HandoffOffer {

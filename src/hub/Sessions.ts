@@ -105,7 +105,8 @@ export class Sessions implements HandoffHost {
     await this.handoff.settled(resume.sessionId);
     const local = this.candidate(resume.sessionId, userId);
     if (local) return local.covers(resume.lastSeq) ? { session: local, stale: null } : { session: null, stale: local.conn === null ? local : null };
-    return { session: await this.handoff.pull(resume.sessionId, userId, resume.lastSeq), stale: null };
+    const pulled = await this.handoff.pull(resume.sessionId, userId, resume.lastSeq);
+    return pulled?.covers(resume.lastSeq) ? { session: pulled, stale: null } : { session: null, stale: null };
   }
 
   /** Whether the session is here and staying: not ended, and not being moved to another instance. */
@@ -157,6 +158,8 @@ export class Sessions implements HandoffHost {
    */
   async handOverAll(): Promise<void> {
     this.accepting = false;
+    // Sessions already on their way here (resumes under way when the shutdown began) arrive first, and go on too.
+    await this.handoff.arrived();
     const sessions = [...this.store.values()];
     if (sessions.length === 0) return;
     const peers = await this.options.broker.peers();
@@ -165,10 +168,11 @@ export class Sessions implements HandoffHost {
       return;
     }
     const started = Date.now();
+    const deadline = started + timings.handOverMaxMs;
     let moved = 0;
     let next = 0;
     const worker = async () => {
-      while (next < sessions.length) {
+      while (next < sessions.length && Date.now() < deadline) {
         const i = next++;
         const session = sessions[i]!;
         await this.handoff.settled(session.id);
@@ -181,7 +185,13 @@ export class Sessions implements HandoffHost {
   }
 
   private expire(now: number): void {
-    const expired = this.store.expire(now, this.options.config.orphanSessionTtlMs);
+    const expired = this.store.expire(now, this.options.config.orphanSessionTtlMs).filter((session) => {
+      if (!this.handoff.moving(session.id)) return true;
+      // Being handed over: the handoff decides where it lives; if it stays, it waits a TTL more.
+      this.store.add(session);
+      this.store.orphan(session, now);
+      return false;
+    });
     for (const session of expired) this.options.membership.release(session);
     if (expired.length > 0) this.log.debug({ count: expired.length }, 'orphaned sessions expired');
   }
@@ -221,11 +231,17 @@ export class Sessions implements HandoffHost {
       if (this.accepting) conn.close(CloseCode.SESSION_TAKEN_OVER.code, 'session resumed elsewhere');
     }
     if (session.orphanedAt === null) this.store.orphan(session, Date.now());
+    this.options.presence.moving(session.userId, session.id, [...session.groups], true);
   }
 
   handedOver(session: Session): void {
+    this.options.presence.moving(session.userId, session.id, [...session.groups], false);
     this.store.remove(session);
     this.options.membership.handOver(session);
+  }
+
+  kept(session: Session): void {
+    this.options.presence.moving(session.userId, session.id, [...session.groups], false);
   }
 
   owner(userId: UserId, sessionId: SessionId): Promise<string | null> {
@@ -240,7 +256,7 @@ export class Sessions implements HandoffHost {
     return this.options.presence.release(sessionId, lease);
   }
 
-  revoke(userId: UserId, sessionId: SessionId): Promise<boolean> {
-    return this.options.presence.revoke(userId, sessionId);
+  revoke(userId: UserId, sessionId: SessionId, lease: string): Promise<boolean | null> {
+    return this.options.presence.revoke(userId, sessionId, lease);
   }
 }

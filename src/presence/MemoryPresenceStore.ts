@@ -54,6 +54,7 @@ export class MemoryPresenceStore implements PresenceStore {
 
   /** In-process stores share one state keyed by session id: only the directory entry changes hands. */
   async transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId }, _groups: GroupName[], lease: string): Promise<boolean> {
+    if (this.state.users.get(session.userId)?.get(session.sessionId) === this.instanceId) return true;
     const held = this.state.leases.get(session.sessionId);
     if (held?.lease !== lease || held.until <= Date.now()) return false;
     this.state.leases.delete(session.sessionId);
@@ -74,15 +75,18 @@ export class MemoryPresenceStore implements PresenceStore {
     if (this.state.leases.get(sessionId)?.lease === lease) this.state.leases.delete(sessionId);
   }
 
-  async revoke(userId: UserId, sessionId: SessionId): Promise<boolean> {
+  async revoke(userId: UserId, sessionId: SessionId, lease: string): Promise<boolean> {
     if (this.state.users.get(userId)?.get(sessionId) !== this.instanceId) return false;
-    this.state.leases.delete(sessionId);
+    if (this.state.leases.get(sessionId)?.lease === lease) this.state.leases.delete(sessionId);
     return true;
   }
 
   async owner(userId: UserId, sessionId: SessionId): Promise<string | null> {
     return this.state.users.get(userId)?.get(sessionId) ?? null;
   }
+
+  /** Nothing here is reconciled. */
+  moving(): void {}
 
   handedOver(): void {}
 

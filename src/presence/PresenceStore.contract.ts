@@ -164,7 +164,8 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       expect(await b.transfer('a', session, ['g', 'h'], 'L')).toBe(true);
       a.handedOver('alice', 's1', ['g', 'h']);
       expect([await a.owner('alice', 's1'), await b.owner('alice', 's1')]).toEqual(['b', 'b']);
-      expect(await b.transfer('a', session, ['g', 'h'], 'L')).toBe(false);
+      // Asked again (an answer lost on the way): true, and nothing changes; the old owner cannot take it back.
+      expect(await b.transfer('a', session, ['g', 'h'], 'L')).toBe(true);
       expect(await a.transfer('b', session, ['g', 'h'], 'L')).toBe(false);
       expect(await b.owner('alice', 's1')).toBe('b');
 
@@ -204,11 +205,21 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       const session = { userId: 'alice', sessionId: 's1', meta: {}, since: 100 };
       await a.connect('alice', 's1', 2);
       expect(await b.lease('s1', 'L', 60_000)).toBe(true);
-      expect(await a.revoke('alice', 's1')).toBe(true);
+      expect(await a.revoke('alice', 's1', 'L')).toBe(true);
       expect(await b.transfer('a', session, [], 'L')).toBe(false);
       expect(await b.owner('alice', 's1')).toBe('a');
       // A session the revoker never held.
-      expect(await a.revoke('alice', 'other')).toBe(false);
+      expect(await a.revoke('alice', 'other', 'L')).toBe(false);
+    });
+
+    it('revokes only its own lease: another handoff’s lease still moves the session', async () => {
+      const [a, b] = await cluster('a', 'b');
+      const session = { userId: 'alice', sessionId: 's1', meta: {}, since: 100 };
+      await a.connect('alice', 's1', 2);
+      expect(await b.lease('s1', 'L-other', 60_000)).toBe(true);
+      expect(await a.revoke('alice', 's1', 'L-refused')).toBe(true);
+      expect(await b.transfer('a', session, [], 'L-other')).toBe(true);
+      expect(await a.owner('alice', 's1')).toBe('b');
     });
 
     it('revokes: false once the session moved to another instance', async () => {
@@ -217,9 +228,9 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       await a.connect('alice', 's1', 2);
       expect(await b.lease('s1', 'L', 60_000)).toBe(true);
       expect(await b.transfer('a', session, [], 'L')).toBe(true);
-      expect(await a.revoke('alice', 's1')).toBe(false);
+      expect(await a.revoke('alice', 's1', 'L')).toBe(false);
       expect(await a.owner('alice', 's1')).toBe('b');
-      expect(await b.revoke('alice', 's1')).toBe(true);
+      expect(await b.revoke('alice', 's1', 'L')).toBe(true);
     });
   });
 }

@@ -49,11 +49,21 @@ export interface PresenceStore {
   /**
    * A session moves here from `fromInstance`, under `lease`: its entries (user count and each group) become this
    * instance's, with no transition and no online/offline event. Moving the user entry is atomic and is the handoff's
-   * commit point: false, nothing moved, when the lease is not held or `fromInstance` no longer holds the session.
+   * commit point: false, nothing moved, when the lease is not held or `fromInstance` no longer holds the session. It
+   * is idempotent (true again once the entry is this instance's), so an answer lost on the way can be asked again.
    */
   transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[], lease: string): Promise<boolean>;
-  /** The owner takes back a session whose handoff went quiet: true (and no lease can move it now) when it still holds it. */
-  revoke(userId: UserId, sessionId: SessionId): Promise<boolean>;
+  /**
+   * The owner takes back a session whose handoff (`lease`) went quiet: true when it still holds it (and that lease can
+   * move it no more), false when the session moved, null when the store could not say (ask again: the move may have
+   * happened). Another handoff's lease is left alone.
+   */
+  revoke(userId: UserId, sessionId: SessionId, lease: string): Promise<boolean | null>;
+  /**
+   * The session is being handed to another instance (`on`), or that is over: meanwhile a reconcile here leaves its
+   * entries alone, since the move is changing them.
+   */
+  moving(userId: UserId, sessionId: SessionId, groups: GroupName[], on: boolean): void;
   /** The session moved to another instance (which took over its shared entries): forget it here, touching nothing shared. */
   handedOver(userId: UserId, sessionId: SessionId, groups: GroupName[]): void;
   /** Cleans up what this instance still holds; resolves once in-flight work is done. */

@@ -8,6 +8,10 @@ import type { Logger } from '../utils/logger';
 import { PresenceRegistry } from './PresenceRegistry';
 import type { PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
 
+/** How often an unanswered directory move is asked again, and how long apart. */
+const MOVE_ATTEMPTS = 3;
+const MOVE_RETRY_MS = 200;
+
 /** Every Redis key presence uses; this module is their only reader and writer. */
 const keys = {
   /** Liveness key of one instance (PX GW_INSTANCE_TTL_MS). */
@@ -70,9 +74,10 @@ return 0`;
 /**
  * KEYS: user's connections, old owner's entries, new owner's entries, lease. ARGV: old field, new field, entry, lease.
  * Moves the session's directory entry from the old owner to the new one, only under the lease and if the old owner
- * still has it: 1 moved, 0 not.
+ * still has it: 1 moved (or already moved here: a repeated call after a lost answer), 0 not.
  */
 const MOVE = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 1 then return 1 end
 if redis.call('GET', KEYS[4]) ~= ARGV[4] then return 0 end
 redis.call('DEL', KEYS[4])
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -82,18 +87,24 @@ redis.call('SADD', KEYS[3], ARGV[3])
 return 1`;
 
 /**
- * KEYS: user's connections, lease. ARGV: field. When the field is still there, the session stays with its owner: the
- * lease ends (no handoff can move it now) and 1. Otherwise 0, touching nothing (a later handoff's lease is not ours).
+ * KEYS: user's connections, lease. ARGV: field, lease. When the field is still there, the session stays with its owner:
+ * that lease ends (it can move nothing now) and 1. Otherwise 0. Another handoff's lease is never touched.
  */
 const REVOKE = `
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[2])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1`;
 
 /** KEYS: lease. ARGV: lease. Deletes the lease only if it is this one. */
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0`;
+
+/** KEYS: instance entries, instances. ARGV: instance id. A stopping instance leaves the set only when it holds no entry. */
+const LEAVE_CLUSTER = `
+if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1`;
 
 /** What an instance holds, as stored in its entries set: a group membership or a user connection. */
 type HeldEntry = ['g', GroupName, SessionId, UserId] | ['u', UserId, SessionId];
@@ -104,8 +115,9 @@ interface ScriptClient {
   gwConnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
   gwDisconnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
   gwMove(k1: string, k2: string, k3: string, k4: string, from: string, to: string, entry: string, lease: string): Promise<number>;
-  gwRevoke(k1: string, k2: string, field: string): Promise<number>;
+  gwRevoke(k1: string, k2: string, field: string, lease: string): Promise<number>;
   gwRelease(k1: string, lease: string): Promise<number>;
+  gwLeaveCluster(k1: string, k2: string, id: string): Promise<number>;
 }
 
 export interface RedisPresenceOptions {
@@ -127,7 +139,7 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly localUsers = new Map<UserId, Set<SessionId>>();
   private readonly metas = new Map<string, { meta: PresenceMeta; since: number }>();
   private readonly inFlightWork = new Set<Promise<unknown>>();
-  /** Entries whose Redis write is under way (see inFlight). */
+  /** Entries whose Redis write is under way (see inFlight), or of sessions moving away (see moving): a reconcile leaves them alone. */
   private readonly pending = new Set<string>();
   private handlers: PresenceHandlers | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -145,6 +157,7 @@ export class RedisPresenceStore implements PresenceStore {
     redis.defineCommand('gwMove', { numberOfKeys: 4, lua: MOVE });
     redis.defineCommand('gwRevoke', { numberOfKeys: 2, lua: REVOKE });
     redis.defineCommand('gwRelease', { numberOfKeys: 1, lua: RELEASE });
+    redis.defineCommand('gwLeaveCluster', { numberOfKeys: 2, lua: LEAVE_CLUSTER });
     this.redis = redis as Redis & ScriptClient;
   }
 
@@ -240,11 +253,20 @@ export class RedisPresenceStore implements PresenceStore {
   async transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[], lease: string): Promise<boolean> {
     const { userId, sessionId, meta, since } = session;
     const entry = held(['u', userId, sessionId]);
-    const moved = await this.inFlight(entry, () =>
+    const move = () =>
       this.attempt(() =>
         this.redis.gwMove(keys.userConnections(userId), keys.instanceEntries(fromInstance), keys.instanceEntries(this.id), keys.lease(sessionId), `${fromInstance}|${sessionId}`, this.field(sessionId), entry, lease),
-      ),
-    );
+      );
+    const moved = await this.inFlight(entry, async () => {
+      // An answer lost on the way (a timeout, a dropped connection) leaves the move unknown: the move is idempotent, so
+      // ask again, for a while. Unknown in the end counts as not moved; the owner's revoke then settles it.
+      for (let attempt = 0; attempt < MOVE_ATTEMPTS; attempt++) {
+        const answer = await move();
+        if (answer !== undefined) return answer;
+        await new Promise((resolve) => setTimeout(resolve, MOVE_RETRY_MS));
+      }
+      return undefined;
+    });
     if (moved !== 1) return false;
     this.countLocally(userId, sessionId);
     this.metas.set(sessionId, { meta, since });
@@ -268,9 +290,9 @@ export class RedisPresenceStore implements PresenceStore {
     await this.attempt(() => this.redis.gwRelease(keys.lease(sessionId), lease));
   }
 
-  /** With Redis unreachable no lease can move anything either: the session stays. */
-  async revoke(userId: UserId, sessionId: SessionId): Promise<boolean> {
-    return (await this.attempt(() => this.redis.gwRevoke(keys.userConnections(userId), keys.lease(sessionId), this.field(sessionId)))) !== 0;
+  async revoke(userId: UserId, sessionId: SessionId, lease: string): Promise<boolean | null> {
+    const kept = await this.attempt(() => this.redis.gwRevoke(keys.userConnections(userId), keys.lease(sessionId), this.field(sessionId), lease));
+    return kept === undefined ? null : kept === 1;
   }
 
   async owner(userId: UserId, sessionId: SessionId): Promise<string | null> {
@@ -279,6 +301,13 @@ export class RedisPresenceStore implements PresenceStore {
     const suffix = `|${sessionId}`;
     const field = fields.find((f) => f.endsWith(suffix));
     return field === undefined ? null : field.slice(0, -suffix.length);
+  }
+
+  moving(userId: UserId, sessionId: SessionId, groups: GroupName[], on: boolean): void {
+    for (const entry of [held(['u', userId, sessionId]), ...groups.map((group) => held(['g', group, sessionId, userId]))]) {
+      if (on) this.pending.add(entry);
+      else this.pending.delete(entry);
+    }
   }
 
   handedOver(userId: UserId, sessionId: SessionId, groups: GroupName[]): void {
@@ -301,10 +330,10 @@ export class RedisPresenceStore implements PresenceStore {
     while (this.inFlightWork.size > 0) await Promise.allSettled([...this.inFlightWork]);
     this.handlers = null;
     if (!isReady(this.redis)) return;
-    const holdsNothing = this.localUsers.size === 0 && this.local.groupCount === 0;
-    const leave = this.redis.multi().del(keys.instance(this.id));
-    if (holdsNothing) leave.srem(keys.instances, this.id).del(keys.instanceEntries(this.id));
-    await leave.exec().catch(() => undefined);
+    await this.redis.del(keys.instance(this.id)).catch(() => undefined);
+    // Only when Redis holds nothing of this instance either: an entry left there (a move whose answer was lost, say)
+    // must stay reapable.
+    if (this.localUsers.size === 0 && this.local.groupCount === 0) await this.redis.gwLeaveCluster(keys.instanceEntries(this.id), keys.instances, this.id).catch(() => undefined);
   }
 
   // --- internals -------------------------------------------------------------------------------

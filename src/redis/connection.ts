@@ -15,6 +15,9 @@ export function createRedis(url: string, name: string, logger: Logger): Redis {
   const redis = new Redis(url, {
     connectionName: name,
     enableOfflineQueue: false,
+    // A command whose connection dropped before it was answered fails (its caller decides) instead of running again,
+    // maybe much later, after reconnecting.
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     commandTimeout: timings.redisCommandTimeoutMs,
     retryStrategy: (attempt) => Math.round(Math.min(timings.redisMaxBackoffMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)),
