@@ -11,6 +11,8 @@ export class LeanSocket {
   onFrame: FrameHandler = () => undefined;
   onClose: () => void = () => undefined;
   closed = false;
+  /** Bytes received since the handshake. */
+  bytesReceived = 0;
 
   private constructor(private readonly socket: Socket) {
     socket.setNoDelay(true);
@@ -63,6 +65,7 @@ export class LeanSocket {
   }
 
   private receive(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
     const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     let off = 0;
     while (data.length - off >= 2) {

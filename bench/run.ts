@@ -43,6 +43,8 @@ export interface BenchOptions {
   idleSeconds: number;
   /** Sessions held by the instance that gets SIGTERM in the hand-over workload, one run per count. */
   handover: number[];
+  /** Users identifying into one group (and, as the baseline, each into a group of their own) in the join-storm workload. */
+  joinStorm: number[];
   skip: string[];
   /** Also write bench/results/<date>.json and the generated block of docs/performance.md (tracked files). */
   writeDocs: boolean;
@@ -98,6 +100,20 @@ export interface HandoverResult {
   handoverMs: number;
   /** From SIGTERM to the process's exit (connections closed, Redis left). */
   exitMs: number;
+}
+
+/** N distinct users identifying at once (100 at a time) into one group, or each into a group of their own. */
+export interface JoinStormResult {
+  users: number;
+  groups: 'one' | 'own';
+  /** Until every user had its `ready`; null when that took longer than the run's limit. */
+  readyMs: number | null;
+  /** Gateway CPU over the run (the whole cut-off window when not all were ready). */
+  gatewayCpuSec: number;
+  /** NaN when the run was cut off. */
+  gatewayCpuMsPerIdentify: number;
+  /** Bytes each client had received when the last one was ready; NaN when the run was cut off. */
+  bytesPerClient: number;
 }
 
 export interface IdleResult {
@@ -201,7 +217,7 @@ class Subscribers {
     });
   }
   connect(c: Omit<Extract<SubscriberCommand, { cmd: 'connect' }>, 'cmd'>) {
-    return this.ask<{ connected: number; failed: number }>({ cmd: 'connect', ...c }, 'connected');
+    return this.ask<{ connected: number; failed: number; bytes: number }>({ cmd: 'connect', ...c }, 'connected');
   }
   start() {
     return this.ask<unknown>({ cmd: 'start' }, 'started');
@@ -212,6 +228,13 @@ class Subscribers {
   async exit(): Promise<void> {
     const exited = new Promise((r) => this.proc.once('exit', r));
     this.proc.send({ cmd: 'exit' });
+    await exited;
+  }
+  /** For a load generator too busy to read its commands. */
+  async kill(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.kill('SIGKILL');
     await exited;
   }
 }
@@ -490,6 +513,50 @@ function logLine<T>(proc: ChildProcess, text: string): Promise<T> {
   });
 }
 
+const JOIN_STORM_CONCURRENCY = 100;
+const JOIN_STORM_LIMIT_MS = 60_000;
+
+/**
+ * A join storm: N distinct users identify into one group, 100 at a time, on a fresh compiled gateway; the same N each
+ * into a group of their own is the baseline. Time until all are ready, gateway CPU per identify, bytes each client
+ * received (the member lists and the presence updates). A run that takes longer than 60 s is cut off and reported so.
+ */
+async function joinStorm(counts: number[]): Promise<JoinStormResult[]> {
+  const results: JoinStormResult[] = [];
+  for (const users of counts) {
+    for (const groups of ['own', 'one'] as const) {
+      const server = await startGateway(gatewayEnv({ GW_MAX_CONNECTIONS_PER_USER: '1', GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000', GW_SHUTDOWN_GRACE_MS: '100' }));
+      const subs = new Subscribers();
+      try {
+        const cpuBefore = cpuSeconds(server.proc.pid!);
+        const started = performance.now();
+        const connecting = subs.connect({ kind: 'gateway', ports: [server.port], count: users, group: 'storm', secret: SECRET, groupSize: groups === 'own' ? 1 : undefined, concurrency: JOIN_STORM_CONCURRENCY });
+        const done = await Promise.race([connecting, sleep(JOIN_STORM_LIMIT_MS).then(() => null)]);
+        const readyMs = done ? performance.now() - started : null;
+        if (done && done.failed > 0) throw new Error(`${done.failed} users failed to identify`);
+        const gatewayCpuSec = cpuSeconds(server.proc.pid!) - cpuBefore;
+        const r: JoinStormResult = {
+          users,
+          groups,
+          readyMs,
+          gatewayCpuSec,
+          gatewayCpuMsPerIdentify: done ? (gatewayCpuSec * 1000) / users : Number.NaN,
+          bytesPerClient: done ? done.bytes / users : Number.NaN,
+        };
+        const what = done
+          ? `all ready in ${(readyMs! / 1000).toFixed(2)} s, gateway CPU ${r.gatewayCpuMsPerIdentify.toFixed(2)} ms per identify, ${(r.bytesPerClient / 1024).toFixed(1)} KiB per client`
+          : `not all ready within ${JOIN_STORM_LIMIT_MS / 1000} s (cut off; gateway CPU ${gatewayCpuSec.toFixed(1)} s meanwhile)`;
+        console.log(`joinstorm ${users} users, ${groups === 'one' ? 'one group' : 'a group each'}: ${what}`);
+        results.push(r);
+      } finally {
+        await subs.kill();
+        await server.stop();
+      }
+    }
+  }
+  return results;
+}
+
 /** The hand-over on SIGTERM: `sessions` identified on one instance (groups of 100), one other instance alive. */
 async function handover(counts: number[], profile: boolean): Promise<HandoverResult[]> {
   const results: HandoverResult[] = [];
@@ -574,7 +641,7 @@ function pairRatios(results: FanoutResult[], f: (r: FanoutResult) => number): nu
   return ratios;
 }
 
-export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[], resume: ResumeResult | null, handover: HandoverResult[]): string {
+export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[], resume: ResumeResult | null, handover: HandoverResult[], joins: JoinStormResult[]): string {
   const rows: string[] = ['| figure | baseline | gateway | gateway / baseline |', '|---|---|---|---|'];
   for (const rate of [...new Set(fan.map((r) => r.rate))]) {
     const pick = (server: string, f: (r: FanoutResult) => number) => median(fan.filter((r) => r.rate === rate && r.server === server).map(f));
@@ -617,6 +684,17 @@ export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisR
       rows.push(`| resume of a session held by ${name} vs a plain identify, p50 / p99 (ms), ${resume.samples} each | ${resume.identifyP50Ms.toFixed(2)} / ${resume.identifyP99Ms.toFixed(2)} (identify) | ${p50.toFixed(2)} / ${p99.toFixed(2)} | ${(p50 / resume.identifyP50Ms).toFixed(2)} × |`);
     }
   }
+  for (const users of [...new Set(joins.map((j) => j.users))]) {
+    const own = joins.find((j) => j.users === users && j.groups === 'own');
+    const one = joins.find((j) => j.users === users && j.groups === 'one');
+    if (!own || !one) continue;
+    const cell = (j: JoinStormResult) =>
+      j.readyMs === null
+        ? `not within ${JOIN_STORM_LIMIT_MS / 1000} s (${j.gatewayCpuSec.toFixed(1)} CPU-s meanwhile)`
+        : `${(j.readyMs / 1000).toFixed(2)} s; ${j.gatewayCpuMsPerIdentify.toFixed(2)}; ${(j.bytesPerClient / 1024).toFixed(1)}`;
+    const ratio = one.readyMs === null || own.readyMs === null ? '' : `${(one.gatewayCpuMsPerIdentify / own.gatewayCpuMsPerIdentify).toFixed(2)} × CPU`;
+    rows.push(`| join storm, ${users} users 100 at a time: all ready; CPU ms per identify; KiB per client | ${cell(own)} (a group each) | ${cell(one)} (one group) | ${ratio} |`);
+  }
   for (const h of handover) {
     rows.push(`| SIGTERM with ${h.sessions} sessions, one other instance alive: all handed over (ms); process exit (ms) | | ${h.handoverMs.toFixed(0)}; ${h.exitMs.toFixed(0)} (${h.handedOver} moved, ${h.kept} kept) | |`);
   }
@@ -632,9 +710,10 @@ export async function runBench(opts: BenchOptions) {
   const redisResults = opts.skip.includes('redis') ? [] : await redis(opts, opts.rates[Math.floor(opts.rates.length / 2)]!);
   const resumeResult = opts.skip.includes('resume') ? null : await resumeLatency(RESUME_SAMPLES);
   const handoverResults = opts.skip.includes('handover') ? [] : await handover(opts.handover, opts.profile);
-  const table = summarize(fan, idleResults, redisResults, resumeResult, handoverResults);
+  const joinResults = opts.skip.includes('joinstorm') ? [] : await joinStorm(opts.joinStorm);
+  const table = summarize(fan, idleResults, redisResults, resumeResult, handoverResults, joinResults);
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() };
-  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults }, null, 2);
+  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults }, null, 2);
   const outDir = opts.outDir ?? join(root, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, `${machine.date.replace(/:/g, '-')}.json`);
@@ -653,18 +732,18 @@ export async function runBench(opts: BenchOptions) {
     console.log(`\nwrote ${file} and the summary in docs/performance.md`);
   }
   console.log(`\n${table}`);
-  return { fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, file: outFile };
+  return { fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults, file: outFile };
 }
 
-const WORKLOADS = ['fanout', 'idle', 'redis', 'resume', 'handover'] as const;
+const WORKLOADS = ['fanout', 'idle', 'redis', 'resume', 'handover', 'joinstorm'] as const;
 /** Samples of each kind in the resume workload. */
 const RESUME_SAMPLES = 200;
 
 const USAGE = `usage: yarn bench [options]
 
 Benchmarks the gateway against a raw ws baseline on this machine (fan-out, idle connections, 2 instances on Redis),
-both compiled first; times resumes (local, remote, unknown) against a plain identify, and the hand-over of every
-session on SIGTERM. Needs taskset and redis-server (bash scripts/setup.sh --test). Prints the summary table and
+both compiled first; times resumes (local, remote, unknown) against a plain identify, the hand-over of every
+session on SIGTERM, and a join storm into one group. Needs taskset and redis-server (bash scripts/setup.sh --test). Prints the summary table and
 writes every figure to bench/out/<time>.json (git-ignored); only --write-docs changes tracked files.
 
 Options:
@@ -675,7 +754,8 @@ Options:
   --idle <n>             idle connections; 0 skips the idle workload (default: 10000)
   --idle-seconds <s>     how long the idle connections are measured (default: 60)
   --handover <list>      sessions held by the instance that gets SIGTERM, one run each (default: 1000,10000)
-  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis, resume, handover
+  --join-storm <list>    users identifying into one group, 100 at a time, one run each (default: 1000,5000,10000)
+  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis, resume, handover, joinstorm
   --profile              CPU profiles of the fan-out, idle and hand-over gateways, in bench/profiles/ (see yarn bench:profile)
   --node-flags=<flags>   Node.js flags for both servers, space-separated, e.g. --node-flags=--trace-gc
                          (their output then goes to stderr)
@@ -695,6 +775,7 @@ const command = {
     idle: { type: 'string', default: '10000' },
     'idle-seconds': { type: 'string', default: '60' },
     handover: { type: 'string', default: '1000,10000' },
+    'join-storm': { type: 'string', default: '1000,5000,10000' },
     skip: { type: 'string', default: '' },
     profile: { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
@@ -723,6 +804,7 @@ if (require.main === module) {
       idle: integerOption('--idle', values.idle, 0),
       idleSeconds: positiveOption('--idle-seconds', values['idle-seconds']),
       handover: listOption('--handover', values.handover).map((n) => positiveOption('--handover', n)),
+      joinStorm: listOption('--join-storm', values['join-storm']).map((n) => positiveOption('--join-storm', n)),
       skip: listOption('--skip', values.skip, WORKLOADS),
       writeDocs: values['write-docs'],
       profile: values.profile,

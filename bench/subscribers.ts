@@ -6,7 +6,7 @@ import { cpuSeconds } from './proc';
 import { percentile } from './stats';
 
 export type SubscriberCommand =
-  | { cmd: 'connect'; kind: 'gateway' | 'baseline'; ports: number[]; count: number; group: string; secret?: string; heartbeatMs?: number; groupSize?: number }
+  | { cmd: 'connect'; kind: 'gateway' | 'baseline'; ports: number[]; count: number; group: string; secret?: string; heartbeatMs?: number; groupSize?: number; concurrency?: number }
   | { cmd: 'start' }
   | { cmd: 'stop' }
   | { cmd: 'exit' };
@@ -97,14 +97,14 @@ async function connectAll(c: Extract<SubscriberCommand, { cmd: 'connect' }>): Pr
       }
     }, 100);
   }
-  await Promise.all(Array.from({ length: 64 }, worker));
+  await Promise.all(Array.from({ length: c.concurrency ?? 64 }, worker));
   return failed;
 }
 
 process.on('message', (message: SubscriberCommand) => {
   switch (message.cmd) {
     case 'connect':
-      void connectAll(message).then((failed) => process.send!({ ev: 'connected', connected: sockets.length, failed }));
+      void connectAll(message).then((failed) => process.send!({ ev: 'connected', connected: sockets.length, failed, bytes: sockets.reduce((sum, s) => sum + s.bytesReceived, 0) }));
       return;
     case 'start':
       count = 0;

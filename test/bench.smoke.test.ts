@@ -11,12 +11,12 @@ import { hasRedis } from './helpers/redis';
 const root = join(__dirname, '..');
 
 describe('yarn bench (smoke)', () => {
-  it('delivers everything on the baseline, the gateway and two Redis-backed instances, times resumes and a hand-over, and writes only its own results', async () => {
+  it('delivers everything on the baseline, the gateway and two Redis-backed instances, times resumes, a hand-over and a join storm, and writes only its own results', async () => {
     const docs = join(root, 'docs', 'performance.md');
     const docsBefore = readFileSync(docs);
     const resultsBefore = readdirSync(join(root, 'bench', 'results'));
     const outDir = tempDir('gw-bench-out-');
-    const result = await runBench({ subscribers: 20, rates: [20], seconds: 1, repeat: 1, idle: 0, idleSeconds: 0, handover: [50], skip: hasRedis ? [] : ['redis', 'resume', 'handover'], writeDocs: false, profile: false, outDir });
+    const result = await runBench({ subscribers: 20, rates: [20], seconds: 1, repeat: 1, idle: 0, idleSeconds: 0, handover: [50], joinStorm: [30], skip: hasRedis ? [] : ['redis', 'resume', 'handover'], writeDocs: false, profile: false, outDir });
     expect(result.fanout.map((r) => [r.server, r.fraction])).toEqual([
       ['baseline', 1],
       ['gateway', 1],
@@ -25,6 +25,10 @@ describe('yarn bench (smoke)', () => {
     // Every sample of the resume workload was a resume the gateway refused (the harness throws otherwise).
     expect(result.resume?.samples).toBe(hasRedis ? 200 : undefined);
     if (hasRedis) expect(result.handover.map((h) => [h.sessions, h.handedOver, h.kept])).toEqual([[50, 50, 0]]);
+    expect(result.joinStorm.map((j) => [j.users, j.groups, j.readyMs !== null])).toEqual([
+      [30, 'own', true],
+      [30, 'one', true],
+    ]);
     expect(readFileSync(docs).equals(docsBefore)).toBe(true);
     expect(readdirSync(join(root, 'bench', 'results'))).toEqual(resultsBefore);
     expect(readdirSync(outDir)).toEqual([result.file.slice(outDir.length + 1)]);
