@@ -166,16 +166,22 @@ describe('handoff faults', () => {
     const held = new Promise<void>((resolve) => (release = resolve));
     let sawState: () => void;
     const stateSent = new Promise<void>((resolve) => (sawState = resolve));
-    cluster.bus.fault = ({ to, body }) => {
+    let claimed!: () => void;
+    const claimReached = new Promise<void>((resolve) => (claimed = resolve));
+    cluster.bus.fault = ({ from, to, body }) => {
       if (to === 'survivor' && opOf(body) === 'state') {
         sawState();
         return held;
       }
+      if (from === 'elsewhere' && to === 'stopping' && opOf(body) === 'claim') claimed();
       return 'deliver';
     };
     const stopped = stopping.gateway.stop();
     await stateSent;
     const resuming = resume(elsewhere, credentials);
+    // The claim reaches the stopping owner while the push is still in flight; only then does the push complete, so
+    // the owner answers `gone` and the claimer must follow the session to the survivor.
+    await claimReached;
     release();
     await stopped;
     expect((await resuming).reply.data).toMatchObject({ resumed: true, sessionId: credentials.sessionId });

@@ -312,9 +312,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   handedOver(userId: UserId, sessionId: SessionId, groups: GroupName[]): void {
     for (const group of groups) this.local.leave(group, userId, sessionId);
-    const own = this.localUsers.get(userId);
-    own?.delete(sessionId);
-    if (own?.size === 0) this.localUsers.delete(userId);
+    this.uncountLocally(userId, sessionId);
     this.metas.delete(sessionId);
   }
 
