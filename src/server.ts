@@ -51,7 +51,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     dropped: () => cluster.broker.dropped,
     invalid: () => cluster.broker.invalid + router.invalidControl,
   });
-  const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics);
+  const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics, config);
   const router: Router = new Router({ config, logger, membership, presence: cluster.presence, deduper: cluster.deduper, metrics, broker: cluster.broker });
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
 
@@ -121,6 +121,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       router.stop();
       if (!cluster.keepsSessionsOnStop) router.endAllSessions();
       await membership.idle();
+      membership.stop();
       await cluster.presence.stop();
       await cluster.broker.stop();
       await cluster.close();

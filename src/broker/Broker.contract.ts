@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { serializeEnvelope } from '../types/envelope';
 import type { Relayed } from '../types/signals';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
+import { presenceBatch } from './wire';
 
 export interface InstanceOptions {
   /**
@@ -88,7 +89,7 @@ export function brokerContract(name: string, newCluster: NewCluster): void {
       await b.broker.subscribe('group', 'g');
       const sent: Relayed[] = [
         dataUpdate('g', { n: 1 }),
-        { type: 'presence_update', frame: serializeEnvelope('presence_update', { group: 'g', userId: 'bob', status: 'UP', meta: { device: 'phone' } }), about: 'bob' },
+        presenceBatch({ group: 'g', changes: [{ userId: 'bob', status: 'UP', meta: { device: 'phone' }, since: 1, version: 1, undoneFrom: null }], count: 1, version: 1 }),
         { type: 'signal', frame: serializeEnvelope('signal', { group: 'g', from: { userId: 'alice', connectionId: 'conn-1' }, kind: 'typing', data: null }) },
         dataUpdate('g', 'end'),
       ];

@@ -2,7 +2,8 @@
 // arrives on them. (Every other Redis key belongs to the module that owns it.)
 import { z } from 'zod';
 import { limits } from '../config/limits';
-import { RELAYED_TYPES, relayedData, type Relayed } from '../types/signals';
+import { serializeEnvelope } from '../types/envelope';
+import { RELAYED_TYPES, relayedData, type PresenceBatch, type Relayed } from '../types/signals';
 import { nestsDeeperThan } from '../utils/json';
 
 export type ChannelKind = 'group' | 'user';
@@ -23,13 +24,18 @@ export function decodeMessage(message: string): { origin: string; frame: string 
   return { origin: message.slice(0, cut), frame: message.slice(cut + 1) };
 }
 
+/** A batch of presence changes as it travels: framed like an envelope, so it passes the same checks. */
+export function presenceBatch(batch: PresenceBatch): Relayed {
+  return { type: 'presence_batch', frame: serializeEnvelope('presence_batch', batch), batch };
+}
+
 const relayedEnvelopeSchema = z.strictObject({ type: z.enum(RELAYED_TYPES), data: z.unknown(), ts: z.number().int().min(0) });
 
 /**
  * Checks a frame that arrived on a channel: a relayed envelope for that channel (a group channel carries its own
  * group's envelopes; a user channel only backend data_updates with `group: null`), byte for byte as a gateway or the
- * emitter serializes it (no whitespace, `type`, `data`, `ts` in that order, nothing else). Returns it with its type,
- * or null: the caller drops it. Nothing a gateway did not produce reaches a client.
+ * emitter serializes it (no whitespace, `type`, `data`, `ts` in that order, nothing else). Returns it with its type
+ * (and a presence batch read), or null: the caller drops it. Nothing a gateway did not produce reaches a client.
  */
 export function decodeRelayed(kind: ChannelKind, name: string, frame: string): Relayed | null {
   try {
@@ -43,7 +49,7 @@ export function decodeRelayed(kind: ChannelKind, name: string, frame: string): R
     const group = data.data.group;
     if (kind === 'group' ? group !== name : type !== 'data_update' || group !== null) return null;
     if (JSON.stringify({ type, data: envelope.data.data, ts }) !== frame) return null;
-    return 'userId' in data.data ? { type, frame, about: data.data.userId } : { type, frame };
+    return type === 'presence_batch' ? { type, frame, batch: data.data as PresenceBatch } : { type, frame };
   } catch {
     // Not JSON.
     return null;

@@ -57,6 +57,9 @@ const envSchema = z.object({
   GW_EVENTS_MAXLEN: count(limits.eventsMaxLen, 100_000_000),
   GW_RESUME_BUFFER_MESSAGES: count(limits.resumeBufferMessages, 100_000),
   GW_RESUME_BUFFER_BYTES: count(limits.resumeBufferBytes, 256 * 1024 * 1024),
+  GW_PRESENCE_BATCH_MS: z.coerce.number().int().min(0).max(60_000).default(timings.presenceBatchMs),
+  GW_PRESENCE_LARGE_GROUP: count(limits.presenceLargeGroup, 100_000_000),
+  GW_PRESENCE_COUNT_INTERVAL_MS: ms(timings.presenceCountIntervalMs),
   GW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   GW_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   GW_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -103,6 +106,12 @@ export interface Config {
   /** Replay buffer bounds per session (envelopes, and bytes of their bodies). */
   resumeBufferMessages: number;
   resumeBufferBytes: number;
+  /** How long presence changes in a group are gathered before they go out as one batch (0: at the end of the current turn). */
+  presenceBatchMs: number;
+  /** Above this many users a group's presence is counts only, unless a session watches it. */
+  presenceLargeGroup: number;
+  /** The shortest gap between two `presence_count`s of one large group. */
+  presenceCountIntervalMs: number;
   /** Prometheus /metrics is served on its own listener, never on the public port. */
   metricsPort: number;
   metricsHost: string;
@@ -177,6 +186,9 @@ export function loadConfig(env: Env): Config {
     eventsMaxLen: e.GW_EVENTS_MAXLEN,
     resumeBufferMessages: e.GW_RESUME_BUFFER_MESSAGES,
     resumeBufferBytes: e.GW_RESUME_BUFFER_BYTES,
+    presenceBatchMs: e.GW_PRESENCE_BATCH_MS,
+    presenceLargeGroup: e.GW_PRESENCE_LARGE_GROUP,
+    presenceCountIntervalMs: e.GW_PRESENCE_COUNT_INTERVAL_MS,
     metricsPort,
     metricsHost: e.GW_METRICS_HOST,
     metricsToken: e.GW_METRICS_TOKEN,

@@ -23,6 +23,12 @@ export const limits = {
   resumeBufferMessages: 500,
   /** Default GW_RESUME_BUFFER_BYTES: bytes of envelope bodies kept per session for resume. */
   resumeBufferBytes: 262_144,
+  /** Default GW_PRESENCE_LARGE_GROUP: above this many users a group's presence is counts only (docs/protocol.md, "Presence"). */
+  presenceLargeGroup: 1_000,
+  /** Members in the list page of `ready` and `subscribed`, and the default `members.limit`. */
+  memberPage: 100,
+  /** Largest `members.limit`. */
+  memberPageMax: 1_000,
   /** Default GW_EVENTS_MAXLEN: approximate length cap of the rt:events stream. */
   eventsMaxLen: 100_000,
 } as const;

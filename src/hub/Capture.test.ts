@@ -128,6 +128,7 @@ describe('Session with a Capture', () => {
     id: 's-1',
     userId: 'alice',
     role: 'client',
+    presence: { mode: 'updates', watching: [], listed: [] },
     grants: ['g'],
     meta: {},
     createdAt: 0,

@@ -9,7 +9,8 @@ import type { Config } from '../config';
 import { MemoryDeduper } from '../dedup/Deduper';
 import { Metrics } from '../metrics';
 import { MemoryPresenceState, MemoryPresenceStore } from '../presence/MemoryPresenceStore';
-import type { GroupName, Member } from '../types/domain';
+import type { MemberPage } from '../presence/PresenceStore';
+import type { GroupName, Member, MemberCursor } from '../types/domain';
 import { clientSignals, type ClientSignalData, type ClientSignalType } from '../types/signals';
 import { createLogger } from '../utils/logger';
 import { Commands } from './Commands';
@@ -24,6 +25,8 @@ const SECRET = new TextEncoder().encode('commands-test-secret-of-at-least-32-byt
 const MAX_CONNECTIONS_PER_USER = 2;
 const MAX_GROUPS_PER_CONNECTION = 2;
 const SIGNAL_DEDUP_MS = 3_000;
+/** Presence batches go out at the end of the turn in these tests. */
+const PRESENCE_CONFIG = { presenceBatchMs: 0, presenceLargeGroup: 1_000, presenceCountIntervalMs: 1_000 };
 
 /** One envelope written to a connection (`seq` only on sequenced ones), or its close. */
 type Written = { type: string; data: Record<string, unknown>; replyTo?: string; seq?: number } | { close: number; reason: string };
@@ -97,11 +100,11 @@ function dataOf<T = Record<string, unknown>>(written: Written | undefined): T {
 class HookedPresence extends MemoryPresenceStore {
   beforeMembers: ((group: GroupName) => void) | null = null;
 
-  override async members(group: GroupName): Promise<Member[]> {
+  override async members(group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage> {
     const hook = this.beforeMembers;
     this.beforeMembers = null;
     hook?.(group);
-    return super.members(group);
+    return super.members(group, after, limit);
   }
 }
 
@@ -125,7 +128,7 @@ async function gateway(options: { resumeBufferMessages?: number } = {}): Promise
   const state = new MemoryPresenceState();
   const broker = new MemoryBroker('gw', bus);
   const presence = new HookedPresence('gw', () => {}, state);
-  const membership = new Membership(broker, presence, logger, metrics);
+  const membership = new Membership(broker, presence, logger, metrics, PRESENCE_CONFIG);
   const tokens = new SessionTokens(SECRET, 60_000);
   const config: Pick<Config, 'instanceId' | 'orphanSessionTtlMs' | 'resumeBufferMessages' | 'resumeBufferBytes' | 'jwtSecret' | 'maxConnectionsPerUser' | 'maxGroupsPerConnection' | 'signalDedupMs'> = {
     instanceId: 'gw',
@@ -272,7 +275,7 @@ describe('Commands identify', () => {
     expect(conn.session).toBeNull();
     expect(conn.identifying).toBe(false);
     expect(gw.sessions.size).toBe(0);
-    expect(await gw.presence.members('g')).toEqual([]);
+    expect((await gw.presence.members('g', undefined, 100)).members).toEqual([]);
   });
 
   it('meta over 1 KiB: PAYLOAD_TOO_LARGE, without a close', async () => {
@@ -320,7 +323,7 @@ describe('Commands groups', () => {
     ]);
     expect(conn.isOpen).toBe(true);
     expect([...conn.session!.groups].sort()).toEqual(['g', 'team-a']);
-    expect(await gw.presence.members('team-b')).toEqual([]);
+    expect((await gw.presence.members('team-b', undefined, 100)).members).toEqual([]);
   });
 
   it('identify joins the granted groups up to the cap and denies the rest', async () => {

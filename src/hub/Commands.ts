@@ -1,14 +1,15 @@
 // Commands: what each client envelope does, once Inbound has validated it: identify (a new session, or a resumed
-// one), heartbeat, subscribe, unsubscribe, data_update and signal.
+// one), heartbeat, subscribe, unsubscribe, members, presence_watch, data_update and signal.
 import type { Config } from '../config';
 import { isGranted } from '../auth/grants';
 import { verifyToken } from '../auth/jwt';
 import type { SessionTokens } from '../auth/sessionToken';
 import type { Deduper } from '../dedup/Deduper';
 import type { Metrics } from '../metrics';
-import type { GroupName } from '../types/domain';
+import { limits } from '../config/limits';
+import { parseCursor, type GroupName } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
-import { MAX_META_BYTES, type ClientSignalData, type ClientSignalType } from '../types/signals';
+import { MAX_META_BYTES, type ClientSignalData, type ClientSignalType, type MemberList } from '../types/signals';
 import type { Logger } from '../utils/logger';
 import type { ConnectionContext } from './ConnectionContext';
 import type { Membership } from './Membership';
@@ -26,8 +27,6 @@ export interface CommandsOptions {
   metrics: Metrics;
   tokens: SessionTokens;
 }
-
-type Member = Awaited<ReturnType<Membership['members']>>[number];
 
 export class Commands {
   private readonly config: CommandsOptions['config'];
@@ -55,6 +54,10 @@ export class Commands {
         return this.subscribe(ctx, (data as ClientSignalData<'subscribe'>).group, id);
       case 'unsubscribe':
         return this.unsubscribe(ctx, (data as ClientSignalData<'unsubscribe'>).group, id);
+      case 'members':
+        return this.members(ctx, data as ClientSignalData<'members'>, id);
+      case 'presence_watch':
+        return this.watch(ctx, data as ClientSignalData<'presence_watch'>, id);
       case 'data_update':
         return this.dataUpdate(ctx, data as ClientSignalData<'data_update'>, id);
       case 'signal':
@@ -80,6 +83,7 @@ export class Commands {
       const found = data.resume ? await this.sessions.resumable(data.resume, userId) : { session: null, stale: null };
       if (found.session && (await this.resume(ctx, found.session, grants, data.groups ?? [], data.resume!.lastSeq, id))) return;
       const session = this.sessions.create(userId, role, grants, meta);
+      session.presenceMode = data.presence ?? 'updates';
       if (!(await this.membership.admit(session, this.config.maxConnectionsPerUser))) {
         this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip }, 'identify refused: connections per user');
         return this.replies.refuse(ctx, 'LIMIT_EXCEEDED', `user already has ${this.config.maxConnectionsPerUser} connections`, refusal);
@@ -87,14 +91,13 @@ export class Commands {
       // Closed meanwhile, or this instance began shutting down: no session starts here (the shutdown close follows).
       if (ctx.closed || ctx.draining) return this.membership.release(session);
       this.sessions.add(session, ctx);
-      const { joined, denied, cameUp } = await this.joinRequested(session, data.groups ?? []);
-      const groups = await this.memberLists([...session.groups]);
+      const { joined, denied } = await this.joinRequested(session, data.groups ?? []);
+      const groups = await this.memberLists(session);
       if (ctx.closed || ctx.draining) return;
       // From here to the replay nothing awaits: what reached the session while it joined follows `ready`, numbered.
       this.sessions.attach(session, ctx);
       this.replies.send(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId, role, groups, denied, resumed: false, sessionToken: this.options.tokens.issue(session.id) }, id);
       for (const { body, seq } of session.replayAfter(0)) ctx.sendSequenced(body, seq);
-      this.announceUp(session, cameUp);
       if (found.stale) this.sessions.end(found.stale);
       this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip, groups: joined.length, denied: denied.length, resumeRefused: data.resume !== undefined }, 'identified');
     } finally {
@@ -111,8 +114,8 @@ export class Commands {
     if (!this.sessions.holds(session)) return false;
     session.grants = grants;
     await Promise.all([...session.groups].filter((group) => !isGranted(grants, group)).map((group) => this.membership.leave(session, group)));
-    const { denied, cameUp } = await this.joinRequested(session, requested);
-    const groups = await this.memberLists([...session.groups]);
+    const { denied } = await this.joinRequested(session, requested);
+    const groups = await this.memberLists(session);
     if (ctx.closed || ctx.draining) return true;
     if (!this.sessions.holds(session)) return false;
     // From here to the replay nothing awaits, so no live envelope can slip in between.
@@ -121,29 +124,30 @@ export class Commands {
     const missed = session.replayAfter(lastSeq);
     for (const { body, seq } of missed) ctx.sendSequenced(body, seq);
     this.options.metrics.sent('replay', missed.length);
-    this.announceUp(session, cameUp);
     this.log.info({ connectionId: ctx.id, userId: session.userId, ip: ctx.ip, sessionId: session.id, replayed: missed.length, tookOver }, 'session resumed');
     return true;
   }
 
   /** Joins the requested groups the token grants, up to the per-connection cap; the rest are denied. */
-  private async joinRequested(session: Session, requested: GroupName[]): Promise<{ joined: GroupName[]; denied: GroupName[]; cameUp: GroupName[] }> {
+  private async joinRequested(session: Session, requested: GroupName[]): Promise<{ joined: GroupName[]; denied: GroupName[] }> {
     const joined: GroupName[] = [];
     const denied: GroupName[] = [];
     for (const group of new Set(requested)) {
       if (session.groups.has(group)) continue;
       (isGranted(session.grants, group) && session.groups.size + joined.length < this.config.maxGroupsPerConnection ? joined : denied).push(group);
     }
-    const up = await Promise.all(joined.map((group) => this.membership.join(session, group)));
-    return { joined, denied, cameUp: joined.filter((_, i) => up[i]) };
+    await Promise.all(joined.map((group) => this.membership.join(session, group)));
+    return { joined, denied };
   }
 
-  private memberLists(groups: GroupName[]): Promise<{ group: GroupName; members: Member[] }[]> {
-    return Promise.all(groups.map(async (group) => ({ group, members: await this.membership.members(group) })));
+  /** The first page of each of the session's groups, as `ready` carries them. */
+  private memberLists(session: Session): Promise<MemberList[]> {
+    return Promise.all([...session.groups].map((group) => this.memberList(session, group, undefined, limits.memberPage)));
   }
 
-  private announceUp(session: Session, groups: GroupName[]): void {
-    for (const group of groups) this.membership.announce(group, session.userId, 'UP', session.meta);
+  private async memberList(session: Session, group: GroupName, after: string | undefined, limit: number): Promise<MemberList> {
+    const { members, count, next } = await this.membership.members(session, group, after === undefined ? undefined : parseCursor(after), limit);
+    return { group, members, count, next };
   }
 
   private async subscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
@@ -152,14 +156,28 @@ export class Commands {
     if (!session.groups.has(group) && session.groups.size >= this.config.maxGroupsPerConnection) {
       return this.replies.refuse(ctx, 'LIMIT_EXCEEDED', `a connection may be in at most ${this.config.maxGroupsPerConnection} groups`, { replyTo: id, refused: 'subscribe' });
     }
-    const cameUp = await this.membership.join(session, group);
-    this.replies.send(ctx, 'subscribed', { group, members: await this.membership.members(group) }, id);
-    if (cameUp) this.membership.announce(group, session.userId, 'UP', session.meta);
+    await this.membership.join(session, group);
+    this.replies.send(ctx, 'subscribed', await this.memberList(session, group, undefined, limits.memberPage), id);
   }
 
   private async unsubscribe(ctx: ConnectionContext, group: GroupName, id: string | undefined): Promise<void> {
     await this.membership.leave(ctx.session!, group);
     this.replies.send(ctx, 'unsubscribed', { group }, id);
+  }
+
+  private async members(ctx: ConnectionContext, data: ClientSignalData<'members'>, id: string | undefined): Promise<void> {
+    const session = ctx.session!;
+    if (!session.groups.has(data.group)) return this.replies.refuse(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, { replyTo: id });
+    this.replies.send(ctx, 'members', await this.memberList(session, data.group, data.after, data.limit ?? limits.memberPage), id);
+  }
+
+  private watch(ctx: ConnectionContext, data: ClientSignalData<'presence_watch'>, id: string | undefined): undefined {
+    const session = ctx.session!;
+    if (!session.groups.has(data.group)) return this.replies.refuse(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, { replyTo: id });
+    if (data.watch) session.watching.add(data.group);
+    else session.watching.delete(data.group);
+    this.replies.send(ctx, 'ack', {}, id);
+    return undefined;
   }
 
   private dataUpdate(ctx: ConnectionContext, data: ClientSignalData<'data_update'>, id: string | undefined): undefined {

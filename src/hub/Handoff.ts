@@ -17,7 +17,7 @@ import type { Metrics } from '../metrics';
 import type { Logger } from '../utils/logger';
 import { Capture } from './Capture';
 import { SharedBodies } from './SharedBodies';
-import type { Session, SessionState } from './Session';
+import type { PresenceView, Session, SessionState } from './Session';
 
 /** What a claimer needs to stand in for a session before its state arrives. */
 export interface HandoffOffer {
@@ -26,6 +26,7 @@ export interface HandoffOffer {
   grants: string[];
   meta: PresenceMeta;
   createdAt: number;
+  presence: PresenceView;
 }
 
 /** The Sessions module, seen from a handoff: both the owner's side and the claimer's. */
@@ -60,6 +61,11 @@ const offerFields = {
   grants: z.array(z.string().max(256)).max(10_000),
   meta: jsonObjectSchema,
   createdAt: z.number(),
+  presence: z.object({
+    mode: z.enum(['updates', 'diffs']),
+    watching: z.array(groupNameSchema).max(10_000),
+    listed: z.array(z.tuple([groupNameSchema, z.number().int().min(0)])).max(10_000),
+  }),
 };
 const sessionStateSchema = z.object({
   id: text,
@@ -372,5 +378,5 @@ function sameGroups(a: readonly GroupName[], b: readonly GroupName[]): boolean {
 }
 
 function offerOf(session: Session): HandoffOffer {
-  return { groups: [...session.groups], role: session.role, grants: [...session.grants], meta: session.meta, createdAt: session.createdAt };
+  return { groups: [...session.groups], role: session.role, grants: [...session.grants], meta: session.meta, createdAt: session.createdAt, presence: session.presenceView() };
 }

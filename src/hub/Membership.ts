@@ -1,18 +1,24 @@
 // Membership: which local sessions are in which groups and belong to which users, the broker channels that follow
-// from it, cluster presence through the PresenceStore, and delivery: local at once, then to other instances.
+// from it, cluster presence through the PresenceStore (its transitions batched, then written by PresenceFanout), and
+// delivery: local at once, then to other instances.
 import type { Broker, BrokerHandlers, ChannelKind } from '../broker/Broker';
+import { presenceBatch } from '../broker/wire';
+import type { Config } from '../config';
 import type { Metrics } from '../metrics';
-import type { PresenceHandlers, PresenceStore } from '../presence/PresenceStore';
-import type { GroupName, Member, PresenceMeta, UserId } from '../types/domain';
-import { serializeEnvelope } from '../types/envelope';
-import type { Relayed, RelayedType } from '../types/signals';
+import type { MemberPage, PresenceChange, PresenceHandlers, PresenceStore } from '../presence/PresenceStore';
+import type { GroupName, MemberCursor, UserId } from '../types/domain';
+import type { PresenceBatch, Relayed } from '../types/signals';
 import type { Logger } from '../utils/logger';
 import { keptUtf8, textFrame } from './frames';
 import { GroupRegistry } from './Groups';
+import { PresenceBatcher } from './PresenceBatcher';
+import { PresenceFanout } from './PresenceFanout';
 import type { Session } from './Session';
 
-/** Envelope types that carry `seq` and are kept for replay; everything else (signals) is fire-and-forget. */
-const SEQUENCED: ReadonlySet<RelayedType> = new Set(['data_update', 'presence_update']);
+/** Envelopes forwarded to sessions as they are (presence batches are written by PresenceFanout). */
+type Forwarded = Relayed & { type: 'data_update' | 'signal' };
+
+export type PresenceConfig = Pick<Config, 'presenceBatchMs' | 'presenceLargeGroup' | 'presenceCountIntervalMs'>;
 
 export class Membership implements BrokerHandlers, PresenceHandlers {
   private readonly groups = new GroupRegistry();
@@ -20,13 +26,20 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   private readonly users = new Map<UserId, Set<Session>>();
   /** Releases of ended sessions still talking to the presence store. */
   private readonly releasing = new Set<Promise<void>>();
+  private readonly batcher: PresenceBatcher;
+  private readonly fanout: PresenceFanout;
 
   constructor(
     private readonly broker: Broker,
     private readonly presence: PresenceStore,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {}
+    config: PresenceConfig,
+  ) {
+    this.batcher = new PresenceBatcher(config.presenceBatchMs, (batch) => this.publishPresence(batch));
+    const reorderWindowMs = 2 * config.presenceBatchMs + 2_000;
+    this.fanout = new PresenceFanout({ largeGroup: config.presenceLargeGroup, countIntervalMs: config.presenceCountIntervalMs, reorderWindowMs }, (group) => this.groups.members(group), metrics);
+  }
 
   get groupCount(): number {
     return this.groups.size;
@@ -69,9 +82,15 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     void work.finally(() => this.releasing.delete(work));
   }
 
-  /** Resolves once every ended session has been released. */
+  /** Resolves once every ended session has been released and its presence changes sent. */
   async idle(): Promise<void> {
     while (this.releasing.size > 0) await Promise.all([...this.releasing]);
+    this.batcher.flush();
+  }
+
+  stop(): void {
+    this.batcher.stop();
+    this.fanout.stop();
   }
 
   // --- sessions moving between instances --------------------------------------------------
@@ -95,65 +114,80 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   detachQuietly(session: Session): void {
     for (const group of [...session.groups]) {
       this.groups.leave(session, group);
-      if (!this.groups.members(group)) this.broker.unsubscribe('group', group);
+      this.lastLocalLeft(group);
     }
     this.removeUser(session);
   }
 
+  /** Once a group has no local session, this instance stops listening to it. */
+  private lastLocalLeft(group: GroupName): void {
+    if (this.groups.members(group)) return;
+    this.broker.unsubscribe('group', group);
+    this.fanout.forget(group);
+  }
+
   // --- groups --------------------------------------------------------------------------------
 
-  /** Joins at once locally (fan-out reaches the session from now on); resolves true when the user came UP cluster-wide. */
-  async join(session: Session, group: GroupName): Promise<boolean> {
-    if (!this.groups.join(session, group)) return false;
-    const [cameUp] = await Promise.all([
+  /** Joins at once locally (fan-out reaches the session from now on); a user who came UP cluster-wide goes in the next batch. */
+  async join(session: Session, group: GroupName): Promise<void> {
+    if (!this.groups.join(session, group)) return;
+    const [change] = await Promise.all([
       this.presence.join({ group, userId: session.userId, sessionId: session.id, meta: session.meta, since: Date.now() }),
       this.broker.subscribe('group', group),
     ]);
-    return cameUp;
+    if (change) this.batcher.add(group, session.userId, change);
   }
 
-  /** Leaves the group and announces DOWN when it was the user's last session in it anywhere. */
+  /** Leaves the group; a user who went DOWN (it was their last session in it anywhere) goes in the next batch. */
   async leave(session: Session, group: GroupName): Promise<void> {
     if (!this.groups.leave(session, group)) return;
-    if (!this.groups.members(group)) this.broker.unsubscribe('group', group);
-    if (await this.presence.leave(group, session.userId, session.id)) this.announce(group, session.userId, 'DOWN', session.meta);
+    session.watching.delete(group);
+    session.listed.delete(group);
+    this.lastLocalLeft(group);
+    const change = await this.presence.leave(group, session.userId, session.id);
+    if (change) this.batcher.add(group, session.userId, change);
   }
 
-  members(group: GroupName): Promise<Member[]> {
-    return this.presence.members(group);
+  /** A page of the group's member list, noted on the session that reads it (see PresenceFanout). */
+  async members(session: Session, group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage> {
+    const page = await this.presence.members(group, after, limit);
+    session.listed.set(group, page.version);
+    return page;
   }
 
-  /** presence_update to the group's sessions everywhere, except the user's own (they know where they are). */
-  announce(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta): void {
-    this.publish('group', group, { type: 'presence_update', frame: serializeEnvelope('presence_update', { group, userId, status, meta }), about: userId }, null);
+  /** A batch of this instance's presence changes: to the local sessions of its group, then to other instances. */
+  private publishPresence(batch: PresenceBatch): void {
+    this.fanout.deliver(batch, this.broker.instanceId);
+    this.broker.publish('group', batch.group, presenceBatch(batch));
   }
 
   // --- delivery ------------------------------------------------------------------------------
 
   /** The fan-out hot path: one serialized envelope, delivered to every local session but `skip`, then handed to the broker once. */
-  publish(kind: ChannelKind, name: string, envelope: Relayed, skip: Session | null): void {
+  publish(kind: ChannelKind, name: string, envelope: Forwarded, skip: Session | null): void {
     this.deliver(kind, name, envelope, skip, this.broker.instanceId);
     this.broker.publish(kind, name, envelope);
   }
 
   onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string): void {
-    this.deliver(kind, name, envelope, null, origin);
+    if (envelope.batch) this.fanout.deliver(envelope.batch, origin);
+    else if (envelope.type !== 'presence_batch') this.deliver(kind, name, { type: envelope.type, frame: envelope.frame }, null, origin);
   }
 
-  onTransition(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta): void {
-    this.announce(group, userId, status, meta);
+  onTransition(group: GroupName, userId: UserId, change: PresenceChange): void {
+    this.batcher.add(group, userId, change);
   }
 
-  private deliver(kind: ChannelKind, name: string, { type, frame, about }: Relayed, skip: Session | null, origin: string): void {
+  private deliver(kind: ChannelKind, name: string, { type, frame }: Forwarded, skip: Session | null, origin: string): void {
     const targets = kind === 'group' ? this.groups.members(name) : this.users.get(name);
     if (!targets) return;
     const started = process.hrtime.bigint();
-    // Sequenced envelopes share one encoded body, each session appending its own seq; others are framed once for all.
-    const sequenced = SEQUENCED.has(type);
+    // data_updates share one encoded body, each session appending its own seq; signals are framed once for all.
+    const sequenced = type === 'data_update';
     const shared = sequenced ? keptUtf8(frame.slice(0, -1)) : textFrame(frame);
     let sent = 0;
     for (const session of targets) {
-      if (session === skip || session.userId === about) continue;
+      if (session === skip) continue;
       if (sequenced) session.deliver(shared, origin);
       else session.sendFrame(shared);
       sent++;

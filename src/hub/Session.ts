@@ -1,11 +1,20 @@
 // Session: one identified client session, the unit of fan-out. It numbers what it receives (seq), keeps a bounded
 // replay buffer, and outlives its connection for GW_ORPHAN_SESSION_TTL_MS so a reconnect can resume it.
 import type { GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
+import type { PresenceMode } from '../types/signals';
 import { newId } from '../utils/ids';
 import { Capture } from './Capture';
 import type { ConnectionContext } from './ConnectionContext';
 import { keptUtf8 } from './frames';
 import { ReplayBuffer, type Buffered } from './ReplayBuffer';
+
+/** How a session hears of presence: its mode, the large groups it watches, and when it last read each member list. */
+export interface PresenceView {
+  mode: PresenceMode;
+  watching: GroupName[];
+  /** [group, the group's version when the session last read its member list] (see PresenceFanout). */
+  listed: [GroupName, number][];
+}
 
 /** What moves between instances when another instance resumes the session. */
 export interface SessionState {
@@ -16,6 +25,7 @@ export interface SessionState {
   meta: PresenceMeta;
   createdAt: number;
   groups: GroupName[];
+  presence: PresenceView;
   seq: number;
   /** Buffered envelopes after the resuming client's lastSeq (all of them for a hand-over), bodies as UTF-8 text. */
   buffer: { seq: number; body: string }[];
@@ -33,6 +43,12 @@ export class Session {
   orphanedAt: number | null = null;
   /** The last seq assigned. */
   seq = 0;
+  /** How this session hears of presence changes (identify.presence). */
+  presenceMode: PresenceMode = 'updates';
+  /** Large groups whose every presence change this session asked for (presence_watch). */
+  readonly watching = new Set<GroupName>();
+  /** group → the group's version when this session last read its member list (see PresenceFanout). */
+  readonly listed = new Map<GroupName, number>();
   /** The last envelopes delivered, for resume. */
   private readonly buffer: ReplayBuffer;
   /** While another instance hands this session over, deliveries are held here, unnumbered (see restore). */
@@ -51,6 +67,17 @@ export class Session {
   ) {
     this.conn = conn;
     this.buffer = new ReplayBuffer(limits.bufferMessages, limits.bufferBytes);
+  }
+
+  presenceView(): PresenceView {
+    return { mode: this.presenceMode, watching: [...this.watching], listed: [...this.listed] };
+  }
+
+  /** Takes the presence view of the session as another instance held it. */
+  adoptPresenceView(view: PresenceView): void {
+    this.presenceMode = view.mode;
+    for (const group of view.watching) this.watching.add(group);
+    for (const [group, version] of view.listed) this.listed.set(group, version);
   }
 
   /** Holds deliveries unnumbered until `restore` (the session is arriving from `capture.owner`). */
@@ -81,12 +108,13 @@ export class Session {
       meta: this.meta,
       createdAt: this.createdAt,
       groups: [...this.groups],
+      presence: this.presenceView(),
       seq: this.seq,
       buffer: this.replayAfter(lastSeq).map((entry) => ({ seq: entry.seq, body: entry.body.toString() })),
     };
   }
 
-  /** A sequenced envelope (data_update, presence_update) from `origin`: numbered, kept for replay, sent if attached. */
+  /** A sequenced envelope (data_update, presence_update, presence_diff) from `origin`: numbered, kept for replay, sent if attached. */
   deliver(body: Buffer, origin: string): void {
     if (this.capture) {
       this.capture.offer(body, origin);
@@ -101,7 +129,7 @@ export class Session {
     this.conn?.sendSequenced(body, seq);
   }
 
-  /** An unsequenced envelope (signal), already framed: sent if attached, never kept. */
+  /** An unsequenced envelope (signal, presence_count), already framed: sent if attached, never kept. */
   sendFrame(frame: Buffer): void {
     this.conn?.sendFrame(frame);
   }

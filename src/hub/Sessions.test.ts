@@ -78,7 +78,7 @@ async function instance(id: string, options: Options = {}): Promise<Instance> {
   const metrics = new Metrics({ connections: () => 0, sessions: () => 0, groups: () => 0, redis: () => undefined, dropped: () => 0, invalid: () => 0 });
   const broker = new MemoryBroker(id, options.bus ?? new MemoryBus());
   const presence = new MemoryPresenceStore(id, () => {}, options.state ?? new MemoryPresenceState());
-  const membership = new Membership(broker, presence, logger, metrics);
+  const membership = new Membership(broker, presence, logger, metrics, { presenceBatchMs: 0, presenceLargeGroup: 1_000, presenceCountIntervalMs: 1_000 });
   const tokens = new SessionTokens(SECRET, 60_000);
   const sessions = new Sessions({
     config: { instanceId: id, orphanSessionTtlMs: options.orphanSessionTtlMs ?? 60_000, resumeBufferMessages: options.resumeBufferMessages ?? 100, resumeBufferBytes: 1_000_000 },
@@ -123,7 +123,7 @@ function publish(i: Instance, n: number, group = GROUP): void {
 const buffered = (session: Session, lastSeq = 0) =>
   session.replayAfter(lastSeq).map(({ seq, body }) => [seq, (JSON.parse(`${body.toString()}}`) as { data: { payload: { n: number } } }).data.payload.n]);
 
-const memberIds = async (i: Instance, group = GROUP) => (await i.presence.members(group)).map((m) => m.userId);
+const memberIds = async (i: Instance, group = GROUP) => (await i.presence.members(group, undefined, 1_000)).members.map((m) => m.userId);
 
 /** gateway_session_handoffs_total, as "direction result" → count. */
 async function handoffCounts(i: Instance): Promise<Record<string, number>> {

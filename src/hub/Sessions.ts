@@ -205,6 +205,7 @@ export class Sessions implements HandoffHost {
 
   async standIn(sessionId: SessionId, userId: UserId, offer: HandoffOffer, capture: Capture): Promise<Session> {
     const session = new Session(userId, offer.role, offer.grants, offer.meta, offer.createdAt, null, this.limits, sessionId);
+    session.adoptPresenceView(offer.presence);
     session.startCapture(capture);
     await this.options.membership.attachQuietly(session, offer.groups);
     return session;

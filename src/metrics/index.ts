@@ -23,7 +23,8 @@ const IN_TYPES = [...Object.keys(clientSignals), 'invalid'] as const;
 export type OutType = ServerSignalType | 'replay';
 const OUT_TYPES = Object.keys({
   hello: true, ready: true, heartbeat_ack: true, subscribed: true, unsubscribed: true, ack: true,
-  data_update: true, signal: true, presence_update: true, error: true, shutdown: true, replay: true,
+  data_update: true, signal: true, presence_update: true, presence_diff: true, presence_count: true, members: true,
+  error: true, shutdown: true, replay: true,
 } satisfies Record<OutType, true>) as OutType[];
 
 export class Metrics {

@@ -1,8 +1,8 @@
 // MemoryPresenceStore: presence in this process. Stores sharing one MemoryPresenceState act as one cluster
 // (in-process instances); online/offline events go to a hook (the log). Not for several processes.
-import type { SessionId, GroupName, Member, UserId } from '../types/domain';
+import type { SessionId, GroupName, MemberCursor, UserId } from '../types/domain';
 import { PresenceRegistry } from './PresenceRegistry';
-import type { PresenceEntry, PresenceEvent, PresenceStore } from './PresenceStore';
+import type { MemberPage, PresenceChange, PresenceEntry, PresenceEvent, PresenceStore } from './PresenceStore';
 
 export class MemoryPresenceState {
   readonly registry = new PresenceRegistry();
@@ -21,16 +21,16 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async start(): Promise<void> {}
 
-  async join(entry: PresenceEntry): Promise<boolean> {
+  async join(entry: PresenceEntry): Promise<PresenceChange | null> {
     return this.state.registry.join(entry.group, entry.userId, entry.sessionId, entry.meta, entry.since);
   }
 
-  async leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<boolean> {
+  async leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<PresenceChange | null> {
     return this.state.registry.leave(group, userId, sessionId);
   }
 
-  async members(group: GroupName): Promise<Member[]> {
-    return this.state.registry.members(group);
+  async members(group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage> {
+    return this.state.registry.page(group, after, limit);
   }
 
   async connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean> {

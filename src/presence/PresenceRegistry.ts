@@ -1,65 +1,107 @@
-// PresenceRegistry: who is in each group, per user, aware of several connections (tabs) per user; the in-memory data structure under the presence stores.
-import type { SessionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
+// PresenceRegistry: who is in each group, per user, aware of several connections (tabs) per user, with each group's
+// member list in order for paging; the in-memory data structure under the presence stores.
+import BTree from 'sorted-btree';
+import { compareMembers, encodeCursor, type GroupName, type Member, type MemberCursor, type PresenceMeta, type SessionId, type UserId } from '../types/domain';
+import type { MemberPage, PresenceChange } from './PresenceStore';
 
 interface ConnectionPresence {
   meta: PresenceMeta;
   since: number;
 }
 
+interface GroupPresence {
+  /** user → their connections in the group. */
+  users: Map<UserId, Map<SessionId, ConnectionPresence>>;
+  /** The member list: each user once, as their earliest connection shows them, in list order. */
+  order: BTree<MemberCursor, Member>;
+  /** user → their entry in `order`. */
+  listed: Map<UserId, Member>;
+  /** Counts the group's UP and DOWN transitions (see PresenceStore). */
+  version: number;
+}
+
 /**
- * group → user → connection, with connections in join order, so a user's `meta` and `since`
- * are those of their earliest connection still in the group.
+ * group → user → connection. A user's `meta` and `since` in the member list are those of their earliest connection
+ * still in the group (by `since`; the first joined among equals).
  */
 export class PresenceRegistry {
-  private readonly groups = new Map<GroupName, Map<UserId, Map<SessionId, ConnectionPresence>>>();
+  private readonly groups = new Map<GroupName, GroupPresence>();
 
-  /** Adds a connection; true when it is the user's first in the group (the user came UP). */
-  join(group: GroupName, userId: UserId, sessionId: SessionId, meta: PresenceMeta, now: number): boolean {
-    let users = this.groups.get(group);
-    if (!users) {
-      users = new Map();
-      this.groups.set(group, users);
+  /** Adds a connection; the UP transition when it is the user's first in the group, else null. */
+  join(group: GroupName, userId: UserId, sessionId: SessionId, meta: PresenceMeta, since: number): PresenceChange | null {
+    let presence = this.groups.get(group);
+    if (!presence) {
+      presence = { users: new Map(), order: new BTree(undefined, compareMembers), listed: new Map(), version: 0 };
+      this.groups.set(group, presence);
     }
-    let conns = users.get(userId);
-    const first = conns === undefined;
-    if (!conns) {
-      conns = new Map();
-      users.set(userId, conns);
+    const conns = presence.users.get(userId);
+    if (conns) {
+      if (!conns.has(sessionId)) conns.set(sessionId, { meta, since });
+      this.relist(presence, userId, conns);
+      return null;
     }
-    if (!conns.has(sessionId)) conns.set(sessionId, { meta, since: now });
-    return first;
+    presence.users.set(userId, new Map([[sessionId, { meta, since }]]));
+    const member = { userId, meta, since };
+    presence.order.set(member, member);
+    presence.listed.set(userId, member);
+    return { status: 'UP', meta, since, version: ++presence.version, count: presence.users.size };
   }
 
-  /** Removes a connection; true when it was the user's last in the group (the user went DOWN). */
-  leave(group: GroupName, userId: UserId, sessionId: SessionId): boolean {
-    const users = this.groups.get(group);
-    const conns = users?.get(userId);
-    if (!users || !conns || !conns.delete(sessionId)) return false;
-    if (conns.size > 0) return false;
-    users.delete(userId);
-    if (users.size === 0) this.groups.delete(group);
-    return true;
+  /** Removes a connection; the DOWN transition when it was the user's last in the group, else null. */
+  leave(group: GroupName, userId: UserId, sessionId: SessionId): PresenceChange | null {
+    const presence = this.groups.get(group);
+    const conns = presence?.users.get(userId);
+    if (!presence || !conns || !conns.delete(sessionId)) return null;
+    if (conns.size > 0) {
+      this.relist(presence, userId, conns);
+      return null;
+    }
+    presence.users.delete(userId);
+    const member = presence.listed.get(userId)!;
+    presence.listed.delete(userId);
+    presence.order.delete(member);
+    const change: PresenceChange = { status: 'DOWN', meta: member.meta, since: member.since, version: ++presence.version, count: presence.users.size };
+    if (presence.users.size === 0) this.groups.delete(group);
+    return change;
+  }
+
+  /** Keeps the user's list entry on their earliest connection. */
+  private relist(presence: GroupPresence, userId: UserId, conns: Map<SessionId, ConnectionPresence>): void {
+    let earliest: ConnectionPresence | undefined;
+    for (const conn of conns.values()) if (!earliest || conn.since < earliest.since) earliest = conn;
+    const current = presence.listed.get(userId)!;
+    if (!earliest || (earliest.since === current.since && earliest.meta === current.meta)) return;
+    const member = { userId, meta: earliest.meta, since: earliest.since };
+    presence.order.delete(current);
+    presence.order.set(member, member);
+    presence.listed.set(userId, member);
   }
 
   has(group: GroupName, userId: UserId, sessionId: SessionId): boolean {
-    return this.groups.get(group)?.get(userId)?.has(sessionId) === true;
+    return this.groups.get(group)?.users.get(userId)?.has(sessionId) === true;
   }
 
-  /** One entry per user, in the order users came UP. */
-  members(group: GroupName): Member[] {
-    const users = this.groups.get(group);
-    if (!users) return [];
-    const out: Member[] = [];
-    for (const [userId, conns] of users) {
-      const earliest = conns.values().next().value as ConnectionPresence;
-      out.push({ userId, meta: earliest.meta, since: earliest.since });
+  /** Up to `limit` members after `after` (from the start without it), in list order. */
+  page(group: GroupName, after: MemberCursor | undefined, limit: number): MemberPage {
+    const presence = this.groups.get(group);
+    if (!presence) return { members: [], count: 0, next: null, version: 0 };
+    const members: Member[] = [];
+    let more = false;
+    for (const [key, member] of presence.order.entries(after)) {
+      if (after && compareMembers(key, after) === 0) continue;
+      if (members.length === limit) {
+        more = true;
+        break;
+      }
+      members.push(member);
     }
-    return out;
+    const last = members[members.length - 1];
+    return { members, count: presence.users.size, next: more && last ? encodeCursor(last) : null, version: presence.version };
   }
 
   /** Every (group, user, connection) held. */
   *entries(): Generator<[GroupName, UserId, SessionId]> {
-    for (const [group, users] of this.groups) {
+    for (const [group, { users }] of this.groups) {
       for (const [userId, conns] of users) for (const sessionId of conns.keys()) yield [group, userId, sessionId];
     }
   }

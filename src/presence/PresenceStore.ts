@@ -1,6 +1,6 @@
 // PresenceStore: cluster-wide presence per group, and each user's identified connections anywhere (for the
 // per-user cap and the online/offline events backends read). Transitions are decided here, once, cluster-wide.
-import type { SessionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
+import type { SessionId, GroupName, Member, MemberCursor, PresenceMeta, UserId } from '../types/domain';
 
 export interface PresenceEntry {
   group: GroupName;
@@ -8,6 +8,29 @@ export interface PresenceEntry {
   sessionId: SessionId;
   meta: PresenceMeta;
   since: number;
+}
+
+/**
+ * A user came UP or went DOWN in a group, cluster-wide. Each group numbers its transitions (`version`, from 1; it may
+ * start again once the group is empty); `count` is the group's user count right after this one.
+ */
+export interface PresenceChange {
+  status: 'UP' | 'DOWN';
+  /** The user's meta and since in the member list (for DOWN: as they were listed). */
+  meta: PresenceMeta;
+  since: number;
+  version: number;
+  count: number;
+}
+
+/** A page of a group's member list (ordered by since, then userId), read at one moment of the group: `version`. */
+export interface MemberPage {
+  members: Member[];
+  count: number;
+  /** The cursor after the page's last member when more follow, else null. */
+  next: string | null;
+  /** The group's transition count when the page was read (0 for an empty group). */
+  version: number;
 }
 
 /** What backends read (Redis stream rt:events, or the log without Redis). */
@@ -23,17 +46,20 @@ export interface PresenceEvent {
 
 export interface PresenceHandlers {
   /** A transition the store found by itself: an instance died, or local state was re-published after an outage. */
-  onTransition(group: GroupName, userId: UserId, status: 'UP' | 'DOWN', meta: PresenceMeta): void;
+  onTransition(group: GroupName, userId: UserId, change: PresenceChange): void;
 }
 
 export interface PresenceStore {
   start(handlers: PresenceHandlers): Promise<void>;
-  /** Adds a connection to a group; true when its user came UP there (their first connection in the cluster). */
-  join(entry: PresenceEntry): Promise<boolean>;
-  /** Removes a connection from a group; true when its user went DOWN there (their last connection). */
-  leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<boolean>;
-  /** One entry per user in the group, earliest first, with the meta of their earliest connection. */
-  members(group: GroupName): Promise<Member[]>;
+  /** Adds a connection to a group; the UP transition when its user came UP there (their first connection in the cluster). */
+  join(entry: PresenceEntry): Promise<PresenceChange | null>;
+  /** Removes a connection from a group; the DOWN transition when its user went DOWN there (their last connection). */
+  leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<PresenceChange | null>;
+  /**
+   * Up to `limit` members after `after` (from the start without it): one entry per user, with the meta and since of
+   * their earliest connection. Costs the page, not the group.
+   */
+  members(group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage>;
   /** Counts an identified connection for its user; false, counting nothing, when the user already has `max`. */
   connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean>;
   disconnect(userId: UserId, sessionId: SessionId): Promise<void>;

@@ -2,11 +2,11 @@
 // (and append online/offline to rt:events in the same step, so each is written exactly once). A liveness key per
 // instance lets survivors reap a dead instance's entries. While Redis is down the store answers from this
 // instance's own state, and re-publishes that state when Redis is back.
-import type { SessionId, GroupName, Member, PresenceMeta, UserId } from '../types/domain';
+import { compareMembers, encodeCursor, type GroupName, type Member, type MemberCursor, type PresenceMeta, type SessionId, type UserId } from '../types/domain';
 import { isReady, type Redis } from '../redis/connection';
 import type { Logger } from '../utils/logger';
 import { PresenceRegistry } from './PresenceRegistry';
-import type { PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
+import type { MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
 
 /** How often an unanswered directory move is asked again, and how long apart. */
 const MOVE_ATTEMPTS = 3;
@@ -28,6 +28,12 @@ const keys = {
   presence: (group: GroupName) => `rt:presence:${group}`,
   /** Set of one user's "instance|session" entries in one group. */
   presenceUser: (group: GroupName, userId: UserId) => `rt:presence:${group}|${userId}`,
+  /** Sorted set: the group's member list, each user scored by the `since` of their earliest entry (ties: by user id). */
+  order: (group: GroupName) => `rt:presence:${group}#order`,
+  /** Hash: userId → member JSON of their earliest entry, for one group; its length is the group's user count. */
+  listed: (group: GroupName) => `rt:presence:${group}#users`,
+  /** The group's transition counter (PresenceChange.version); gone once the group is empty. */
+  version: (group: GroupName) => `rt:presence:${group}#version`,
   /** Set of one user's "instance|session" entries anywhere in the cluster: the per-user count, and the session directory. */
   userConnections: (userId: UserId) => `rt:conns:${userId}`,
   /** Online/offline events for backends. */
@@ -36,20 +42,78 @@ const keys = {
   lease: (sessionId: SessionId) => `rt:lease:${sessionId}`,
 } as const;
 
-/** KEYS: presence hash, user's set in the group, instance entries. ARGV: field, member JSON, entry. Returns 1 when the user came UP. */
+/**
+ * KEYS: presence hash, user's set in the group, instance entries, order, listed, version. ARGV: field, member JSON,
+ * entry, userId, since. Returns {version, count} when the user came UP, else false (an earlier entry than the listed
+ * one takes its place in the list).
+ */
 const JOIN = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
-if redis.call('SADD', KEYS[2], ARGV[1]) == 1 and redis.call('SCARD', KEYS[2]) == 1 then return 1 end
-return 0`;
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 and redis.call('SCARD', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[5], ARGV[4], ARGV[2])
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
+  return {redis.call('INCR', KEYS[6]), redis.call('HLEN', KEYS[5])}
+end
+local listed = redis.call('HGET', KEYS[5], ARGV[4])
+if not listed or tonumber(ARGV[5]) < cjson.decode(listed).since then
+  redis.call('HSET', KEYS[5], ARGV[4], ARGV[2])
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
+end
+return false`;
 
-/** KEYS: as JOIN. ARGV: field, entry. Returns the member JSON when the user went DOWN, else false. */
+/**
+ * KEYS: as JOIN. ARGV: field, entry, userId. Returns {listed member JSON, version, count} when the user went DOWN,
+ * else false; a user who stays is listed with their earliest remaining entry (at most the per-user cap to look at).
+ */
 const LEAVE = `
-local member = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[2])
-if redis.call('SREM', KEYS[2], ARGV[1]) == 1 and redis.call('SCARD', KEYS[2]) == 0 then return member or '{}' end
+if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return false end
+local left = redis.call('SMEMBERS', KEYS[2])
+if #left == 0 then
+  local listed = redis.call('HGET', KEYS[5], ARGV[3]) or '{}'
+  redis.call('HDEL', KEYS[5], ARGV[3])
+  redis.call('ZREM', KEYS[4], ARGV[3])
+  local count = redis.call('HLEN', KEYS[5])
+  local version = redis.call('INCR', KEYS[6])
+  if count == 0 then redis.call('DEL', KEYS[6]) end
+  return {listed, version, count}
+end
+local best, bestSince
+for _, f in ipairs(left) do
+  local json = redis.call('HGET', KEYS[1], f)
+  if json then
+    local since = cjson.decode(json).since
+    if not bestSince or since < bestSince then best, bestSince = json, since end
+  end
+end
+if best and best ~= redis.call('HGET', KEYS[5], ARGV[3]) then
+  redis.call('HSET', KEYS[5], ARGV[3], best)
+  redis.call('ZADD', KEYS[4], bestSince, ARGV[3])
+end
 return false`;
+
+/**
+ * KEYS: order, listed, version. ARGV: the cursor's since ('' from the start), limit. Returns {count, version, ties,
+ * member JSON…}: from the start, limit + 1 members; after a cursor, first every member whose since equals the
+ * cursor's (\`ties\` of them: the caller keeps those after the cursor's user id), then limit + 1 later ones.
+ */
+const PAGE = `
+local limit = tonumber(ARGV[2])
+local ids, ties = {}, 0
+if ARGV[1] == '' then
+  ids = redis.call('ZRANGE', KEYS[1], 0, limit)
+else
+  ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+  ties = #ids
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, limit + 1)) do ids[#ids + 1] = id end
+end
+local out = {redis.call('HLEN', KEYS[2]), tonumber(redis.call('GET', KEYS[3]) or '0'), ties}
+if #ids > 0 then
+  for _, json in ipairs(redis.call('HMGET', KEYS[2], unpack(ids))) do out[#out + 1] = json or '' end
+end
+return out`;
 
 /** KEYS: user's connections, instance entries, events. ARGV: field, max, entry, userId, instance, ts, maxlen. Returns 0 over the cap. */
 const CONNECT = `
@@ -110,8 +174,9 @@ return 1`;
 type HeldEntry = ['g', GroupName, SessionId, UserId] | ['u', UserId, SessionId];
 
 interface ScriptClient {
-  gwJoin(k1: string, k2: string, k3: string, field: string, member: string, entry: string): Promise<number>;
-  gwLeave(k1: string, k2: string, k3: string, field: string, entry: string): Promise<string | null>;
+  gwJoin(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, member: string, entry: string, userId: string, since: number): Promise<[number, number] | null>;
+  gwLeave(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, entry: string, userId: string): Promise<[string, number, number] | null>;
+  gwPage(k1: string, k2: string, k3: string, since: string, limit: number): Promise<[number, number, number, ...string[]]>;
   gwConnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
   gwDisconnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
   gwMove(k1: string, k2: string, k3: string, k4: string, from: string, to: string, entry: string, lease: string): Promise<number>;
@@ -150,8 +215,9 @@ export class RedisPresenceStore implements PresenceStore {
     this.id = options.instanceId;
     this.log = options.logger;
     const redis = options.redis;
-    redis.defineCommand('gwJoin', { numberOfKeys: 3, lua: JOIN });
-    redis.defineCommand('gwLeave', { numberOfKeys: 3, lua: LEAVE });
+    redis.defineCommand('gwJoin', { numberOfKeys: 6, lua: JOIN });
+    redis.defineCommand('gwLeave', { numberOfKeys: 6, lua: LEAVE });
+    redis.defineCommand('gwPage', { numberOfKeys: 3, lua: PAGE });
     redis.defineCommand('gwConnect', { numberOfKeys: 3, lua: CONNECT });
     redis.defineCommand('gwDisconnect', { numberOfKeys: 3, lua: DISCONNECT });
     redis.defineCommand('gwMove', { numberOfKeys: 4, lua: MOVE });
@@ -173,35 +239,33 @@ export class RedisPresenceStore implements PresenceStore {
     for (const t of this.timers) t.unref();
   }
 
-  async join(entry: PresenceEntry): Promise<boolean> {
+  async join(entry: PresenceEntry): Promise<PresenceChange | null> {
     const { group, userId, sessionId, meta, since } = entry;
-    const localFirst = this.local.join(group, userId, sessionId, meta, since);
+    const localChange = this.local.join(group, userId, sessionId, meta, since);
     this.metas.set(sessionId, { meta, since });
-    const remote = await this.attempt(() =>
-      this.joinIn(group, userId, sessionId, meta, since),
-    );
-    return remote === undefined ? localFirst : remote === 1;
+    const remote = await this.attempt(() => this.joinIn(group, userId, sessionId, meta, since));
+    if (remote === undefined) return localChange;
+    return remote && { status: 'UP', meta, since, version: remote[0], count: remote[1] };
   }
 
-  async leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<boolean> {
-    const localLast = this.local.leave(group, userId, sessionId);
-    const remote = await this.attempt(() =>
-      this.leaveIn(this.id, group, userId, sessionId),
-    );
-    return remote === undefined ? localLast : remote !== null;
+  async leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<PresenceChange | null> {
+    const localChange = this.local.leave(group, userId, sessionId);
+    const remote = await this.attempt(() => this.leaveIn(this.id, group, userId, sessionId));
+    return remote === undefined ? localChange : downChange(remote);
   }
 
-  async members(group: GroupName): Promise<Member[]> {
-    const all = await this.attempt(() => this.redis.hgetall(keys.presence(group)));
-    if (all === undefined) return this.local.members(group);
-    const byUser = new Map<UserId, Member>();
-    for (const json of Object.values(all)) {
-      const m = parseMember(json);
-      if (!m) continue;
-      const seen = byUser.get(m.userId);
-      if (!seen || m.since < seen.since) byUser.set(m.userId, m);
-    }
-    return [...byUser.values()].sort((a, b) => a.since - b.since);
+  async members(group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage> {
+    const answer = await this.attempt(() => this.redis.gwPage(keys.order(group), keys.listed(group), keys.version(group), after ? String(after.since) : '', limit));
+    if (answer === undefined) return this.local.page(group, after, limit);
+    const [count, version, ties, ...listed] = answer;
+    const members: Member[] = [];
+    listed.forEach((json, i) => {
+      const member = parseMember(json);
+      if (member && (i >= ties || (after && compareMembers(member, after) > 0))) members.push(member);
+    });
+    const page = members.slice(0, limit);
+    const last = page[page.length - 1];
+    return { members: page, count, next: members.length > limit && last ? encodeCursor(last) : null, version };
   }
 
   async connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean> {
@@ -340,14 +404,15 @@ export class RedisPresenceStore implements PresenceStore {
     return `${this.id}|${sessionId}`;
   }
 
-  /** JOIN for this instance's entry of the session in the group; 1 when its user came UP. */
-  private joinIn(group: GroupName, userId: UserId, sessionId: SessionId, meta: PresenceMeta, since: number): Promise<number> {
-    return this.redis.gwJoin(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(this.id), this.field(sessionId), JSON.stringify({ userId, meta, since }), held(['g', group, sessionId, userId]));
+  /** JOIN for this instance's entry of the session in the group; [version, count] when its user came UP. */
+  private joinIn(group: GroupName, userId: UserId, sessionId: SessionId, meta: PresenceMeta, since: number): Promise<[number, number] | null> {
+    const member = JSON.stringify({ userId, meta, since });
+    return this.redis.gwJoin(...groupKeys(group, userId, this.id), this.field(sessionId), member, held(['g', group, sessionId, userId]), userId, since);
   }
 
-  /** LEAVE for `instance`'s entry of the session in the group; the member JSON when its user went DOWN. */
-  private leaveIn(instance: string, group: GroupName, userId: UserId, sessionId: SessionId): Promise<string | null> {
-    return this.redis.gwLeave(keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), `${instance}|${sessionId}`, held(['g', group, sessionId, userId]));
+  /** LEAVE for `instance`'s entry of the session in the group; [listed member JSON, version, count] when its user went DOWN. */
+  private leaveIn(instance: string, group: GroupName, userId: UserId, sessionId: SessionId): Promise<[string, number, number] | null> {
+    return this.redis.gwLeave(...groupKeys(group, userId, instance), `${instance}|${sessionId}`, held(['g', group, sessionId, userId]), userId);
   }
 
   /** CONNECT for this instance's session of the user; 0 when the user already has `max`. */
@@ -420,7 +485,7 @@ export class RedisPresenceStore implements PresenceStore {
         const [, group, sessionId, userId] = parts;
         const { meta, since } = this.metas.get(sessionId) ?? { meta: {}, since: Date.now() };
         const up = await this.joinIn(group, userId, sessionId, meta, since);
-        if (up === 1) this.handlers?.onTransition(group, userId, 'UP', meta);
+        if (up) this.handlers?.onTransition(group, userId, { status: 'UP', meta, since, version: up[0], count: up[1] });
       }
     }
   }
@@ -466,9 +531,21 @@ export class RedisPresenceStore implements PresenceStore {
       return;
     }
     const [, group, sessionId, userId] = parts;
-    const member = await this.leaveIn(instance, group, userId, sessionId);
-    if (member !== null) this.handlers?.onTransition(group, userId, 'DOWN', parseMember(member)?.meta ?? {});
+    const down = downChange(await this.leaveIn(instance, group, userId, sessionId));
+    if (down) this.handlers?.onTransition(group, userId, down);
   }
+}
+
+/** The keys JOIN and LEAVE take for one user's entry of `instance` in a group. */
+function groupKeys(group: GroupName, userId: UserId, instance: string): [string, string, string, string, string, string] {
+  return [keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), keys.order(group), keys.listed(group), keys.version(group)];
+}
+
+/** LEAVE's answer as a DOWN transition. */
+function downChange(answer: [string, number, number] | null): PresenceChange | null {
+  if (!answer) return null;
+  const member = parseMember(answer[0]);
+  return { status: 'DOWN', meta: member?.meta ?? {}, since: member?.since ?? 0, version: answer[1], count: answer[2] };
 }
 
 function held(entry: HeldEntry): string {

@@ -1,6 +1,7 @@
 // The `data` of every envelope type: zod schemas for what clients send, TypeScript shapes for what the gateway sends.
 import { z } from 'zod';
-import { groupNameSchema, userIdSchema, type ConnectionId, type GroupName, type Member, type PresenceMeta, type Role, type SessionId, type UserId } from './domain';
+import { limits } from '../config/limits';
+import { groupNameSchema, memberCursorSchema, userIdSchema, type ConnectionId, type GroupName, type Member, type PresenceMeta, type Role, type SessionId, type UserId } from './domain';
 import { jsonObjectSchema } from './envelope';
 import type { ErrorCodeName } from './codes';
 
@@ -23,10 +24,17 @@ export const clientSignals = {
         lastSeq: z.number().int().min(0),
       })
       .optional(),
+    presence: z.enum(['updates', 'diffs']).optional(),
   }),
   heartbeat: z.object({}),
   subscribe: z.object({ group: groupNameSchema }),
   unsubscribe: z.object({ group: groupNameSchema }),
+  members: z.object({
+    group: groupNameSchema,
+    after: memberCursorSchema.optional(),
+    limit: z.number().int().min(1).max(limits.memberPageMax).optional(),
+  }),
+  presence_watch: z.object({ group: groupNameSchema, watch: z.boolean() }),
   data_update: z.object({
     group: groupNameSchema,
     payload: payloadSchema,
@@ -46,9 +54,17 @@ export function isClientSignalType(type: string): type is ClientSignalType {
   return Object.prototype.hasOwnProperty.call(clientSignals, type);
 }
 
-export interface GroupMembers {
+/** How a session hears of presence changes (identify.presence). */
+export type PresenceMode = 'updates' | 'diffs';
+
+/** A page of a group's member list: `ready`, `subscribed` and `members` carry one. */
+export interface MemberList {
   group: GroupName;
   members: Member[];
+  /** Users in the group, cluster-wide. */
+  count: number;
+  /** The cursor of the next page, or null when this page reaches the end. */
+  next: string | null;
 }
 
 /** Server → client envelope types and their `data`. */
@@ -59,35 +75,67 @@ export interface ServerSignals {
     connectionId: ConnectionId;
     userId: UserId;
     role: Role;
-    groups: GroupMembers[];
+    groups: MemberList[];
     denied: GroupName[];
     /** True when an orphaned session was resumed; its missed envelopes follow `ready`. */
     resumed: boolean;
     sessionToken: string;
   };
   heartbeat_ack: { serverTs: number; sessionToken: string };
-  subscribed: GroupMembers;
+  subscribed: MemberList;
+  members: MemberList;
   unsubscribed: { group: GroupName };
   ack: Record<string, never>;
   /** `group` is null for a backend message sent to a user directly; `connectionId` is null for backend messages. */
   data_update: { group: GroupName | null; from: { userId: UserId; connectionId: ConnectionId | null }; payload: unknown };
   signal: { group: GroupName; from: { userId: UserId; connectionId: ConnectionId }; kind: string; data: unknown };
   presence_update: { group: GroupName; userId: UserId; status: 'UP' | 'DOWN'; meta: PresenceMeta };
+  presence_diff: { group: GroupName; joins: Member[]; leaves: UserId[]; count: number };
+  presence_count: { group: GroupName; count: number };
   error: { code: ErrorCodeName; message: string; retryAfterMs?: number };
   shutdown: { reason: string; reconnectAfterMs: number };
 }
 export type ServerSignalType = keyof ServerSignals;
 
-/** Server envelopes that fan out to groups and users, and so travel between instances (and from backends). */
-export const RELAYED_TYPES = ['data_update', 'presence_update', 'signal'] as const;
+/**
+ * What travels between instances on group and user channels (and from backends): server envelopes forwarded as they
+ * are (`data_update`, `signal`), and `presence_batch`, one instance's batch of presence changes in a group, which each
+ * instance renders into presence envelopes for its own sessions.
+ */
+export const RELAYED_TYPES = ['data_update', 'signal', 'presence_batch'] as const;
 export type RelayedType = (typeof RELAYED_TYPES)[number];
+
+/** A user's net presence change in one batch. */
+export interface BatchedChange {
+  userId: UserId;
+  /** Where the user ended: UP (joins) or DOWN (leaves). */
+  status: 'UP' | 'DOWN';
+  meta: PresenceMeta;
+  since: number;
+  /** The version of the user's last step in the batch. */
+  version: number;
+  /**
+   * Null for a change. For a change undone within the batch (UP then DOWN, or DOWN then UP), the version of its first
+   * step: only a session whose member list was read from then until `version` (and so shows the passing state) gets it.
+   */
+  undoneFrom: number | null;
+}
+
+/** One instance's presence changes in one group over one batch period. */
+export interface PresenceBatch {
+  group: GroupName;
+  changes: BatchedChange[];
+  /** The group's user count after the batch's latest change, and that change's version (see PresenceStore). */
+  count: number;
+  version: number;
+}
 
 /** A serialized relayed envelope and its type, as fan-out and the broker pass it along. */
 export interface Relayed {
   type: RelayedType;
   frame: string;
-  /** For a presence_update, the user it is about: never delivered to that user's own sessions. */
-  about?: UserId;
+  /** A presence_batch, as read from its frame. */
+  batch?: PresenceBatch;
 }
 
 const connectionIdSchema = z.string().min(1).max(64);
@@ -102,11 +150,25 @@ export const relayedData = {
     from: z.strictObject({ userId: userIdSchema, connectionId: connectionIdSchema.nullable() }),
     payload: payloadSchema,
   }),
-  presence_update: z.strictObject({ group: groupNameSchema, userId: userIdSchema, status: z.enum(['UP', 'DOWN']), meta: jsonObjectSchema }),
+  presence_batch: z.strictObject({
+    group: groupNameSchema,
+    changes: z.array(
+      z.strictObject({
+        userId: userIdSchema,
+        status: z.enum(['UP', 'DOWN']),
+        meta: jsonObjectSchema,
+        since: z.number().int().min(0),
+        version: z.number().int().min(0),
+        undoneFrom: z.number().int().min(0).nullable(),
+      }),
+    ),
+    count: z.number().int().min(0),
+    version: z.number().int().min(0),
+  }),
   signal: z.strictObject({
     group: groupNameSchema,
     from: z.strictObject({ userId: userIdSchema, connectionId: connectionIdSchema }),
     kind: signalKindSchema,
     data: z.unknown(),
   }),
-} satisfies { [K in RelayedType]: z.ZodType<ServerSignals[K]> };
+} satisfies { [K in RelayedType]: z.ZodType<K extends keyof ServerSignals ? ServerSignals[K] : PresenceBatch> };

@@ -1,0 +1,72 @@
+// PresenceBatcher: gathers the presence transitions this instance decided, per group, for GW_PRESENCE_BATCH_MS, then
+// hands each group's batch on at once: a user's steps merged into where they ended, steps that cancel out marked undone.
+import type { PresenceChange } from '../presence/PresenceStore';
+import type { GroupName, UserId } from '../types/domain';
+import type { BatchedChange, PresenceBatch } from '../types/signals';
+
+/** A user's first and last step in the batch, by version. */
+interface Steps {
+  first: PresenceChange;
+  last: PresenceChange;
+}
+
+export class PresenceBatcher {
+  private pending = new Map<GroupName, Map<UserId, Steps>>();
+  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+
+  constructor(
+    /** 0: the batch goes out at the end of the current turn of the event loop. */
+    private readonly intervalMs: number,
+    private readonly flushTo: (batch: PresenceBatch) => void,
+  ) {}
+
+  add(group: GroupName, userId: UserId, change: PresenceChange): void {
+    let users = this.pending.get(group);
+    if (!users) {
+      users = new Map();
+      this.pending.set(group, users);
+    }
+    const steps = users.get(userId);
+    // Transitions may be answered out of order (several Redis round trips in flight): the version orders them.
+    if (!steps) users.set(userId, { first: change, last: change });
+    else if (change.version < steps.first.version) steps.first = change;
+    else if (change.version > steps.last.version) steps.last = change;
+    this.timer ??= this.intervalMs === 0 ? setImmediate(() => this.flush()) : setTimeout(() => this.flush(), this.intervalMs);
+  }
+
+  /** Hands every pending batch on now. */
+  flush(): void {
+    this.cancelTimer();
+    const groups = this.pending;
+    this.pending = new Map();
+    for (const [group, users] of groups) this.flushTo(batchOf(group, users));
+  }
+
+  /** Drops what is pending (the instance stops; survivors announce what follows from it). */
+  stop(): void {
+    this.cancelTimer();
+    this.pending.clear();
+  }
+
+  private cancelTimer(): void {
+    if (this.timer === null) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = null;
+  }
+}
+
+/**
+ * A user whose first step was UP was DOWN before the batch, and the other way round: when the last step leads back
+ * there, the change is undone (only sessions that read their list in between need its end state).
+ */
+function batchOf(group: GroupName, users: Map<UserId, Steps>): PresenceBatch {
+  const changes: BatchedChange[] = [];
+  let latest: PresenceChange | null = null;
+  for (const [userId, { first, last }] of users) {
+    const undoneFrom = first.status !== last.status ? first.version : null;
+    changes.push({ userId, status: last.status, meta: last.meta, since: last.since, version: last.version, undoneFrom });
+    if (!latest || last.version > latest.version) latest = last;
+  }
+  return { group, changes, count: latest?.count ?? 0, version: latest?.version ?? 0 };
+}

@@ -1,0 +1,207 @@
+// PresenceFanout: writes presence batches (this instance's own and other instances') to this instance's sessions of
+// the group, each in its mode: one presence_diff, or one presence_update per change. In large groups it writes
+// counts only (presence_count, at most once per interval), except to sessions that watch the group.
+import type { Metrics } from '../metrics';
+import type { GroupName, UserId } from '../types/domain';
+import { serializeEnvelope } from '../types/envelope';
+import type { BatchedChange, PresenceBatch } from '../types/signals';
+import { keptUtf8, textFrame } from './frames';
+import type { Session } from './Session';
+
+export interface PresenceFanoutOptions {
+  /** Above this many users a group is large (GW_PRESENCE_LARGE_GROUP). */
+  largeGroup: number;
+  /** The shortest gap between two presence_counts of one group (GW_PRESENCE_COUNT_INTERVAL_MS). */
+  countIntervalMs: number;
+  /** How long a batch may take to reach this instance after a later one (GW_PRESENCE_BATCH_MS plus slack). */
+  reorderWindowMs: number;
+}
+
+/** What this instance knows of a group it has sessions in. */
+interface GroupState {
+  /** The count of the latest batch, by version, and when it was taken. */
+  count: number;
+  version: number;
+  at: number;
+  /** user → the version of their latest change and when it arrived, for batches that arrive late. */
+  recent: Map<UserId, { version: number; at: number }>;
+  sweptAt: number;
+  /** The last count sent, when, and the timer of the next send. */
+  countSent: number;
+  countSentAt: number;
+  countTimer: NodeJS.Timeout | null;
+}
+
+export class PresenceFanout {
+  private readonly groups = new Map<GroupName, GroupState>();
+
+  constructor(
+    private readonly options: PresenceFanoutOptions,
+    /** This instance's sessions of a group. */
+    private readonly sessionsOf: (group: GroupName) => ReadonlySet<Session> | undefined,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** Writes a batch from `origin` (an instance id) to this instance's sessions of its group. */
+  deliver(batch: PresenceBatch, origin: string): void {
+    const targets = this.sessionsOf(batch.group);
+    if (!targets) return;
+    const now = Date.now();
+    const state = this.state(batch.group, now);
+    const changes = batch.changes.filter((change) => this.fresh(state, change, now));
+    if (batch.version > state.version || now - state.at > this.options.reorderWindowMs) Object.assign(state, { count: batch.count, version: batch.version, at: now });
+    if (changes.length === 0) return;
+    const bodies = new Bodies(batch.group, changes, state.count);
+    const large = state.count > this.options.largeGroup;
+    let counted = false;
+    let diffs = 0;
+    let updates = 0;
+    for (const session of targets) {
+      const watching = session.watching.has(batch.group);
+      if (large && !watching) {
+        counted ||= session.presenceMode === 'diffs';
+        continue;
+      }
+      const listed = session.listed.get(batch.group);
+      if (bodies.known(listed)) continue;
+      const full = bodies.needsFull(listed);
+      if (session.presenceMode === 'diffs') {
+        const body = bodies.diff(full);
+        if (body) session.deliver(body, origin);
+        diffs += body ? 1 : 0;
+        continue;
+      }
+      for (const change of full ? changes : bodies.net) {
+        if (change.userId === session.userId) continue;
+        session.deliver(bodies.update(change), origin);
+        updates++;
+      }
+    }
+    this.metrics.sent('presence_diff', diffs);
+    this.metrics.sent('presence_update', updates);
+    if (counted) this.scheduleCount(batch.group, state);
+  }
+
+  /** This instance has no session in the group any more. */
+  forget(group: GroupName): void {
+    const state = this.groups.get(group);
+    if (state?.countTimer) clearTimeout(state.countTimer);
+    this.groups.delete(group);
+  }
+
+  stop(): void {
+    for (const group of [...this.groups.keys()]) this.forget(group);
+  }
+
+  private state(group: GroupName, now: number): GroupState {
+    let state = this.groups.get(group);
+    if (!state) {
+      state = { count: 0, version: 0, at: now, recent: new Map(), sweptAt: now, countSent: -1, countSentAt: 0, countTimer: null };
+      this.groups.set(group, state);
+    }
+    return state;
+  }
+
+  /**
+   * False for a change older than one already written for the same user: batches of two instances can arrive in
+   * either order (each goes out at the end of its own period). Versions are compared only within the reorder window,
+   * so a group whose versions started again (it emptied, or Redis lost its data) is not held back.
+   */
+  private fresh(state: GroupState, change: BatchedChange, now: number): boolean {
+    const window = this.options.reorderWindowMs;
+    if (now - state.sweptAt > window) {
+      for (const [userId, seen] of state.recent) if (now - seen.at > window) state.recent.delete(userId);
+      state.sweptAt = now;
+    }
+    const seen = state.recent.get(change.userId);
+    if (seen && now - seen.at <= window && seen.version > change.version) return false;
+    state.recent.set(change.userId, { version: change.version, at: now });
+    return true;
+  }
+
+  private scheduleCount(group: GroupName, state: GroupState): void {
+    if (state.countTimer) return;
+    const delay = Math.max(0, state.countSentAt + this.options.countIntervalMs - Date.now());
+    state.countTimer = setTimeout(() => {
+      state.countTimer = null;
+      this.sendCount(group, state);
+    }, delay);
+    state.countTimer.unref();
+  }
+
+  /** presence_count to the sessions that get counts only, when the count changed since the last one. */
+  private sendCount(group: GroupName, state: GroupState): void {
+    const targets = this.sessionsOf(group);
+    if (!targets || state.count === state.countSent || state.count <= this.options.largeGroup) return;
+    const frame = textFrame(serializeEnvelope('presence_count', { group, count: state.count }));
+    let sent = 0;
+    for (const session of targets) {
+      if (session.presenceMode !== 'diffs' || session.watching.has(group)) continue;
+      session.sendFrame(frame);
+      sent++;
+    }
+    state.countSent = state.count;
+    state.countSentAt = Date.now();
+    this.metrics.sent('presence_count', sent);
+  }
+}
+
+/** The envelopes of one batch, each encoded once for all the sessions it goes to. */
+class Bodies {
+  readonly net: BatchedChange[];
+  /** The versions between which a member list shows a state undone within the batch. */
+  private readonly undoneFrom: number;
+  private readonly undoneTo: number;
+  private readonly latest: number;
+  private readonly diffs = new Map<boolean, Buffer | null>();
+  private readonly updates = new Map<BatchedChange, Buffer>();
+
+  constructor(
+    private readonly group: GroupName,
+    private readonly changes: BatchedChange[],
+    private readonly count: number,
+  ) {
+    this.net = changes.filter((change) => change.undoneFrom === null);
+    const undone = changes.filter((change) => change.undoneFrom !== null);
+    this.undoneFrom = Math.min(...undone.map((change) => change.undoneFrom!));
+    this.undoneTo = Math.max(...undone.map((change) => change.version));
+    this.latest = Math.max(...changes.map((change) => change.version));
+  }
+
+  /** Whether a session whose list was read at `listed` read it after every change of the batch: it has nothing to learn. */
+  known(listed: number | undefined): boolean {
+    return listed !== undefined && listed >= this.latest;
+  }
+
+  /** Whether a session whose list was read at `listed` may show a state undone within the batch: it gets every change. */
+  needsFull(listed: number | undefined): boolean {
+    return listed !== undefined && listed >= this.undoneFrom && listed < this.undoneTo;
+  }
+
+  /** The presence_diff of the net changes (or of all of them), or null when there is nothing to say. */
+  diff(full: boolean): Buffer | null {
+    let body = this.diffs.get(full);
+    if (body === undefined) {
+      const changes = full ? this.changes : this.net;
+      const joins = changes.filter((c) => c.status === 'UP').map(({ userId, meta, since }) => ({ userId, meta, since }));
+      const leaves = changes.filter((c) => c.status === 'DOWN').map((c) => c.userId);
+      body = changes.length === 0 ? null : sequencedBody(serializeEnvelope('presence_diff', { group: this.group, joins, leaves, count: this.count }));
+      this.diffs.set(full, body);
+    }
+    return body;
+  }
+
+  update(change: BatchedChange): Buffer {
+    let body = this.updates.get(change);
+    if (!body) {
+      body = sequencedBody(serializeEnvelope('presence_update', { group: this.group, userId: change.userId, status: change.status, meta: change.meta }));
+      this.updates.set(change, body);
+    }
+    return body;
+  }
+}
+
+/** A sequenced envelope's shared body: the frame without its closing brace (each session appends `,"seq":N}`). */
+function sequencedBody(frame: string): Buffer {
+  return keptUtf8(frame.slice(0, -1));
+}
