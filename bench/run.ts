@@ -114,6 +114,20 @@ export interface JoinStormResult {
   gatewayCpuMsPerIdentify: number;
   /** Bytes each client had received when the last one was ready; NaN when the run was cut off. */
   bytesPerClient: number;
+  /** CPU of the process holding the clients meanwhile (one core: when it nears readyMs, the clients were the limit). */
+  clientCpuSec: number;
+}
+
+/** How long a member waits to hear that another user came UP or went DOWN, for one GW_PRESENCE_BATCH_MS. */
+export interface PresenceLatencyResult {
+  batchMs: number;
+  samples: number;
+  /** From the other user's `identify` sent to the member's presence_update UP. */
+  upP50Ms: number;
+  upP99Ms: number;
+  /** From the other user's close to the member's presence_update DOWN. */
+  downP50Ms: number;
+  downP99Ms: number;
 }
 
 export interface IdleResult {
@@ -217,7 +231,7 @@ class Subscribers {
     });
   }
   connect(c: Omit<Extract<SubscriberCommand, { cmd: 'connect' }>, 'cmd'>) {
-    return this.ask<{ connected: number; failed: number; bytes: number }>({ cmd: 'connect', ...c }, 'connected');
+    return this.ask<{ connected: number; failed: number; bytes: number; ms: number; cpuSec: number }>({ cmd: 'connect', ...c }, 'connected');
   }
   start() {
     return this.ask<unknown>({ cmd: 'start' }, 'started');
@@ -521,18 +535,17 @@ const JOIN_STORM_LIMIT_MS = 60_000;
  * into a group of their own is the baseline. Time until all are ready, gateway CPU per identify, bytes each client
  * received (the member lists and the presence updates). A run that takes longer than 60 s is cut off and reported so.
  */
-async function joinStorm(counts: number[]): Promise<JoinStormResult[]> {
+async function joinStorm(counts: number[], profile: boolean): Promise<JoinStormResult[]> {
   const results: JoinStormResult[] = [];
   for (const users of counts) {
     for (const groups of ['own', 'one'] as const) {
-      const server = await startGateway(gatewayEnv({ GW_MAX_CONNECTIONS_PER_USER: '1', GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000', GW_SHUTDOWN_GRACE_MS: '100' }));
+      const server = await startGateway(gatewayEnv({ GW_MAX_CONNECTIONS_PER_USER: '1', GW_HEARTBEAT_INTERVAL_MS: '300000', GW_HEARTBEAT_TIMEOUT_MS: '600000', GW_SHUTDOWN_GRACE_MS: '100' }), profile);
       const subs = new Subscribers();
       try {
         const cpuBefore = cpuSeconds(server.proc.pid!);
-        const started = performance.now();
         const connecting = subs.connect({ kind: 'gateway', ports: [server.port], count: users, group: 'storm', secret: SECRET, groupSize: groups === 'own' ? 1 : undefined, concurrency: JOIN_STORM_CONCURRENCY });
         const done = await Promise.race([connecting, sleep(JOIN_STORM_LIMIT_MS).then(() => null)]);
-        const readyMs = done ? performance.now() - started : null;
+        const readyMs = done ? done.ms : null;
         if (done && done.failed > 0) throw new Error(`${done.failed} users failed to identify`);
         const gatewayCpuSec = cpuSeconds(server.proc.pid!) - cpuBefore;
         const r: JoinStormResult = {
@@ -542,9 +555,10 @@ async function joinStorm(counts: number[]): Promise<JoinStormResult[]> {
           gatewayCpuSec,
           gatewayCpuMsPerIdentify: done ? (gatewayCpuSec * 1000) / users : Number.NaN,
           bytesPerClient: done ? done.bytes / users : Number.NaN,
+          clientCpuSec: done ? done.cpuSec : Number.NaN,
         };
         const what = done
-          ? `all ready in ${(readyMs! / 1000).toFixed(2)} s, gateway CPU ${r.gatewayCpuMsPerIdentify.toFixed(2)} ms per identify, ${(r.bytesPerClient / 1024).toFixed(1)} KiB per client`
+          ? `all ready in ${(readyMs! / 1000).toFixed(2)} s, gateway CPU ${r.gatewayCpuMsPerIdentify.toFixed(2)} ms per identify, ${(r.bytesPerClient / 1024).toFixed(1)} KiB per client, client process CPU ${r.clientCpuSec.toFixed(1)} s`
           : `not all ready within ${JOIN_STORM_LIMIT_MS / 1000} s (cut off; gateway CPU ${gatewayCpuSec.toFixed(1)} s meanwhile)`;
         console.log(`joinstorm ${users} users, ${groups === 'one' ? 'one group' : 'a group each'}: ${what}`);
         results.push(r);
@@ -552,6 +566,72 @@ async function joinStorm(counts: number[]): Promise<JoinStormResult[]> {
         await subs.kill();
         await server.stop();
       }
+    }
+  }
+  return results;
+}
+
+const PRESENCE_SAMPLES = 100;
+
+/**
+ * Presence latency in a two-person group: a member watches while another user comes UP (identify) and goes DOWN
+ * (close) again, PRESENCE_SAMPLES times, once with the default batch interval and once with batching off (0), on a
+ * fresh compiled gateway each: the difference is what batching adds.
+ */
+async function presenceLatency(): Promise<PresenceLatencyResult[]> {
+  const results: PresenceLatencyResult[] = [];
+  for (const batchMs of [0, 50]) {
+    const server = await startGateway(gatewayEnv({ GW_PRESENCE_BATCH_MS: String(batchMs) }));
+    const url = `ws://127.0.0.1:${server.port}/rt`;
+    const open = async (user: string) => {
+      const ws = new WebSocket(url);
+      const frames: { type: string; data: { userId?: string; status?: string } }[] = [];
+      const waiters: (() => void)[] = [];
+      ws.on('message', (raw) => {
+        frames.push(JSON.parse(String(raw)) as (typeof frames)[number]);
+        for (const w of waiters.splice(0)) w();
+      });
+      const next = async (match: (f: (typeof frames)[number]) => boolean) => {
+        for (;;) {
+          const at = frames.findIndex(match);
+          if (at >= 0) return frames.splice(0, at + 1)[at]!;
+          await new Promise<void>((r) => waiters.push(r));
+        }
+      };
+      await next((f) => f.type === 'hello');
+      const token = await mintToken({ sub: user, groups: ['pair'] }, new TextEncoder().encode(SECRET));
+      const sent = performance.now();
+      ws.send(JSON.stringify({ type: 'identify', data: { token, groups: ['pair'] } }));
+      await next((f) => f.type === 'ready');
+      return { ws, next, sent };
+    };
+    try {
+      const member = await open('member');
+      const up: number[] = [];
+      const down: number[] = [];
+      for (let i = 0; i < PRESENCE_SAMPLES; i++) {
+        const other = await open('other');
+        await member.next((f) => f.type === 'presence_update' && f.data.status === 'UP');
+        up.push(performance.now() - other.sent);
+        const closed = performance.now();
+        other.ws.close();
+        await member.next((f) => f.type === 'presence_update' && f.data.status === 'DOWN');
+        down.push(performance.now() - closed);
+      }
+      member.ws.close();
+      for (const values of [up, down]) values.sort((a, b) => a - b);
+      const r: PresenceLatencyResult = {
+        batchMs,
+        samples: PRESENCE_SAMPLES,
+        upP50Ms: percentile(up, 0.5),
+        upP99Ms: percentile(up, 0.99),
+        downP50Ms: percentile(down, 0.5),
+        downP99Ms: percentile(down, 0.99),
+      };
+      console.log(`presence GW_PRESENCE_BATCH_MS=${batchMs}: UP p50 ${r.upP50Ms.toFixed(1)} / p99 ${r.upP99Ms.toFixed(1)} ms, DOWN p50 ${r.downP50Ms.toFixed(1)} / p99 ${r.downP99Ms.toFixed(1)} ms`);
+      results.push(r);
+    } finally {
+      await server.stop();
     }
   }
   return results;
@@ -641,7 +721,7 @@ function pairRatios(results: FanoutResult[], f: (r: FanoutResult) => number): nu
   return ratios;
 }
 
-export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[], resume: ResumeResult | null, handover: HandoverResult[], joins: JoinStormResult[]): string {
+export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisResults: FanoutResult[], resume: ResumeResult | null, handover: HandoverResult[], joins: JoinStormResult[], presence: PresenceLatencyResult[]): string {
   const rows: string[] = ['| figure | baseline | gateway | gateway / baseline |', '|---|---|---|---|'];
   for (const rate of [...new Set(fan.map((r) => r.rate))]) {
     const pick = (server: string, f: (r: FanoutResult) => number) => median(fan.filter((r) => r.rate === rate && r.server === server).map(f));
@@ -695,6 +775,11 @@ export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisR
     const ratio = one.readyMs === null || own.readyMs === null ? '' : `${(one.gatewayCpuMsPerIdentify / own.gatewayCpuMsPerIdentify).toFixed(2)} × CPU`;
     rows.push(`| join storm, ${users} users 100 at a time: all ready; CPU ms per identify; KiB per client | ${cell(own)} (a group each) | ${cell(one)} (one group) | ${ratio} |`);
   }
+  const [unbatched, batched] = presence;
+  if (unbatched && batched) {
+    const cell = (r: PresenceLatencyResult) => `${r.upP50Ms.toFixed(1)} / ${r.upP99Ms.toFixed(1)}; ${r.downP50Ms.toFixed(1)} / ${r.downP99Ms.toFixed(1)}`;
+    rows.push(`| presence in a two-person group, ${batched.samples} samples: UP p50 / p99; DOWN p50 / p99 (ms), batching off vs GW_PRESENCE_BATCH_MS=${batched.batchMs} | ${cell(unbatched)} (off) | ${cell(batched)} | +${(batched.upP50Ms - unbatched.upP50Ms).toFixed(1)} / +${(batched.downP50Ms - unbatched.downP50Ms).toFixed(1)} ms at p50 |`);
+  }
   for (const h of handover) {
     rows.push(`| SIGTERM with ${h.sessions} sessions, one other instance alive: all handed over (ms); process exit (ms) | | ${h.handoverMs.toFixed(0)}; ${h.exitMs.toFixed(0)} (${h.handedOver} moved, ${h.kept} kept) | |`);
   }
@@ -710,10 +795,11 @@ export async function runBench(opts: BenchOptions) {
   const redisResults = opts.skip.includes('redis') ? [] : await redis(opts, opts.rates[Math.floor(opts.rates.length / 2)]!);
   const resumeResult = opts.skip.includes('resume') ? null : await resumeLatency(RESUME_SAMPLES);
   const handoverResults = opts.skip.includes('handover') ? [] : await handover(opts.handover, opts.profile);
-  const joinResults = opts.skip.includes('joinstorm') ? [] : await joinStorm(opts.joinStorm);
-  const table = summarize(fan, idleResults, redisResults, resumeResult, handoverResults, joinResults);
+  const joinResults = opts.skip.includes('joinstorm') ? [] : await joinStorm(opts.joinStorm, opts.profile);
+  const presenceResults = opts.skip.includes('presence') ? [] : await presenceLatency();
+  const table = summarize(fan, idleResults, redisResults, resumeResult, handoverResults, joinResults, presenceResults);
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() };
-  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults }, null, 2);
+  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults, presence: presenceResults }, null, 2);
   const outDir = opts.outDir ?? join(root, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, `${machine.date.replace(/:/g, '-')}.json`);
@@ -732,10 +818,10 @@ export async function runBench(opts: BenchOptions) {
     console.log(`\nwrote ${file} and the summary in docs/performance.md`);
   }
   console.log(`\n${table}`);
-  return { fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults, file: outFile };
+  return { fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults, presence: presenceResults, file: outFile };
 }
 
-const WORKLOADS = ['fanout', 'idle', 'redis', 'resume', 'handover', 'joinstorm'] as const;
+const WORKLOADS = ['fanout', 'idle', 'redis', 'resume', 'handover', 'joinstorm', 'presence'] as const;
 /** Samples of each kind in the resume workload. */
 const RESUME_SAMPLES = 200;
 
@@ -755,8 +841,8 @@ Options:
   --idle-seconds <s>     how long the idle connections are measured (default: 60)
   --handover <list>      sessions held by the instance that gets SIGTERM, one run each (default: 1000,10000)
   --join-storm <list>    users identifying into one group, 100 at a time, one run each (default: 1000,5000,10000)
-  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis, resume, handover, joinstorm
-  --profile              CPU profiles of the fan-out, idle and hand-over gateways, in bench/profiles/ (see yarn bench:profile)
+  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis, resume, handover, joinstorm, presence
+  --profile              CPU profiles of the fan-out, idle, hand-over and join-storm gateways, in bench/profiles/ (see yarn bench:profile)
   --node-flags=<flags>   Node.js flags for both servers, space-separated, e.g. --node-flags=--trace-gc
                          (their output then goes to stderr)
   --write-docs           also write bench/results/<date>.json and the generated block of docs/performance.md

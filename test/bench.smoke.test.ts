@@ -29,6 +29,11 @@ describe('yarn bench (smoke)', () => {
       [30, 'own', true],
       [30, 'one', true],
     ]);
+    // Every sample saw the UP and the DOWN (the harness waits for each), with batching off and at the default.
+    expect(result.presence.map((p) => [p.batchMs, p.samples])).toEqual([
+      [0, 100],
+      [50, 100],
+    ]);
     expect(readFileSync(docs).equals(docsBefore)).toBe(true);
     expect(readdirSync(join(root, 'bench', 'results'))).toEqual(resultsBefore);
     expect(readdirSync(outDir)).toEqual([result.file.slice(outDir.length + 1)]);

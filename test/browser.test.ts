@@ -71,6 +71,7 @@ describe.skipIf(!hasChromium)('the SDK in Chromium', () => {
       const bob = await open('bob');
       await alice.waitForFunction(() => window.page.presence.includes('bob:UP'));
       expect(await bob.evaluate(() => window.page.client!.members('room-1').map((m) => m.userId))).toEqual(['alice', 'bob']);
+      expect(await bob.evaluate(() => window.page.client!.count('room-1'))).toBe(2);
 
       await bob.evaluate(() => window.page.client!.publish('room-1', { n: 0 }));
       await alice.waitForFunction(() => window.page.received.length === 1);

@@ -86,6 +86,8 @@ describe('GatewayClient', () => {
     const publisher = client(gw, 'pub', ['stream']);
     const watcher = client(gw, 'watcher', ['stream']);
     await Promise.all([watcher.connect(), subscriber.connect(), publisher.connect()]);
+    // The joins reach the watcher in a batch after connect() resolved (or in its list): record from when it lists both.
+    await vi.waitFor(() => expect(watcher.members('stream').map((m) => m.userId).sort()).toEqual(['pub', 'sub', 'watcher']));
     const presence: string[] = [];
     watcher.on('presence', (p) => presence.push(`${p.userId}:${p.status}`));
     const received: number[] = [];
@@ -243,5 +245,180 @@ describe('GatewayClient', () => {
     expect(sockets).toHaveLength(4);
     expect(alice.state).toBe('closed');
     expect(errors).toEqual(['DISCONNECTED']);
+  });
+});
+
+describe('GatewayClient presence (diffs mode)', () => {
+  /** `presence` events as `userId:STATUS` and `count` events, for one group, from now on. */
+  function record(c: GatewayClient, group: string) {
+    const presence: string[] = [];
+    const counts: number[] = [];
+    c.on('presence', (p) => p.group === group && presence.push(`${p.userId}:${p.status}`));
+    c.on('count', (e) => e.group === group && counts.push(e.count));
+    return { presence, counts };
+  }
+  const ids = (c: GatewayClient, group: string) => c.members(group).map((m) => m.userId);
+
+  it('applies diffs to the map: a join is one UP, a second tab changes nothing, the last tab leaving is one DOWN; count follows', async () => {
+    const gw = await startTestGateway();
+    const alice = client(gw, 'alice', ['g']);
+    const seen = record(alice, 'g');
+    await alice.connect();
+    expect(alice.count('g')).toBe(1);
+    const phone = client(gw, 'bob', ['g'], { meta: { device: 'phone' } });
+    await phone.connect();
+    await vi.waitFor(() => expect(seen.presence).toEqual(['bob:UP']));
+    const laptop = client(gw, 'bob', ['g'], { meta: { device: 'laptop' } });
+    await laptop.connect();
+    // Sentinel: carol's UP goes out in a later batch than anything bob's second tab could cause.
+    await client(gw, 'carol', ['g']).connect();
+    await vi.waitFor(() => expect(seen.presence).toContain('carol:UP'));
+    expect(seen.presence).toEqual(['bob:UP', 'carol:UP']);
+    expect(alice.members('g').find((m) => m.userId === 'bob')!.meta).toEqual({ device: 'phone' });
+
+    laptop.close();
+    await gw.connections(3);
+    phone.close();
+    await vi.waitFor(() => expect(seen.presence).toContain('bob:DOWN'));
+    await client(gw, 'dave', ['g']).connect();
+    await vi.waitFor(() => expect(seen.presence).toContain('dave:UP'));
+    expect(seen.presence).toEqual(['bob:UP', 'carol:UP', 'bob:DOWN', 'dave:UP']);
+    expect(ids(alice, 'g')).toEqual(['alice', 'carol', 'dave']);
+    expect(alice.count('g')).toBe(3);
+    expect(seen.counts).toEqual([1, 2, 3, 2, 3]);
+    expect(alice.count('nope')).toBeUndefined();
+  });
+
+  it('loadMembers pages through a list of more than one page and replaces the map with it; diffs keep it complete', async () => {
+    const gw = await startTestGateway();
+    const users = Array.from({ length: 150 }, (_, i) => `u${String(i).padStart(3, '0')}`);
+    const probes = [];
+    for (let i = 0; i < users.length; i += 25) probes.push(...(await Promise.all(users.slice(i, i + 25).map((u) => gw.join(u, ['big'])))));
+    const sent: string[] = [];
+    class Recording extends WebSocket {
+      // The SDK sends each envelope as one string.
+      override send(data: Parameters<WebSocket['send']>[0]): void {
+        if (typeof data === 'string' && data.startsWith('{"type":"members"')) sent.push(data);
+        super.send(data);
+      }
+    }
+    const alice = client(gw, 'alice', ['big'], { WebSocket: Recording as unknown as WebSocketConstructor });
+    await alice.connect();
+    expect(alice.members('big')).toHaveLength(100);
+    expect(alice.count('big')).toBe(151);
+    const seen = record(alice, 'big');
+    const list = await alice.loadMembers('big', { limit: 40 });
+    expect(sent).toHaveLength(4);
+    expect(list.map((m) => m.userId).sort()).toEqual([...users, 'alice'].sort());
+    expect(new Set(list.map((m) => m.userId)).size).toBe(151);
+    expect(alice.members('big')).toEqual(list);
+    expect(list.map((m) => m.since)).toEqual([...list.map((m) => m.since)].sort((a, b) => a - b));
+    // The 51 users beyond the first page were new to the map: one UP each.
+    expect(seen.presence).toHaveLength(51);
+    expect(seen.presence.every((p) => p.endsWith(':UP'))).toBe(true);
+
+    await probes[0]!.close();
+    await vi.waitFor(() => expect(seen.presence.at(-1)).toBe('u000:DOWN'));
+    expect(alice.members('big')).toHaveLength(150);
+    expect(alice.count('big')).toBe(150);
+  });
+
+  it('in a large group: counts only, watchPresence brings every change and a complete list, and lists are read again when diffs come back', async () => {
+    const gw = await startTestGateway({ GW_PRESENCE_LARGE_GROUP: '3', GW_PRESENCE_COUNT_INTERVAL_MS: '50' });
+    const probes = new Map<string, Awaited<ReturnType<TestGateway['join']>>>();
+    const join = async (u: string) => probes.set(u, await gw.join(u, ['hall']));
+    for (const u of ['u1', 'u2', 'u3', 'u4']) await join(u);
+    const alice = client(gw, 'alice', ['hall']);
+    await alice.connect();
+    expect(ids(alice, 'hall')).toEqual(['u1', 'u2', 'u3', 'u4', 'alice']);
+    const seen = record(alice, 'hall');
+
+    // Counts only: u5's join moves the count, not the map.
+    await join('u5');
+    await vi.waitFor(() => expect(seen.counts).toEqual([6]));
+    expect(seen.presence).toEqual([]);
+    expect(ids(alice, 'hall')).not.toContain('u5');
+
+    await alice.watchPresence('hall');
+    expect(ids(alice, 'hall')).toEqual(['u1', 'u2', 'u3', 'u4', 'alice', 'u5']);
+    expect(seen.presence).toEqual(['u5:UP']);
+    await join('u6');
+    await probes.get('u1')!.close();
+    await vi.waitFor(() => expect(seen.presence).toEqual(['u5:UP', 'u6:UP', 'u1:DOWN']));
+    expect(alice.count('hall')).toBe(6);
+
+    // Not watching: u7's join comes as a count only (a diff, had there been one, would have come before it).
+    await alice.watchPresence('hall', false);
+    await join('u7');
+    await vi.waitFor(() => expect(seen.counts.at(-1)).toBe(7));
+    expect(seen.presence).toEqual(['u5:UP', 'u6:UP', 'u1:DOWN']);
+
+    // Shrinking to 3 users (alice, u6, u7) while counts only; the first diff after that makes the SDK page the list again.
+    for (const u of ['u2', 'u3', 'u4', 'u5']) await probes.get(u)!.close();
+    await vi.waitFor(() => expect(ids(alice, 'hall').sort()).toEqual(['alice', 'u6', 'u7']));
+    expect(alice.count('hall')).toBe(3);
+    expect(seen.presence.slice(3).sort()).toEqual(['u2:DOWN', 'u3:DOWN', 'u4:DOWN', 'u5:DOWN', 'u7:UP']);
+  });
+
+  it('a fresh session (resumed: false) watches again and reloads the list: changes in a large group keep coming as diffs', async () => {
+    const gw = await startTestGateway({ GW_PRESENCE_LARGE_GROUP: '3', GW_PRESENCE_COUNT_INTERVAL_MS: '50', GW_ORPHAN_SESSION_TTL_MS: '100' });
+    const probes = await Promise.all(['u1', 'u2', 'u3', 'u4'].map((u) => gw.join(u, ['hall'])));
+    // u2 watches too, in the default mode: it hears every change, as presence_update.
+    expect((await probes[1]!.request('presence_watch', { group: 'hall', watch: true })).type).toBe('ack');
+    const heard = (userId: string, status: string) => vi.waitFor(() => expect(probes[1]!.pending('presence_update').map((e) => `${String(e.data!.userId)}:${String(e.data!.status)}`)).toContain(`${userId}:${status}`));
+    const { Impl, network } = trackedWebSocket();
+    const alice = client(gw, 'alice', ['hall'], { WebSocket: Impl, maxBackoffMs: 50 });
+    await alice.connect();
+    await alice.watchPresence('hall');
+    const fresh = new Promise<{ resumed: boolean }>((resolve) => alice.on('ready', resolve));
+    network.down = true;
+    expect(gw.gateway.terminateConnection(alice.connectionId!)).toBe(true);
+    // While alice is away her session expires and the list changes: u1 leaves, u5 joins.
+    await heard('alice', 'DOWN');
+    await probes[0]!.close();
+    await gw.join('u5', ['hall']);
+    await heard('u1', 'DOWN');
+    await heard('u5', 'UP');
+    const seen = record(alice, 'hall');
+    network.down = false;
+    expect((await fresh).resumed).toBe(false);
+    await vi.waitFor(() => expect(ids(alice, 'hall').sort()).toEqual(['alice', 'u2', 'u3', 'u4', 'u5']));
+    expect(seen.presence.sort()).toEqual(['u1:DOWN', 'u5:UP']);
+    // Still watched: u6's join is a diff, not a count.
+    await gw.join('u6', ['hall']);
+    await vi.waitFor(() => expect(seen.presence).toContain('u6:UP'));
+  });
+
+  it('no flap on resume: unchanged members emit nothing on either side; changes made while away are each emitted once', async () => {
+    const gw = await startTestGateway();
+    const { Impl, network } = trackedWebSocket();
+    const alice = client(gw, 'alice', ['g']);
+    const carol = client(gw, 'carol', ['g']);
+    await Promise.all([alice.connect(), carol.connect()]);
+    const bob = client(gw, 'bob', ['g'], { WebSocket: Impl, maxBackoffMs: 50 });
+    await bob.connect();
+    await vi.waitFor(() => expect(ids(alice, 'g').sort()).toEqual(['alice', 'bob', 'carol']));
+    await vi.waitFor(() => expect(ids(bob, 'g').sort()).toEqual(['alice', 'bob', 'carol']));
+    const atAlice = record(alice, 'g');
+    const atBob = record(bob, 'g');
+    const resumed = new Promise<{ resumed: boolean }>((resolve) => bob.on('ready', resolve));
+
+    network.down = true;
+    expect(gw.gateway.terminateConnection(bob.connectionId!)).toBe(true);
+    carol.close();
+    await vi.waitFor(() => expect(atAlice.presence).toEqual(['carol:DOWN']));
+    await client(gw, 'dave', ['g']).connect();
+    await vi.waitFor(() => expect(atAlice.presence).toEqual(['carol:DOWN', 'dave:UP']));
+    network.down = false;
+    expect((await resumed).resumed).toBe(true);
+
+    // Sentinel: eve joins after the resume; her UP comes after whatever the resume and its replay caused.
+    await client(gw, 'eve', ['g']).connect();
+    await vi.waitFor(() => expect(atBob.presence).toContain('eve:UP'));
+    await vi.waitFor(() => expect(atAlice.presence).toContain('eve:UP'));
+    expect(atBob.presence).toEqual(['carol:DOWN', 'dave:UP', 'eve:UP']);
+    expect(atAlice.presence).toEqual(['carol:DOWN', 'dave:UP', 'eve:UP']);
+    expect(ids(bob, 'g').sort()).toEqual(['alice', 'bob', 'dave', 'eve']);
+    expect(bob.count('g')).toBe(4);
   });
 });

@@ -1,17 +1,18 @@
 // subscribe/unsubscribe, FORBIDDEN, data_update fan-out (echo or not), multi-tab presence, replies by id.
 import { describe, expect, it } from 'vitest';
-import { startTestGateway } from './helpers/gateway';
+import { nextMillisecond, startTestGateway } from './helpers/gateway';
 import type { ServerEnvelope } from './helpers/ProbeClient';
 
 const ofType = (type: string) => (envs: ServerEnvelope[]) => envs.filter((e) => e.type === type);
 const dataUpdates = ofType('data_update');
-const presence = ofType('presence_update');
 
 describe('groups and fan-out', () => {
   it('subscribes to a granted group with its member list and unsubscribes', async () => {
     const gw = await startTestGateway();
     await gw.join('bob', ['team-red'], { meta: { name: 'Bob' } });
     const alice = await gw.join('alice', [], { grants: ['team-*'] });
+    // Ordered by since: bob joined the group a millisecond or more before alice does.
+    await nextMillisecond();
     const sub = await alice.request('subscribe', { group: 'team-red' });
     expect(sub.type).toBe('subscribed');
     expect(sub.data).toEqual({
@@ -20,6 +21,8 @@ describe('groups and fan-out', () => {
         { userId: 'bob', meta: { name: 'Bob' }, since: expect.any(Number) },
         { userId: 'alice', meta: {}, since: expect.any(Number) },
       ],
+      count: 2,
+      next: null,
     });
     const unsub = await alice.request('unsubscribe', { group: 'team-red' });
     expect(unsub).toMatchObject({ type: 'unsubscribed', data: { group: 'team-red' } });
@@ -107,14 +110,19 @@ describe('groups and fan-out', () => {
   });
 
   it('announces presence on subscribe and unsubscribe, not to the connection that moved', async () => {
-    const gw = await startTestGateway();
+    // Each change goes out at the end of its turn: bob's UP is out before alice reads the list (a batch crossing her
+    // read would repeat it to her), and her UP and DOWN are not merged into nothing.
+    const gw = await startTestGateway({ GW_PRESENCE_BATCH_MS: '0' });
     const bob = await gw.join('bob', ['g']);
-    const alice = await gw.join('alice', [], { grants: ['*'] });
+    // alice stays in h, where a sentinel's UP comes after anything her moves in g caused.
+    const alice = await gw.join('alice', ['h'], { grants: ['*'] });
     await alice.request('subscribe', { group: 'g' });
     expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'UP' });
     await alice.request('unsubscribe', { group: 'g' });
     expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
-    expect(presence(await alice.barrier())).toEqual([]);
+    await gw.join('sentinel', ['g', 'h']);
+    expect(await alice.presenceBefore('sentinel')).toEqual([]);
+    expect(await bob.presenceBefore('sentinel')).toEqual([]);
   });
 
   it('answers every envelope that has an id exactly once, with replyTo', async () => {

@@ -49,7 +49,8 @@ describe('hostile input', () => {
     const tab = await gw.connect();
     tab.sendRaw(`{"type":"identify","id":"i","data":{"token":"${await gw.token({ sub: '__proto__', groups: ['*'] })}","groups":["__proto__"],"meta":${evil}}}`);
     expect((await tab.next('ready')).data!.userId).toBe('__proto__');
-    const up = await watcher.next('presence_update');
+    // mallory's UP may share the batch (the watcher's list was read while it was pending): wait for __proto__'s own.
+    const up = await watcher.next((e) => e.type === 'presence_update' && e.data!.userId === '__proto__');
     expect(Object.keys(up.data!.meta as object)).toEqual(['__proto__', 'constructor']);
     attacker.sendRaw(`{"type":"data_update","data":{"group":"__proto__","payload":${evil}},"__proto__":{"polluted":"yes"}}`);
     const msg = await watcher.next('data_update');

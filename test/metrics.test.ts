@@ -10,11 +10,14 @@ const value = (text: string, series: string) => {
 
 describe('metrics', () => {
   it('exposes connections, sessions, groups, messages in/out, fan-out latency, rate limits and process metrics', async () => {
-    const gw = await startTestGateway({ GW_RATE_MSG_PER_10S: '3' });
+    // Presence batches go out at the end of each turn: each join's UP is a batch of its own, sent before the next join.
+    const gw = await startTestGateway({ GW_RATE_MSG_PER_10S: '3', GW_PRESENCE_BATCH_MS: '0' });
     const metricsUrl = `http://127.0.0.1:${gw.gateway.metricsPort}`;
     const alice = await gw.join('alice', ['g']);
     const bob = await gw.join('bob', ['g']);
     const carol = await gw.join('carol', ['g']);
+    // Every presence_update has arrived (bob's UP to alice, carol's to alice and bob) before the data_update.
+    for (const c of [alice, bob]) await c.next((e) => e.type === 'presence_update' && e.data!.userId === 'carol');
     await alice.request('data_update', { group: 'g', payload: 1 });
     await bob.next('data_update');
     await carol.next('data_update');
@@ -35,9 +38,10 @@ describe('metrics', () => {
     expect(value(text, 'gateway_messages_in_total{type="invalid"}')).toBe(1);
     expect(value(text, 'gateway_messages_out_total{type="data_update"}')).toBe(2);
     expect(value(text, 'gateway_messages_out_total{type="ready"}')).toBe(3);
+    expect(value(text, 'gateway_messages_out_total{type="presence_update"}')).toBe(3);
     expect(value(text, 'gateway_rate_limited_total')).toBe(1);
     expect(value(text, 'gateway_slow_consumers_total')).toBe(0);
-    // One fan-out per presence UP (alice, bob, carol) and one for the data_update.
+    // One fan-out per presence batch (alice's, bob's and carol's UP) and one for the data_update.
     expect(value(text, 'gateway_fanout_seconds_count')).toBe(4);
     expect(text).toContain('process_resident_memory_bytes');
     expect(text).not.toContain('gateway_redis_up');

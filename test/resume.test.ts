@@ -1,7 +1,7 @@
 // Reliable sessions on one instance: seq numbers, session tokens, orphaned sessions, resume without loss or
 // duplicates, and presence that does not flap across a short drop.
 import { describe, expect, it } from 'vitest';
-import type { ServerEnvelope } from './helpers/ProbeClient';
+import { presenceUp, type ServerEnvelope } from './helpers/ProbeClient';
 import { timings } from '../src/config/timings';
 import { startTestGateway, type TestGateway } from './helpers/gateway';
 
@@ -29,6 +29,12 @@ async function resume(gw: TestGateway, userId: string, resumeData: { sessionId: 
 
 const seqs = (envs: ServerEnvelope[]) => envs.map((e) => (e as unknown as { seq?: number }).seq);
 
+/**
+ * For the no-flap tests: each presence change goes out at the end of its turn rather than up to GW_PRESENCE_BATCH_MS
+ * later, so a DOWN at the drop and an UP at the resume would not be merged away within one batch: a flap shows.
+ */
+const PROMPT_PRESENCE = { GW_PRESENCE_BATCH_MS: '0' };
+
 describe('sequence numbers and session tokens', () => {
   it('numbers data_update and presence_update per session, 1, 2, 3…, and nothing else', async () => {
     const gw = await startTestGateway();
@@ -36,10 +42,12 @@ describe('sequence numbers and session tokens', () => {
     expect(ready.resumed).toBe(false);
     expect(ready.sessionToken).toMatch(/^s_.+\..+\..+$/);
     const { client: alice } = await identified(gw, 'alice', ['g']);
+    // alice's UP goes out in a batch: it is numbered first once it arrived before her messages.
+    const up = await watcher.next('presence_update');
     await alice.request('data_update', { group: 'g', payload: 1 });
     await alice.request('signal', { group: 'g', kind: 'typing' });
     await alice.request('data_update', { group: 'g', payload: 2 });
-    const got = [await watcher.next('presence_update'), await watcher.next('data_update'), await watcher.next('data_update')];
+    const got = [up, await watcher.next('data_update'), await watcher.next('data_update')];
     expect(seqs(got)).toEqual([1, 2, 3]);
     expect(seqs([await watcher.next('signal')])).toEqual([undefined]);
     const ack = await watcher.request('heartbeat');
@@ -51,7 +59,7 @@ describe('sequence numbers and session tokens', () => {
 
 describe('resume', () => {
   it('resumes an abruptly dropped session: same session, groups back, every missed message once and in order, no presence flap', async () => {
-    const gw = await startTestGateway();
+    const gw = await startTestGateway(PROMPT_PRESENCE);
     const { client: bob } = await identified(gw, 'bob', ['g']);
     const { client: alice, ready } = await identified(gw, 'alice', ['g']);
     await bob.next('presence_update');
@@ -74,13 +82,14 @@ describe('resume', () => {
     await bob.request('data_update', { group: 'g', payload: 7 });
     const live = await back.next('data_update');
     expect([live.data!.payload, seqs([live])[0]]).toEqual([7, lastSeq + 5]);
-    // Request/reply barriers: a late duplicate or a presence flap would have been written before these replies.
-    expect(await back.barrier()).toEqual([]);
-    expect(await bob.barrier()).toEqual([]);
+    // A sentinel joining after all this: a late duplicate, or a presence flap (which goes out in a batch, so a
+    // request/reply barrier would not wait for it), would have been written before its UP.
+    await gw.join('sentinel', ['g']);
+    for (const c of [back, bob]) expect(await c.before(presenceUp('sentinel'))).toEqual([]);
   });
 
   it('keeps the user UP through a heartbeat-timeout close and resumes after it', async () => {
-    const gw = await startTestGateway({ GW_HEARTBEAT_INTERVAL_MS: '100', GW_HEARTBEAT_TIMEOUT_MS: '300' });
+    const gw = await startTestGateway({ GW_HEARTBEAT_INTERVAL_MS: '100', GW_HEARTBEAT_TIMEOUT_MS: '300', ...PROMPT_PRESENCE });
     const { client: bob } = await identified(gw, 'bob', ['g']);
     const { client: alice, ready } = await identified(gw, 'alice', ['g']);
     await bob.next('presence_update');
@@ -88,7 +97,8 @@ describe('resume', () => {
     try {
       expect((await alice.closed).code).toBe(4009);
       await gw.connections(1);
-      expect((await bob.barrier()).filter((e) => e.type === 'presence_update')).toEqual([]);
+      await gw.join('sentinel', ['g']);
+      expect(await bob.presenceBefore('sentinel')).toEqual([]);
       const { ready: resumed } = await resume(gw, 'alice', { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 });
       expect(resumed.resumed).toBe(true);
     } finally {
@@ -142,7 +152,7 @@ describe('resume', () => {
   });
 
   it('takes a session over from a connection the gateway still thinks is alive (network switch), closing that one with 4011', async () => {
-    const gw = await startTestGateway();
+    const gw = await startTestGateway(PROMPT_PRESENCE);
     const { client: bob } = await identified(gw, 'bob', ['g']);
     const { client: oldConn, ready } = await identified(gw, 'alice', ['g']);
     await bob.next('presence_update');
@@ -153,7 +163,9 @@ describe('resume', () => {
     expect((await newConn.next('data_update')).data!.payload).toBe('while switching');
     oldConn.socket.resume();
     expect((await oldConn.closed).code).toBe(4011);
-    expect(await bob.barrier()).toEqual([]);
+    // No presence flap: nothing reached bob before the UP of a sentinel that joined after the takeover.
+    await gw.join('sentinel', ['g']);
+    expect(await bob.before(presenceUp('sentinel'))).toEqual([]);
     await bob.request('data_update', { group: 'g', payload: 'after' });
     expect((await newConn.next('data_update')).data!.payload).toBe('after');
   });
@@ -206,24 +218,26 @@ describe('how a connection ends decides its session', () => {
   }
 
   it('keeps the session for a resume when the client closes with 4100 (resume later): no DOWN, nothing lost', async () => {
-    const gw = await startTestGateway();
+    const gw = await startTestGateway(PROMPT_PRESENCE);
     const { bob, alice, ready } = await pair(gw);
     await alice.close(4100);
     await gw.connections(1);
     await bob.request('data_update', { group: 'g', payload: 'while away' });
-    expect((await bob.barrier()).filter((e) => e.type === 'presence_update')).toEqual([]);
+    await gw.join('sentinel', ['g']);
+    expect(await bob.presenceBefore('sentinel')).toEqual([]);
     const { client: back, ready: resumed } = await resume(gw, 'alice', { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 });
     expect(resumed.resumed).toBe(true);
     expect((await back.next('data_update')).data!.payload).toBe('while away');
   });
 
   it('keeps the session when the gateway closes for a protocol error (1009), whatever code the client answers with', async () => {
-    const gw = await startTestGateway({ GW_MAX_PAYLOAD_BYTES: '1024' });
+    const gw = await startTestGateway({ GW_MAX_PAYLOAD_BYTES: '1024', ...PROMPT_PRESENCE });
     const { bob, alice, ready } = await pair(gw);
     alice.sendRaw('x'.repeat(2048));
     expect((await alice.closed).code).toBe(1009);
     await gw.connections(1);
-    expect((await bob.barrier()).filter((e) => e.type === 'presence_update')).toEqual([]);
+    await gw.join('sentinel', ['g']);
+    expect(await bob.presenceBefore('sentinel')).toEqual([]);
     const { ready: resumed } = await resume(gw, 'alice', { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 });
     expect(resumed.resumed).toBe(true);
   });

@@ -1,9 +1,10 @@
 // GatewayClient: the SDK web and mobile apps use. Connects and identifies (fetching a token each time), heartbeats on
 // the server's interval, reconnects with exponential backoff and full jitter, resumes its session so a short drop
-// loses nothing, and keeps a local presence map per group. Works with the browser's WebSocket or `ws` in Node.
+// loses nothing, and keeps a local presence map and user count per group (from member lists and `presence_diff`s).
+// Works with the browser's WebSocket or `ws` in Node.
 import { CloseCode, type ErrorCodeName } from '../types/codes';
 import type { Member } from '../types/domain';
-import type { ServerSignals } from '../types/signals';
+import type { MemberList, ServerSignals } from '../types/signals';
 
 /** The part of the WebSocket API the client needs (browsers, React Native and `ws` all provide it). */
 export interface WebSocketLike {
@@ -20,7 +21,9 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 export type ConnectionState = 'connecting' | 'ready' | 'reconnecting' | 'closed';
 
 export type DataUpdate = ServerSignals['data_update'] & { seq: number };
+/** One change of the local presence map. `seq` is the `presence_diff`'s, or 0 when a member list showed the change. */
 export type PresenceUpdate = ServerSignals['presence_update'] & { seq: number };
+export type CountUpdate = ServerSignals['presence_count'];
 export type Signal = ServerSignals['signal'];
 
 export interface ClientEvents {
@@ -28,7 +31,10 @@ export interface ClientEvents {
   /** Each successful identify: `resumed` false means a fresh session (refetch your state). */
   ready: { sessionId: string; connectionId: string; resumed: boolean };
   data: DataUpdate;
+  /** Once per change of the local presence map (a user added, removed, or whose meta changed). */
   presence: PresenceUpdate;
+  /** The group's user count changed (from a member list, a `presence_diff` or a `presence_count`). */
+  count: CountUpdate;
   signal: Signal;
   /** An `error` envelope that answered no request of ours, or a close that ends the client (4003, 4011, 4029, giving up). */
   error: { code: ErrorCodeName | 'CLOSED' | 'DISCONNECTED'; message: string };
@@ -91,6 +97,26 @@ interface Envelope {
 
 type Listener<K extends keyof ClientEvents> = (value: ClientEvents[K]) => void;
 
+/** A group's presence as this client knows it. */
+interface GroupPresence {
+  /** One entry per user, in member-list order as far as it is known. */
+  members: Map<string, Member>;
+  count: number;
+  /** The map held the whole list and has followed every change since (a fresh session must page it again). */
+  complete: boolean;
+  /** A `presence_count` came (a large group, not watched): diffs stopped and the map went stale. */
+  countsOnly: boolean;
+}
+
+/** A loadMembers in progress: the pages read so far, and the diffs that came meanwhile (per user, the latest). */
+interface Load {
+  pages: number;
+  diffs: Map<string, { member: Member | null; pages: number }>;
+}
+
+/** Default page size of loadMembers (the protocol allows 1–1000). */
+const LOAD_PAGE = 1000;
+
 /** Close codes after which reconnecting would not help, and the error connect() and pending requests reject with. */
 const FINAL_CLOSES = new Map<number, GatewayError['code']>([
   [CloseCode.AUTH_FAILED.code, 'AUTH_FAILED'],
@@ -105,7 +131,10 @@ export class GatewayClient {
   private readonly listeners = new Map<keyof ClientEvents, Set<Listener<keyof ClientEvents>>>();
   private readonly pending = new Map<string, Pending>();
   private readonly wanted: Set<string>;
-  private readonly presenceMap = new Map<string, Map<string, Member>>();
+  private readonly presence = new Map<string, GroupPresence>();
+  /** Groups the app watches (presence_watch), watched again when a fresh session starts. */
+  private readonly watched = new Set<string>();
+  private readonly loads = new Map<string, { promise: Promise<Member[]>; load: Load }>();
   private nextId = 1;
   private attempt = 0;
   private stopped = true;
@@ -136,9 +165,46 @@ export class GatewayClient {
     return this.session?.id ?? null;
   }
 
-  /** Members of a group as this client last heard, one per user. */
+  /**
+   * Members of a group as this client last heard, one per user: the first page of the list (`ready`, `subscribe`)
+   * plus the changes since, or the whole list after loadMembers(). Empty for a group the client is not in.
+   */
   members(group: string): Member[] {
-    return [...(this.presenceMap.get(group)?.values() ?? [])];
+    return [...(this.presence.get(group)?.members.values() ?? [])];
+  }
+
+  /** The group's user count (cluster-wide) as last heard; undefined for a group the client is not in. */
+  count(group: string): number | undefined {
+    return this.presence.get(group)?.count;
+  }
+
+  /**
+   * Pages through the group's whole member list (`members` requests of `limit` users, default 1000, max 1000) and
+   * replaces the local map with it, emitting `presence` for each difference; resolves with the list. Calls made while
+   * one is running share it.
+   */
+  loadMembers(group: string, options: { limit?: number } = {}): Promise<Member[]> {
+    const running = this.loads.get(group);
+    if (running) return running.promise;
+    const load: Load = { pages: 0, diffs: new Map() };
+    const promise = this.load(group, options.limit ?? LOAD_PAGE, load).finally(() => this.loads.delete(group));
+    this.loads.set(group, { promise, load });
+    return promise;
+  }
+
+  /**
+   * Asks for every presence change of the group even when it is large (`presence_watch`), then loads the whole list
+   * (loadMembers), so members() stays complete; `watch` false stops it (a large group then gets counts only).
+   * Watches are kept across reconnects.
+   */
+  async watchPresence(group: string, watch = true): Promise<void> {
+    if (watch) this.watched.add(group);
+    else this.watched.delete(group);
+    await this.request('presence_watch', { group, watch });
+    if (!watch) return;
+    // A load that began before the ack may have missed changes: the list must be read after it.
+    await this.loads.get(group)?.promise.catch(() => undefined);
+    await this.loadMembers(group);
   }
 
   on<K extends keyof ClientEvents>(event: K, listener: Listener<K>): () => void {
@@ -172,15 +238,16 @@ export class GatewayClient {
 
   async subscribe(group: string): Promise<Member[]> {
     this.wanted.add(group);
-    const data = await this.request('subscribe', { group });
-    this.presenceMap.set(group, new Map((data.members as Member[]).map((m) => [m.userId, m])));
-    return data.members as Member[];
+    const page = (await this.request('subscribe', { group })) as unknown as MemberList;
+    this.applyPage(page, true);
+    return page.members;
   }
 
   async unsubscribe(group: string): Promise<void> {
     this.wanted.delete(group);
+    this.watched.delete(group);
     await this.request('unsubscribe', { group });
-    this.presenceMap.delete(group);
+    this.presence.delete(group);
   }
 
   /** Sends a data_update to the group; resolves once the gateway handed it to every member. */
@@ -261,21 +328,29 @@ export class GatewayClient {
     }
     if (socket !== this.socket) return;
     const resume = this.session ? { sessionId: this.session.id, sessionToken: this.session.token, lastSeq: this.lastSeq } : undefined;
-    this.send(socket, { type: 'identify', id: 'identify', data: { token, groups: [...this.wanted], meta: this.options.meta, resume } });
+    this.send(socket, { type: 'identify', id: 'identify', data: { token, groups: [...this.wanted], meta: this.options.meta, resume, presence: 'diffs' } });
   }
 
   private onReady(data: ServerSignals['ready']): void {
-    if (!data.resumed) {
-      this.lastSeq = 0;
-      this.presenceMap.clear();
-    }
+    if (!data.resumed) this.lastSeq = 0;
     this.session = { id: data.sessionId, token: data.sessionToken };
     this.connectionIdValue = data.connectionId;
-    for (const { group, members } of data.groups) this.presenceMap.set(group, new Map(members.map((m) => [m.userId, m])));
+    const groups = new Set(data.groups.map((page) => page.group));
+    for (const group of [...this.presence.keys()]) if (!groups.has(group)) this.presence.delete(group);
+    for (const group of [...this.watched]) if (!groups.has(group)) this.watched.delete(group);
+    // Resumed: the session kept its watches, and its replay brings every change. Fresh: watches are sent again, and a
+    // list that was complete is paged again.
+    const reload: string[] = [];
+    for (const page of data.groups) {
+      const before = this.presence.get(page.group);
+      this.applyPage(page, data.resumed);
+      if (!data.resumed && (this.watched.has(page.group) || (before?.complete && page.next !== null))) reload.push(page.group);
+    }
     this.attempt = 0;
     this.heartbeatTimer = setInterval(() => this.beat(), this.heartbeatIntervalMs);
     this.setState('ready');
     for (const { resolve } of this.readyWaiters.splice(0)) resolve();
+    for (const group of reload) void (this.watched.has(group) ? this.watchPresence(group) : this.loadMembers(group)).catch(() => undefined);
     this.emit('ready', { sessionId: data.sessionId, connectionId: data.connectionId, resumed: data.resumed });
   }
 
@@ -301,8 +376,10 @@ export class GatewayClient {
         return;
       case 'data_update':
         return this.emit('data', { ...(data as ServerSignals['data_update']), seq: env.seq! });
-      case 'presence_update':
-        return this.onPresence({ ...(data as ServerSignals['presence_update']), seq: env.seq! });
+      case 'presence_diff':
+        return this.onDiff(data as ServerSignals['presence_diff'], env.seq!);
+      case 'presence_count':
+        return this.onCount(data as ServerSignals['presence_count']);
       case 'signal':
         return this.emit('signal', data as ServerSignals['signal']);
       case 'shutdown':
@@ -348,15 +425,112 @@ export class GatewayClient {
     }
   }
 
-  private onPresence(update: PresenceUpdate): void {
-    let group = this.presenceMap.get(update.group);
-    if (!group) {
-      group = new Map();
-      this.presenceMap.set(update.group, group);
+  // --- presence --------------------------------------------------------------------------------
+
+  /**
+   * A member list page from `ready` or `subscribed`. A group new to the map takes it as is (no `presence` events).
+   * Otherwise the page replaces what the map holds up to the page's last member (everything when `next` is null),
+   * emitting each difference; members ordered after it are kept, since the page says nothing about them. `following`:
+   * the session kept receiving the group's changes (resumed, or subscribed again), so a complete map stays complete.
+   */
+  private applyPage(page: MemberList, following: boolean): void {
+    const state = this.presence.get(page.group);
+    if (!state) {
+      this.presence.set(page.group, { members: new Map(page.members.map((m) => [m.userId, m])), count: page.count, complete: page.next === null, countsOnly: false });
+      this.emit('count', { group: page.group, count: page.count });
+      return;
     }
-    if (update.status === 'UP') group.set(update.userId, { userId: update.userId, meta: update.meta, since: Date.now() });
-    else group.delete(update.userId);
-    this.emit('presence', update);
+    const last = page.members.at(-1);
+    const listed = new Set(page.members.map((m) => m.userId));
+    const after = [...state.members.values()].filter((m) => !listed.has(m.userId) && page.next !== null && last !== undefined && compareMembers(m, last) > 0);
+    this.replace(page.group, state, [...page.members, ...after]);
+    state.complete = page.next === null || (following && state.complete);
+    this.setCount(page.group, state, page.count);
+  }
+
+  private onDiff(diff: ServerSignals['presence_diff'], seq: number): void {
+    const state = this.presence.get(diff.group);
+    // Not (yet) a group of ours: its `subscribed` list, read after this diff, follows.
+    if (!state) return;
+    const load = this.loads.get(diff.group)?.load;
+    const changes: PresenceUpdate[] = [];
+    for (const member of diff.joins) {
+      load?.diffs.set(member.userId, { member, pages: load.pages });
+      const known = state.members.get(member.userId);
+      state.members.set(member.userId, member);
+      if (!known || !sameMeta(known.meta, member.meta)) changes.push({ group: diff.group, userId: member.userId, status: 'UP', meta: member.meta, seq });
+    }
+    for (const userId of diff.leaves) {
+      load?.diffs.set(userId, { member: null, pages: load.pages });
+      const known = state.members.get(userId);
+      if (!known) continue;
+      state.members.delete(userId);
+      changes.push({ group: diff.group, userId, status: 'DOWN', meta: known.meta, seq });
+    }
+    for (const change of changes) this.emit('presence', change);
+    this.setCount(diff.group, state, diff.count);
+    if (state.countsOnly) {
+      // Diffs again after counts only (the group shrank below GW_PRESENCE_LARGE_GROUP): the map missed what happened
+      // meanwhile. The group is now at most that large, a page or so: page it again.
+      state.countsOnly = false;
+      void this.loadMembers(diff.group).catch(() => undefined);
+    }
+  }
+
+  private onCount({ group, count }: ServerSignals['presence_count']): void {
+    const state = this.presence.get(group);
+    if (!state) return;
+    state.countsOnly = true;
+    state.complete = false;
+    this.setCount(group, state, count);
+  }
+
+  private async load(group: string, limit: number, load: Load): Promise<Member[]> {
+    const read = new Map<string, { member: Member; page: number }>();
+    let after: string | null = null;
+    let count: number;
+    do {
+      const page = (await this.request('members', { group, after: after ?? undefined, limit })) as unknown as MemberList;
+      load.pages++;
+      // A user read twice (left and came back between two pages) is where the later page has them.
+      for (const member of page.members) {
+        read.delete(member.userId);
+        read.set(member.userId, { member, page: load.pages });
+      }
+      count = page.count;
+      after = page.next;
+    } while (after !== null);
+    const state = this.presence.get(group);
+    if (!state) return [];
+    // A diff newer than the pages wins: it came after the page that lists its user, or no page lists its user.
+    for (const [userId, diff] of load.diffs) {
+      if ((read.get(userId)?.page ?? 0) > diff.pages) continue;
+      if (diff.member) read.set(userId, { member: diff.member, page: load.pages });
+      else read.delete(userId);
+    }
+    this.replace(group, state, [...read.values()].map((r) => r.member));
+    state.complete = !state.countsOnly;
+    this.setCount(group, state, count);
+    return this.members(group);
+  }
+
+  /** Replaces the group's map with `list`, then emits `presence` (seq 0) for each user added, removed or with a new meta. */
+  private replace(group: string, state: GroupPresence, list: Member[]): void {
+    const before = state.members;
+    state.members = new Map(list.map((m) => [m.userId, m]));
+    const changes: PresenceUpdate[] = [];
+    for (const [userId, known] of before) if (!state.members.has(userId)) changes.push({ group, userId, status: 'DOWN', meta: known.meta, seq: 0 });
+    for (const [userId, member] of state.members) {
+      const known = before.get(userId);
+      if (!known || !sameMeta(known.meta, member.meta)) changes.push({ group, userId, status: 'UP', meta: member.meta, seq: 0 });
+    }
+    for (const change of changes) this.emit('presence', change);
+  }
+
+  private setCount(group: string, state: GroupPresence, count: number): void {
+    if (state.count === count) return;
+    state.count = count;
+    this.emit('count', { group, count });
   }
 
   // --- requests --------------------------------------------------------------------------------
@@ -410,5 +584,22 @@ export class GatewayClient {
 
   private emit<K extends keyof ClientEvents>(event: K, value: ClientEvents[K]): void {
     for (const listener of this.listeners.get(event) ?? []) (listener as Listener<K>)(value);
+  }
+}
+
+/** Meta objects as the gateway serializes them: the same meta has the same key order. */
+function sameMeta(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The member list's order: by `since`, then by user id in UTF-8 byte order (the same as code point order). */
+function compareMembers(a: Member, b: Member): number {
+  if (a.since !== b.since) return a.since - b.since;
+  for (let i = 0; ; ) {
+    if (i >= a.userId.length || i >= b.userId.length) return a.userId.length - b.userId.length;
+    const x = a.userId.codePointAt(i)!;
+    const y = b.userId.codePointAt(i)!;
+    if (x !== y) return x - y;
+    i += x > 0xffff ? 2 : 1;
   }
 }

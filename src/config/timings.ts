@@ -28,7 +28,7 @@ export const timings = {
   /** Default GW_PRESENCE_BATCH_MS: presence changes in a group are gathered this long, then sent as one batch. */
   presenceBatchMs: 50,
   /** Default GW_PRESENCE_COUNT_INTERVAL_MS: the shortest gap between two `presence_count`s of one large group. */
-  presenceCountIntervalMs: 1_000,
+  presenceCountIntervalMs: 5_000,
   /** Longest gap between two liveness sweeps; shorter timeouts sweep more often. */
   maxSweepIntervalMs: 1_000,
 } as const;

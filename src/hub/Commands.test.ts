@@ -185,6 +185,9 @@ function closed(gw: Gateway, conn: FakeConnection, code: number): void {
 
 const payloads = (conn: FakeConnection) => conn.of('data_update').map((w) => ('type' in w ? [(w.data.payload as { n: number }).n, w.seq] : null));
 
+/** Sends the presence batches still pending (they would go out at the end of this turn): what follows them is numbered after them. */
+const presenceSent = (gw: Gateway) => gw.membership.idle();
+
 async function sentCount(gw: Gateway, type: string): Promise<number> {
   const values = (await gw.metrics.registry.getSingleMetric('gateway_messages_out_total')!.get()).values;
   return values.find((v) => v.labels.type === type)?.value ?? NaN;
@@ -193,11 +196,17 @@ async function sentCount(gw: Gateway, type: string): Promise<number> {
 describe('Commands identify', () => {
   it('makes a session and replies ready: not resumed, groups with their members, denied for the ungranted', async () => {
     const gw = await gateway();
+    // bob joins a millisecond before alice: member lists are ordered by since.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     const bob = await identified(gw, 'bob', 'bob', { meta: { device: 'desk' } });
+    await presenceSent(gw);
+    vi.setSystemTime(Date.now() + 1);
     const alice = new FakeConnection('alice');
     const before = Date.now();
     await dispatch(gw, alice, 'identify', { token: await token('alice'), groups: ['g', 'team-red', 'secret'], meta: { device: 'phone' } }, 'id-1');
+    await presenceSent(gw);
 
+    // alice hears nothing about herself, not even once the batch of her UP went out.
     expect(alice.written).toEqual([
       {
         type: 'ready',
@@ -208,8 +217,8 @@ describe('Commands identify', () => {
           userId: 'alice',
           role: 'client',
           groups: [
-            { group: 'g', members: [{ userId: 'bob', meta: { device: 'desk' }, since: expect.any(Number) }, { userId: 'alice', meta: { device: 'phone' }, since: expect.any(Number) }] },
-            { group: 'team-red', members: [{ userId: 'alice', meta: { device: 'phone' }, since: expect.any(Number) }] },
+            { group: 'g', members: [{ userId: 'bob', meta: { device: 'desk' }, since: expect.any(Number) }, { userId: 'alice', meta: { device: 'phone' }, since: expect.any(Number) }], count: 2, next: null },
+            { group: 'team-red', members: [{ userId: 'alice', meta: { device: 'phone' }, since: expect.any(Number) }], count: 1, next: null },
           ],
           denied: ['secret'],
           resumed: false,
@@ -218,14 +227,15 @@ describe('Commands identify', () => {
       },
     ]);
     const ready = dataOf<{ sessionId: string; sessionToken: string; groups: { members: Member[] }[] }>(alice.written[0]);
-    expect(ready.groups[0]!.members[1]!.since).toBeGreaterThanOrEqual(before);
+    expect(ready.groups[0]!.members[1]!.since).toBe(before);
+    expect(ready.groups[0]!.members[0]!.since).toBe(before - 1);
     expect(gw.tokens.verify(ready.sessionToken)).toBe(ready.sessionId);
     expect(alice.session?.id).toBe(ready.sessionId);
     expect(alice.session?.conn).toBe(alice);
     expect(alice.identifying).toBe(false);
     expect(gw.sessions.size).toBe(2);
     expect(await gw.presence.owner('alice', ready.sessionId)).toBe('gw');
-    // bob hears alice come UP in the group they share, numbered; alice hears nothing about herself.
+    // bob hears alice come UP in the group they share, numbered, once the batch went out.
     expect(bob.conn.written.slice(1)).toEqual([
       { type: 'presence_update', data: { group: 'g', userId: 'alice', status: 'UP', meta: { device: 'phone' } }, seq: 1 },
     ]);
@@ -317,9 +327,9 @@ describe('Commands groups', () => {
     // Already a member: not refused at the cap.
     await dispatch(gw, conn, 'subscribe', { group: 'g' }, 's3');
     expect(conn.written.slice(1)).toEqual([
-      { type: 'subscribed', data: { group: 'team-a', members: [expect.objectContaining({ userId: 'alice' })] }, replyTo: 's1' },
+      { type: 'subscribed', data: { group: 'team-a', members: [expect.objectContaining({ userId: 'alice' })], count: 1, next: null }, replyTo: 's1' },
       { type: 'error', data: { code: 'LIMIT_EXCEEDED', message: `a connection may be in at most ${MAX_GROUPS_PER_CONNECTION} groups` }, replyTo: 's2' },
-      { type: 'subscribed', data: { group: 'g', members: [expect.objectContaining({ userId: 'alice' })] }, replyTo: 's3' },
+      { type: 'subscribed', data: { group: 'g', members: [expect.objectContaining({ userId: 'alice' })], count: 1, next: null }, replyTo: 's3' },
     ]);
     expect(conn.isOpen).toBe(true);
     expect([...conn.session!.groups].sort()).toEqual(['g', 'team-a']);
@@ -348,17 +358,24 @@ describe('Commands groups', () => {
     dispatch(gw, conn, 'data_update', { group: 'team-x', payload: { n: 1 } }, 'd1');
     expect(conn.written.slice(1)).toEqual([{ type: 'error', data: { code: 'FORBIDDEN', message: 'not a member of group "team-x"' }, replyTo: 'd1' }]);
     expect(conn.isOpen).toBe(true);
-    // Once a member, the same envelope goes through: bob gets that one only.
+    // Once a member, the same envelope goes through: bob gets that one only (his seq 1 was alice's presence UP).
     await dispatch(gw, conn, 'subscribe', { group: 'team-x' }, 's1');
+    await presenceSent(gw);
     dispatch(gw, conn, 'data_update', { group: 'team-x', payload: { n: 2 } }, 'd2');
     expect(conn.types.slice(-1)).toEqual(['ack']);
+    expect(bob.conn.written.slice(1)).toEqual([
+      { type: 'presence_update', data: { group: 'team-x', userId: 'alice', status: 'UP', meta: {} }, seq: 1 },
+      expect.objectContaining({ type: 'data_update', seq: 2 }),
+    ]);
     expect(payloads(bob.conn)).toEqual([[2, 2]]);
   });
 
   it('data_update goes to the other members, and to the sender too with echo', async () => {
     const gw = await gateway();
     const bob = await identified(gw, 'bob', 'bob');
+    await presenceSent(gw);
     const alice = await identified(gw, 'alice', 'alice');
+    await presenceSent(gw);
     dispatch(gw, alice.conn, 'data_update', { group: 'g', payload: { n: 1 } });
     dispatch(gw, alice.conn, 'data_update', { group: 'g', payload: { n: 2 }, echo: true }, 'd2');
     expect(payloads(alice.conn)).toEqual([[2, 1]]);
@@ -424,8 +441,13 @@ describe('Commands heartbeat', () => {
 
 describe('Commands resume', () => {
   async function orphanedAlice(gw: Gateway) {
+    // bob joins a millisecond before alice: member lists are ordered by since.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     const bob = await identified(gw, 'bob', 'bob');
+    await presenceSent(gw);
+    vi.setSystemTime(Date.now() + 1);
     const alice = await identified(gw, 'alice-1', 'alice');
+    await presenceSent(gw);
     const send = (n: number) => void dispatch(gw, bob.conn, 'data_update', { group: 'g', payload: { n } });
     for (let n = 1; n <= 3; n++) send(n);
     expect(payloads(alice.conn)).toEqual([
@@ -441,9 +463,10 @@ describe('Commands resume', () => {
 
   it('a resume of an orphaned local session: ready (resumed: true), then what followed lastSeq, then live traffic', async () => {
     const gw = await gateway();
-    const { bob, send, sessionId, sessionToken } = await orphanedAlice(gw);
+    const { bob, alice, send, sessionId, sessionToken } = await orphanedAlice(gw);
     const conn = new FakeConnection('alice-2');
     await dispatch(gw, conn, 'identify', { token: await token('alice'), groups: ['g'], resume: { sessionId, sessionToken, lastSeq: 2 } }, 'r1');
+    await presenceSent(gw);
 
     expect(conn.types).toEqual(['ready', 'data_update', 'data_update', 'data_update']);
     expect(conn.written[0]).toEqual({
@@ -454,7 +477,7 @@ describe('Commands resume', () => {
         connectionId: conn.id,
         userId: 'alice',
         role: 'client',
-        groups: [{ group: 'g', members: [expect.objectContaining({ userId: 'bob' }), expect.objectContaining({ userId: 'alice' })] }],
+        groups: [{ group: 'g', members: [expect.objectContaining({ userId: 'bob' }), expect.objectContaining({ userId: 'alice' })], count: 2, next: null }],
         denied: [],
         resumed: true,
         sessionToken: expect.any(String),
@@ -471,8 +494,11 @@ describe('Commands resume', () => {
     expect(conn.session?.id).toBe(sessionId);
     expect(gw.sessions.size).toBe(2);
     expect(await sentCount(gw, 'replay')).toBe(3);
-    // The resume did not come and go in presence: bob heard alice come UP once, and nothing since.
+    // The resume did not come and go in presence: bob heard alice come UP once, and nothing since (the pending
+    // batches went out before and after the resume); alice is still listed since her first join.
     expect(bob.conn.types).toEqual(['ready', 'presence_update']);
+    const members = (data: Record<string, unknown>) => (data.groups as { members: Member[] }[])[0]!.members;
+    expect(members(dataOf(conn.written[0])).find((m) => m.userId === 'alice')).toEqual(members(alice.ready).find((m) => m.userId === 'alice'));
   });
 
   it('a resume of a session still attached elsewhere takes it over: the old connection gets 4011', async () => {

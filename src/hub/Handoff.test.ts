@@ -7,10 +7,12 @@ import type { GroupName, SessionId, UserId } from '../types/domain';
 import { createLogger } from '../utils/logger';
 import type { Capture } from './Capture';
 import { Handoff, type HandoffHost, type HandoffOffer } from './Handoff';
-import { Session } from './Session';
+import { Session, type PresenceView } from './Session';
 
 const TIMEOUT_MS = 200;
 const LIMITS = { bufferMessages: 10, bufferBytes: 10_000 };
+/** The presence view of a session in the default mode that watches nothing and read no member list. */
+const NO_PRESENCE_VIEW: PresenceView = { mode: 'updates', watching: [], listed: [] };
 
 type Op = 'claim' | 'offer' | 'take' | 'commit' | 'mark' | 'state' | 'done' | 'gone';
 const opOf = (body: string) => (JSON.parse(body) as { op: Op }).op;
@@ -67,6 +69,7 @@ class FakeHost implements HandoffHost {
 
   async standIn(sessionId: SessionId, userId: UserId, offer: HandoffOffer, capture: Capture): Promise<Session> {
     const session = new Session(userId, offer.role, offer.grants, offer.meta, offer.createdAt, null, LIMITS, sessionId);
+    session.adoptPresenceView(offer.presence);
     for (const group of offer.groups) session.groups.add(group);
     session.startCapture(capture);
     this.standIns.push(session);
@@ -197,6 +200,10 @@ describe('Handoff pull', () => {
     const c = await cluster(['a', 'b']);
     const { a, b } = c.instances as { a: Instance; b: Instance };
     const held = b.host.hold('alice', 's1', ['{"n":1', '{"n":2', '{"n":3'], ['g', 'h']);
+    held.presenceMode = 'diffs';
+    held.watching.add('h');
+    held.noteListed('g', 7, true);
+    held.noteListed('g', 9, false);
     record(c);
 
     const pulled = await a.handoff.pull('s1', 'alice', 1);
@@ -206,6 +213,8 @@ describe('Handoff pull', () => {
     expect(session).not.toBe(held);
     expect([session.id, session.userId, session.role, session.grants, session.meta, session.createdAt]).toEqual(['s1', 'alice', 'client', ['g', 'h'], { device: 'phone' }, 1_700_000_000_000]);
     expect([...session.groups]).toEqual(['g', 'h']);
+    // How it hears of presence moves with it: its mode, what it watches, and when it read its member lists.
+    expect(session.presenceView()).toEqual({ mode: 'diffs', watching: ['h'], listed: [['g', 7, 9]] });
     expect(session.seq).toBe(3);
     expect(replay(session, 1)).toEqual([
       [2, '{"n":2'],
@@ -350,7 +359,7 @@ describe('Handoff pull', () => {
         forged = true;
         // m answers the commit in b's place, before b reads it, with a state of its own making.
         const id = c.messages.at(-1)!.body.id as string;
-        const state = { id: 's1', userId: 'alice', role: 'admin', grants: ['*'], meta: {}, createdAt: 0, groups: ['g'], seq: 999, buffer: [] };
+        const state = { id: 's1', userId: 'alice', role: 'admin', grants: ['*'], meta: {}, createdAt: 0, groups: ['g'], presence: NO_PRESENCE_VIEW, seq: 999, buffer: [] };
         void m.broker.sendControl('a', JSON.stringify({ op: 'state', id, state }));
       }
       return 'deliver';
@@ -368,6 +377,8 @@ describe('Handoff push', () => {
     const c = await cluster(['a', 'b']);
     const { a, b } = c.instances as { a: Instance; b: Instance };
     const held = a.host.hold('alice', 's1', ['{"n":1', '{"n":2']);
+    held.watching.add('g');
+    held.noteListed('g', 4, true);
     record(c);
     expect(await a.handoff.push(held, 'b')).toBe(true);
     const moved = b.host.sessions.get('s1');
@@ -378,6 +389,7 @@ describe('Handoff push', () => {
       [2, '{"n":2'],
     ]);
     expect([...moved!.groups]).toEqual(['g']);
+    expect(moved!.presenceView()).toEqual({ mode: 'updates', watching: ['g'], listed: [['g', 4, 4]] });
     expect(a.host.handedOverCalls).toEqual([held]);
     expect(a.host.sessions.has('s1')).toBe(false);
     expect(c.directory.ownerOf('alice', 's1')).toBe('b');
@@ -522,7 +534,7 @@ describe('Handoff input', () => {
       JSON.stringify({ op: 'launch', id: 'x' }),
       JSON.stringify({ op: 'commit', id: 'x', sessionId: 's1', userId: 'alice', lastSeq: -1 }),
       JSON.stringify({ op: 'state', id: 'x', state: { id: 's1' } }),
-      JSON.stringify({ op: 'take', id: 'x', sessionId: 's1', userId: 'alice', groups: ['no spaces allowed'], role: 'client', grants: [], meta: {}, createdAt: 0 }),
+      JSON.stringify({ op: 'take', id: 'x', sessionId: 's1', userId: 'alice', groups: ['no spaces allowed'], role: 'client', grants: [], meta: {}, createdAt: 0, presence: NO_PRESENCE_VIEW }),
     ];
     for (const body of malformed) expect(await a.broker.sendControl('b', body)).toBe(true);
     expect(b.handoff.invalid).toBe(malformed.length);

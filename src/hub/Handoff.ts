@@ -64,7 +64,7 @@ const offerFields = {
   presence: z.object({
     mode: z.enum(['updates', 'diffs']),
     watching: z.array(groupNameSchema).max(10_000),
-    listed: z.array(z.tuple([groupNameSchema, z.number().int().min(0)])).max(10_000),
+    listed: z.array(z.tuple([groupNameSchema, z.number().int().min(0), z.number().int().min(0)])).max(10_000),
   }),
 };
 const sessionStateSchema = z.object({

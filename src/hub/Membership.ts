@@ -151,7 +151,7 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   /** A page of the group's member list, noted on the session that reads it (see PresenceFanout). */
   async members(session: Session, group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage> {
     const page = await this.presence.members(group, after, limit);
-    session.listed.set(group, page.version);
+    session.noteListed(group, page.version, after === undefined);
     return page;
   }
 

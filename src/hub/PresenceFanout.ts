@@ -6,7 +6,7 @@ import type { GroupName, UserId } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 import type { BatchedChange, PresenceBatch } from '../types/signals';
 import { keptUtf8, textFrame } from './frames';
-import type { Session } from './Session';
+import type { ListedRange, Session } from './Session';
 
 export interface PresenceFanoutOptions {
   /** Above this many users a group is large (GW_PRESENCE_LARGE_GROUP). */
@@ -62,9 +62,7 @@ export class PresenceFanout {
         counted ||= session.presenceMode === 'diffs';
         continue;
       }
-      const listed = session.listed.get(batch.group);
-      if (bodies.known(listed)) continue;
-      const full = bodies.needsFull(listed);
+      const full = bodies.needsFull(session.listed.get(batch.group));
       if (session.presenceMode === 'diffs') {
         const body = bodies.diff(full);
         if (body) session.deliver(body, origin);
@@ -150,9 +148,8 @@ export class PresenceFanout {
 class Bodies {
   readonly net: BatchedChange[];
   /** The versions between which a member list shows a state undone within the batch. */
-  private readonly undoneFrom: number;
-  private readonly undoneTo: number;
-  private readonly latest: number;
+  private undoneFrom = Infinity;
+  private undoneTo = -Infinity;
   private readonly diffs = new Map<boolean, Buffer | null>();
   private readonly updates = new Map<BatchedChange, Buffer>();
 
@@ -162,20 +159,19 @@ class Bodies {
     private readonly count: number,
   ) {
     this.net = changes.filter((change) => change.undoneFrom === null);
-    const undone = changes.filter((change) => change.undoneFrom !== null);
-    this.undoneFrom = Math.min(...undone.map((change) => change.undoneFrom!));
-    this.undoneTo = Math.max(...undone.map((change) => change.version));
-    this.latest = Math.max(...changes.map((change) => change.version));
+    for (const { undoneFrom, version } of changes) {
+      if (undoneFrom === null) continue;
+      this.undoneFrom = Math.min(this.undoneFrom, undoneFrom);
+      this.undoneTo = Math.max(this.undoneTo, version);
+    }
   }
 
-  /** Whether a session whose list was read at `listed` read it after every change of the batch: it has nothing to learn. */
-  known(listed: number | undefined): boolean {
-    return listed !== undefined && listed >= this.latest;
-  }
-
-  /** Whether a session whose list was read at `listed` may show a state undone within the batch: it gets every change. */
-  needsFull(listed: number | undefined): boolean {
-    return listed !== undefined && listed >= this.undoneFrom && listed < this.undoneTo;
+  /**
+   * Whether a session whose list pages were read within `listed` may show a state undone within the batch (one that
+   * held from an undone change's first step until its last): it gets every change, each as it ended.
+   */
+  needsFull(listed: ListedRange | undefined): boolean {
+    return listed !== undefined && listed.to >= this.undoneFrom && listed.from < this.undoneTo;
   }
 
   /** The presence_diff of the net changes (or of all of them), or null when there is nothing to say. */

@@ -8,12 +8,18 @@ import type { ConnectionContext } from './ConnectionContext';
 import { keptUtf8 } from './frames';
 import { ReplayBuffer, type Buffered } from './ReplayBuffer';
 
-/** How a session hears of presence: its mode, the large groups it watches, and when it last read each member list. */
+/** The versions of a group between which a session read the pages of its member list (see PresenceFanout). */
+export interface ListedRange {
+  from: number;
+  to: number;
+}
+
+/** How a session hears of presence: its mode, the large groups it watches, and when it read each member list. */
 export interface PresenceView {
   mode: PresenceMode;
   watching: GroupName[];
-  /** [group, the group's version when the session last read its member list] (see PresenceFanout). */
-  listed: [GroupName, number][];
+  /** [group, the range of versions its member list pages were read at]. */
+  listed: [GroupName, number, number][];
 }
 
 /** What moves between instances when another instance resumes the session. */
@@ -47,8 +53,8 @@ export class Session {
   presenceMode: PresenceMode = 'updates';
   /** Large groups whose every presence change this session asked for (presence_watch). */
   readonly watching = new Set<GroupName>();
-  /** group → the group's version when this session last read its member list (see PresenceFanout). */
-  readonly listed = new Map<GroupName, number>();
+  /** group → the versions the pages this session holds of the group's member list were read at. */
+  readonly listed = new Map<GroupName, ListedRange>();
   /** The last envelopes delivered, for resume. */
   private readonly buffer: ReplayBuffer;
   /** While another instance hands this session over, deliveries are held here, unnumbered (see restore). */
@@ -70,14 +76,21 @@ export class Session {
   }
 
   presenceView(): PresenceView {
-    return { mode: this.presenceMode, watching: [...this.watching], listed: [...this.listed] };
+    return { mode: this.presenceMode, watching: [...this.watching], listed: [...this.listed].map(([group, { from, to }]) => [group, from, to]) };
   }
 
   /** Takes the presence view of the session as another instance held it. */
   adoptPresenceView(view: PresenceView): void {
     this.presenceMode = view.mode;
     for (const group of view.watching) this.watching.add(group);
-    for (const [group, version] of view.listed) this.listed.set(group, version);
+    for (const [group, from, to] of view.listed) this.listed.set(group, { from, to });
+  }
+
+  /** A page of the group's member list was read at `version`; a first page starts the list anew. */
+  noteListed(group: GroupName, version: number, firstPage: boolean): void {
+    const range = this.listed.get(group);
+    if (!range || firstPage) this.listed.set(group, { from: version, to: version });
+    else this.listed.set(group, { from: Math.min(range.from, version), to: Math.max(range.to, version) });
   }
 
   /** Holds deliveries unnumbered until `restore` (the session is arriving from `capture.owner`). */

@@ -24,14 +24,20 @@ interface GroupPresence {
  * group → user → connection. A user's `meta` and `since` in the member list are those of their earliest connection
  * still in the group (by `since`; the first joined among equals).
  */
+/** How long an emptied group's version is kept (see RedisPresenceStore's VERSION_KEEP_MS). */
+const VERSION_KEEP_MS = 600_000;
+
 export class PresenceRegistry {
   private readonly groups = new Map<GroupName, GroupPresence>();
+  /** Versions of groups that emptied, and when: a group refilled within VERSION_KEEP_MS goes on counting. */
+  private readonly emptied = new Map<GroupName, { version: number; at: number }>();
 
   /** Adds a connection; the UP transition when it is the user's first in the group, else null. */
   join(group: GroupName, userId: UserId, sessionId: SessionId, meta: PresenceMeta, since: number): PresenceChange | null {
     let presence = this.groups.get(group);
     if (!presence) {
-      presence = { users: new Map(), order: new BTree(undefined, compareMembers), listed: new Map(), version: 0 };
+      presence = { users: new Map(), order: new BTree(undefined, compareMembers), listed: new Map(), version: this.emptied.get(group)?.version ?? 0 };
+      this.emptied.delete(group);
       this.groups.set(group, presence);
     }
     const conns = presence.users.get(userId);
@@ -61,8 +67,20 @@ export class PresenceRegistry {
     presence.listed.delete(userId);
     presence.order.delete(member);
     const change: PresenceChange = { status: 'DOWN', meta: member.meta, since: member.since, version: ++presence.version, count: presence.users.size };
-    if (presence.users.size === 0) this.groups.delete(group);
+    if (presence.users.size === 0) this.retire(group, presence.version);
     return change;
+  }
+
+  /** The group emptied: its version is kept for a while, versions of groups emptied long ago are forgotten. */
+  private retire(group: GroupName, version: number): void {
+    this.groups.delete(group);
+    const now = Date.now();
+    // Oldest first (Map order): stop at the first one still kept.
+    for (const [name, { at }] of this.emptied) {
+      if (now - at < VERSION_KEEP_MS) break;
+      this.emptied.delete(name);
+    }
+    this.emptied.set(group, { version, at: now });
   }
 
   /** Keeps the user's list entry on their earliest connection. */

@@ -1,7 +1,7 @@
 // The PresenceStore contract, run against every implementation (MemoryPresenceStore.test.ts, RedisPresenceStore.test.ts):
 // several stores of one cluster decide presence, the per-user cap and the session directory together.
 import { describe, expect, it } from 'vitest';
-import type { GroupName, PresenceMeta, UserId } from '../types/domain';
+import type { GroupName, MemberCursor, PresenceMeta, UserId } from '../types/domain';
 import type { PresenceChange, PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
 
 /** One fresh cluster of stores. The runner owns what it makes and stops it after each test. */
@@ -223,6 +223,176 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       expect(await a.revoke('alice', 's1', 'L-refused')).toBe(true);
       expect(await b.transfer('a', session, [], 'L-other')).toBe(true);
       expect(await a.owner('alice', 's1')).toBe('b');
+    });
+
+    // --- issue 13: versioned transitions with counts, and the paged member list -----------------------------
+
+    it('numbers each group’s transitions: version +1 on every UP and DOWN and on nothing else, with the count after each', async () => {
+      const [a, b] = await cluster('a', 'b');
+      expect(await a.join(entry('g', 'alice', 's1', 100, { tab: 1 }))).toEqual({ status: 'UP', meta: { tab: 1 }, since: 100, version: 1, count: 1 });
+      // A second tab, anywhere: no transition, no new version.
+      expect(await b.join(entry('g', 'alice', 's2', 300, { tab: 2 }))).toBeNull();
+      expect((await b.members('g', undefined, 10)).version).toBe(1);
+      expect(await b.join(entry('g', 'bob', 's3', 200))).toEqual({ status: 'UP', meta: {}, since: 200, version: 2, count: 2 });
+      // Versions are per group.
+      expect(await a.join(entry('h', 'carol', 's4', 400))).toMatchObject({ status: 'UP', version: 1, count: 1 });
+      expect(await a.join(entry('g', 'carol', 's4', 400))).toMatchObject({ status: 'UP', version: 3, count: 3 });
+      // One of alice's two tabs leaves: nothing changes, in the version either (read from both stores).
+      expect(await a.leave('g', 'alice', 's1')).toBeNull();
+      expect(await a.leave('g', 'alice', 's1')).toBeNull();
+      expect((await a.members('g', undefined, 10)).version).toBe(3);
+      expect((await b.members('g', undefined, 10)).version).toBe(3);
+      // Her last tab: DOWN with the meta and since she was listed with (the remaining tab's), and the count after it.
+      expect(await b.leave('g', 'alice', 's2')).toEqual({ status: 'DOWN', meta: { tab: 2 }, since: 300, version: 4, count: 2 });
+      expect(await b.leave('g', 'bob', 's3')).toEqual({ status: 'DOWN', meta: {}, since: 200, version: 5, count: 1 });
+      expect(await b.members('g', undefined, 10)).toEqual({ members: [{ userId: 'carol', meta: {}, since: 400 }], count: 1, next: null, version: 5 });
+      expect(await a.members('h', undefined, 10)).toMatchObject({ count: 1, version: 1 });
+      expect(transitions.seen).toEqual([]);
+    });
+
+    // Batches numbered before a group emptied may still be in flight when it fills again: numbering must go on.
+    it('goes on numbering a group that emptied and filled again, and reads a group never used as version 0', async () => {
+      const [a, b] = await cluster('a', 'b');
+      await a.join(entry('g', 'alice', 's1', 100));
+      await b.join(entry('g', 'bob', 's2', 200));
+      await a.leave('g', 'alice', 's1');
+      expect(await b.leave('g', 'bob', 's2')).toMatchObject({ status: 'DOWN', version: 4, count: 0 });
+      expect(await a.members('g', undefined, 10)).toMatchObject({ members: [], count: 0, next: null });
+      expect(await a.join(entry('g', 'alice', 's3', 300))).toMatchObject({ status: 'UP', version: 5, count: 1 });
+      expect(await b.join(entry('g', 'carol', 's4', 310))).toMatchObject({ status: 'UP', version: 6, count: 2 });
+      expect(await b.members('g', undefined, 10)).toMatchObject({ count: 2, version: 6 });
+      expect(await a.members('never', undefined, 10)).toEqual({ members: [], count: 0, next: null, version: 0 });
+    });
+
+    it('pages the member list: at most `limit` members, `next` the cursor of the last one while more follow, null at the end', async () => {
+      const [a, b] = await cluster('a', 'b');
+      const users = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'];
+      for (const [i, userId] of users.entries()) await [a, b][i % 2]!.join(entry('g', userId, `s-${userId}`, 1_000 + i * 10, { i }));
+      for (const store of [a, b]) {
+        const first = await store.members('g', undefined, 3);
+        expect(first.members.map((m) => m.userId)).toEqual(['u1', 'u2', 'u3']);
+        expect(first.members[1]).toEqual({ userId: 'u2', meta: { i: 1 }, since: 1_010 });
+        expect(first).toMatchObject({ count: 7, next: '1020:u3', version: 7 });
+        const second = await store.members('g', { since: 1_020, userId: 'u3' }, 3);
+        expect(second.members.map((m) => m.userId)).toEqual(['u4', 'u5', 'u6']);
+        expect(second.next).toBe('1050:u6');
+        const last = await store.members('g', { since: 1_050, userId: 'u6' }, 3);
+        expect(last).toMatchObject({ members: [{ userId: 'u7' }], count: 7, next: null });
+        // A page that ends exactly at the end of the list has no next.
+        expect((await store.members('g', { since: 1_030, userId: 'u4' }, 3)).next).toBeNull();
+        expect((await store.members('g', undefined, 7)).next).toBeNull();
+        expect((await store.members('g', undefined, 6)).next).toBe('1050:u6');
+        // A cursor past the end, and one before the start.
+        expect((await store.members('g', { since: 9_999, userId: 'zz' }, 3)).members).toEqual([]);
+        expect((await store.members('g', { since: 1, userId: 'a' }, 1)).members.map((m) => m.userId)).toEqual(['u1']);
+        expect((await store.members('g', undefined, 1)).next).toBe('1000:u1');
+      }
+    });
+
+    it('goes on after a cursor whose member left, or came back later in the list', async () => {
+      const [a, b] = await cluster('a', 'b');
+      for (const [i, userId] of ['u1', 'u2', 'u3', 'u4', 'u5'].entries()) await [a, b][i % 2]!.join(entry('g', userId, `s-${userId}`, 100 + i));
+      const first = await b.members('g', undefined, 2);
+      expect(first.next).toBe('101:u2');
+      // u2 leaves: the cursor is a position, so the next page is what follows it.
+      expect(await b.leave('g', 'u2', 's-u2')).not.toBeNull();
+      expect((await a.members('g', { since: 101, userId: 'u2' }, 2)).members.map((m) => m.userId)).toEqual(['u3', 'u4']);
+      // u3 leaves too, and u2 comes back (now last): still in position.
+      await a.leave('g', 'u3', 's-u3');
+      await a.join(entry('g', 'u2', 's-u2b', 500));
+      const after = await b.members('g', { since: 101, userId: 'u2' }, 10);
+      expect(after.members.map((m) => [m.userId, m.since])).toEqual([
+        ['u4', 103],
+        ['u5', 104],
+        ['u2', 500],
+      ]);
+      expect(after.next).toBeNull();
+    });
+
+    it('orders equal `since` by user id in UTF-8 byte order (not UTF-16), and pages through the ties from every store', async () => {
+      const [a, b] = await cluster('a', 'b');
+      // Byte order, written out: a JS sort would put 😀 (U+1F600, a surrogate pair) before ｡ (U+FF61); UTF-8 does not.
+      const tied = ['B', 'a:b', 'ab', 'b', 'e', 'é', '｡', '😀'];
+      const shuffled = ['😀', 'b', 'é', 'B', '｡', 'ab', 'e', 'a:b'];
+      await a.join(entry('g', 'first', 's-first', 499));
+      for (const [i, userId] of shuffled.entries()) await [a, b][i % 2]!.join(entry('g', userId, `s-${i}`, 500));
+      await b.join(entry('g', 'last', 's-last', 501));
+      const expected = ['first', ...tied, 'last'];
+      for (const store of [a, b]) {
+        expect((await list(store, 'g')).map((m) => m.userId)).toEqual(expected);
+        // Page by 1, 2 and 3: every cursor in the middle of the ties picks up right after its user.
+        for (const limit of [1, 2, 3]) {
+          const seen: string[] = [];
+          let after: MemberCursor | undefined;
+          for (let pages = 0; pages < 20; pages++) {
+            const page = await store.members('g', after, limit);
+            expect(page.members.length).toBeLessThanOrEqual(limit);
+            seen.push(...page.members.map((m) => m.userId));
+            if (page.next === null) break;
+            const last = page.members[page.members.length - 1]!;
+            expect(page.next).toBe(`${last.since}:${last.userId}`);
+            after = { since: last.since, userId: last.userId };
+          }
+          expect(seen).toEqual(expected);
+        }
+      }
+    });
+
+    it('lists a user by their earliest remaining session: its meta and since, and the list position that follows from them', async () => {
+      const [a, b] = await cluster('a', 'b');
+      await a.join(entry('g', 'alice', 'a1', 100, { tab: 1 }));
+      await b.join(entry('g', 'bob', 'b1', 200));
+      await b.join(entry('g', 'alice', 'a2', 300, { tab: 2 }));
+      await a.join(entry('g', 'alice', 'a3', 150, { tab: 3 }));
+      await a.join(entry('g', 'carol', 'c1', 250));
+      const row = async (store: PresenceStore) => (await list(store, 'g')).map((m) => [m.userId, m.since, m.meta]);
+      for (const store of [a, b]) {
+        expect(await row(store)).toEqual([
+          ['alice', 100, { tab: 1 }],
+          ['bob', 200, {}],
+          ['carol', 250, {}],
+        ]);
+      }
+      // Her earliest tab leaves: the next earliest (a3, on the same store) takes the entry, still first.
+      expect(await a.leave('g', 'alice', 'a1')).toBeNull();
+      for (const store of [a, b]) expect((await row(store))[0]).toEqual(['alice', 150, { tab: 3 }]);
+      // a3 leaves: a2 (on the other store) is her earliest, and she moves after bob and carol.
+      expect(await a.leave('g', 'alice', 'a3')).toBeNull();
+      for (const store of [a, b]) {
+        expect(await row(store)).toEqual([
+          ['bob', 200, {}],
+          ['carol', 250, {}],
+          ['alice', 300, { tab: 2 }],
+        ]);
+      }
+      // A cursor on her old position does not see her twice; one on bob finds her after carol.
+      expect((await b.members('g', { since: 100, userId: 'alice' }, 10)).members.map((m) => m.userId)).toEqual(['bob', 'carol', 'alice']);
+      expect((await a.members('g', { since: 200, userId: 'bob' }, 1)).next).toBe('250:carol');
+      // A session with an earlier since (a session moved here keeps its own) takes the entry back to the front.
+      expect(await b.join(entry('g', 'alice', 'a4', 50, { tab: 4 }))).toBeNull();
+      for (const store of [a, b]) expect((await row(store))[0]).toEqual(['alice', 50, { tab: 4 }]);
+      await b.leave('g', 'alice', 'a4');
+      // Her last session leaves: DOWN with the entry she was listed with.
+      expect(await b.leave('g', 'alice', 'a2')).toMatchObject({ status: 'DOWN', meta: { tab: 2 }, since: 300, count: 2 });
+      expect((await list(a, 'g')).map((m) => m.userId)).toEqual(['bob', 'carol']);
+      expect(transitions.seen).toEqual([]);
+    });
+
+    it('transfers a session without a transition: version, count and list entry unchanged, the next change numbered after them', async () => {
+      const [a, b] = await cluster('a', 'b');
+      await a.connect('alice', 's1', 2);
+      await a.join(entry('g', 'alice', 's1', 100, { tab: 1 }));
+      await b.join(entry('g', 'bob', 's2', 200));
+      const before = await b.members('g', undefined, 10);
+      expect(before).toMatchObject({ count: 2, version: 2 });
+      expect(await b.lease('s1', 'L', 60_000)).toBe(true);
+      expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: { tab: 1 }, since: 100 }, ['g'], 'L')).toBe(true);
+      a.handedOver('alice', 's1', ['g']);
+      expect(await a.members('g', undefined, 10)).toEqual(before);
+      expect(await b.members('g', undefined, 10)).toEqual(before);
+      expect(transitions.seen).toEqual([]);
+      // The moved session leaves from its new store: one DOWN, numbered right after the last transition.
+      expect(await b.leave('g', 'alice', 's1')).toEqual({ status: 'DOWN', meta: { tab: 1 }, since: 100, version: 3, count: 1 });
     });
 
     it('revokes: false once the session moved to another instance', async () => {

@@ -11,8 +11,9 @@ export interface PresenceEntry {
 }
 
 /**
- * A user came UP or went DOWN in a group, cluster-wide. Each group numbers its transitions (`version`, from 1; it may
- * start again once the group is empty); `count` is the group's user count right after this one.
+ * A user came UP or went DOWN in a group, cluster-wide. Each group numbers its transitions (`version`, from 1); an
+ * emptied group keeps its number for minutes (batches numbered before must stay ordered), and starts again at 1 only
+ * after that, or when Redis lost its data. `count` is the group's user count right after this one.
  */
 export interface PresenceChange {
   status: 'UP' | 'DOWN';

@@ -8,6 +8,12 @@ import type { Logger } from '../utils/logger';
 import { PresenceRegistry } from './PresenceRegistry';
 import type { MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
 
+/**
+ * How long an empty group's version is kept. Versions must not start again while batches numbered before the group
+ * emptied can still arrive (PresenceFanout orders them for a few seconds); after that an idle group costs nothing.
+ */
+const VERSION_KEEP_MS = 600_000;
+
 /** How often an unanswered directory move is asked again, and how long apart. */
 const MOVE_ATTEMPTS = 3;
 const MOVE_RETRY_MS = 200;
@@ -32,7 +38,7 @@ const keys = {
   order: (group: GroupName) => `rt:presence:${group}#order`,
   /** Hash: userId → member JSON of their earliest entry, for one group; its length is the group's user count. */
   listed: (group: GroupName) => `rt:presence:${group}#users`,
-  /** The group's transition counter (PresenceChange.version); gone once the group is empty. */
+  /** The group's transition counter (PresenceChange.version); expires VERSION_KEEP_MS after the group emptied. */
   version: (group: GroupName) => `rt:presence:${group}#version`,
   /** Set of one user's "instance|session" entries anywhere in the cluster: the per-user count, and the session directory. */
   userConnections: (userId: UserId) => `rt:conns:${userId}`,
@@ -53,7 +59,9 @@ redis.call('SADD', KEYS[3], ARGV[3])
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 and redis.call('SCARD', KEYS[2]) == 1 then
   redis.call('HSET', KEYS[5], ARGV[4], ARGV[2])
   redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
-  return {redis.call('INCR', KEYS[6]), redis.call('HLEN', KEYS[5])}
+  local version = redis.call('INCR', KEYS[6])
+  redis.call('PERSIST', KEYS[6])
+  return {version, redis.call('HLEN', KEYS[5])}
 end
 local listed = redis.call('HGET', KEYS[5], ARGV[4])
 if not listed or tonumber(ARGV[5]) < cjson.decode(listed).since then
@@ -63,7 +71,7 @@ end
 return false`;
 
 /**
- * KEYS: as JOIN. ARGV: field, entry, userId. Returns {listed member JSON, version, count} when the user went DOWN,
+ * KEYS: as JOIN. ARGV: field, entry, userId, how long an emptied group's version is kept (ms). Returns {listed member JSON, version, count} when the user went DOWN,
  * else false; a user who stays is listed with their earliest remaining entry (at most the per-user cap to look at).
  */
 const LEAVE = `
@@ -77,7 +85,7 @@ if #left == 0 then
   redis.call('ZREM', KEYS[4], ARGV[3])
   local count = redis.call('HLEN', KEYS[5])
   local version = redis.call('INCR', KEYS[6])
-  if count == 0 then redis.call('DEL', KEYS[6]) end
+  if count == 0 then redis.call('PEXPIRE', KEYS[6], ARGV[4]) end
   return {listed, version, count}
 end
 local best, bestSince
@@ -175,7 +183,7 @@ type HeldEntry = ['g', GroupName, SessionId, UserId] | ['u', UserId, SessionId];
 
 interface ScriptClient {
   gwJoin(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, member: string, entry: string, userId: string, since: number): Promise<[number, number] | null>;
-  gwLeave(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, entry: string, userId: string): Promise<[string, number, number] | null>;
+  gwLeave(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, entry: string, userId: string, keepMs: number): Promise<[string, number, number] | null>;
   gwPage(k1: string, k2: string, k3: string, since: string, limit: number): Promise<[number, number, number, ...string[]]>;
   gwConnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
   gwDisconnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
@@ -412,7 +420,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   /** LEAVE for `instance`'s entry of the session in the group; [listed member JSON, version, count] when its user went DOWN. */
   private leaveIn(instance: string, group: GroupName, userId: UserId, sessionId: SessionId): Promise<[string, number, number] | null> {
-    return this.redis.gwLeave(...groupKeys(group, userId, instance), `${instance}|${sessionId}`, held(['g', group, sessionId, userId]), userId);
+    return this.redis.gwLeave(...groupKeys(group, userId, instance), `${instance}|${sessionId}`, held(['g', group, sessionId, userId]), userId, VERSION_KEEP_MS);
   }
 
   /** CONNECT for this instance's session of the user; 0 when the user already has `max`. */

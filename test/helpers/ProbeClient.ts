@@ -22,6 +22,11 @@ interface Waiter {
 
 const DEFAULT_WAIT_MS = 3000;
 
+/** Matches the presence_update that says `userId` came UP (a sentinel user's, for `before`). */
+export function presenceUp(userId: string): Match {
+  return (env) => env.type === 'presence_update' && env.data?.userId === userId && env.data.status === 'UP';
+}
+
 export class ProbeClient {
   /** Unconsumed envelopes, oldest first. */
   private readonly inbox: ServerEnvelope[] = [];
@@ -89,7 +94,7 @@ export class ProbeClient {
    * event it checks, on the same instance), which is consumed.
    */
   async presenceBefore(sentinel: string): Promise<unknown[][]> {
-    const seen = await this.before((e) => e.type === 'presence_update' && e.data!.userId === sentinel && e.data!.status === 'UP');
+    const seen = await this.before(presenceUp(sentinel));
     return seen.filter((e) => e.type === 'presence_update').map((e) => [e.data!.userId, e.data!.status]);
   }
 

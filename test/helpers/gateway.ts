@@ -82,3 +82,12 @@ export async function startTestGateway(env: Record<string, string> = {}, options
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Resolves once the clock has moved past the millisecond it is called in: a member who joins after it has a later
+ * `since` than one who joined before (member lists are ordered by since, then userId). Test gateways share this clock.
+ */
+export async function nextMillisecond(): Promise<void> {
+  const now = Date.now();
+  while (Date.now() <= now) await new Promise((r) => setImmediate(r));
+}
