@@ -3,40 +3,12 @@
 // batch costs one PUBLISH whatever the number of members. Absence is asserted behind sentinel users joining on each
 // instance: one instance's batches reach every member in the order it sent them.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from './helpers/gateway';
+import { startTestGateway } from './helpers/gateway';
 import type { ProbeClient, ServerEnvelope } from './helpers/ProbeClient';
+import { BATCH_WAIT_MS, isDiff, joinsOf, member, mentions, type Member, type MemberList } from './helpers/presence';
 import { hasRedis, startRedis, stopAllRedis, type RedisServer } from './helpers/redis';
 import type { Redis } from 'ioredis';
 
-interface Member {
-  userId: string;
-  meta: Record<string, unknown>;
-  since: number;
-}
-
-interface MemberList {
-  group: string;
-  members: Member[];
-  count: number;
-  next: string | null;
-}
-
-interface Ready {
-  groups: MemberList[];
-}
-
-/** Identifies `userId` into `groups`; `diffs` for presence "diffs", else a client of the first v1 (no `presence`). */
-async function member(gw: TestGateway, userId: string, groups: string[], diffs = false): Promise<{ client: ProbeClient; ready: Ready }> {
-  const client = await gw.connect();
-  const reply = await client.request('identify', { token: await gw.token({ sub: userId, groups }), groups, presence: diffs ? 'diffs' : undefined });
-  expect(reply.type, JSON.stringify(reply.data)).toBe('ready');
-  return { client, ready: reply.data as unknown as Ready };
-}
-
-const BATCH_WAIT_MS = 10_000;
-const isDiff = (e: ServerEnvelope) => e.type === 'presence_diff';
-const joinsOf = (e: ServerEnvelope) => (e.data!.joins as Member[]).map((m) => m.userId);
-const leavesOf = (e: ServerEnvelope) => e.data!.leaves as string[];
 
 /** The presence_diffs `c` receives until every one of `sentinels` has been in a join (only diffs are consumed). */
 async function diffsUntil(c: ProbeClient, sentinels: string[]): Promise<ServerEnvelope[]> {
@@ -61,10 +33,6 @@ async function updatesUntil(c: ProbeClient, sentinels: string[]): Promise<string
     else got.push([userId, update.data!.status as string]);
   }
   return got;
-}
-
-function mentions(diffs: ServerEnvelope[], userId: string): string[] {
-  return diffs.flatMap((d) => [...(joinsOf(d).includes(userId) ? ['UP'] : []), ...(leavesOf(d).includes(userId) ? ['DOWN'] : [])]);
 }
 
 /** Calls of `command` Redis has served so far (INFO commandstats). */
@@ -92,7 +60,7 @@ describe.skipIf(!hasRedis)('presence across instances on Redis', () => {
 
   it('delivers batches from both instances to members on both, each join once, with the cluster-wide count', async () => {
     const [a, b] = await pair({ GW_PRESENCE_BATCH_MS: '300' });
-    const watchers = [(await member(a, 'wa', ['g'], true)).client, (await member(b, 'wb', ['g'], true)).client];
+    const watchers = [(await member(a, 'wa', ['g'], { presence: 'diffs' })).client, (await member(b, 'wb', ['g'], { presence: 'diffs' })).client];
     const legacies = [(await member(a, 'la', ['g'])).client, (await member(b, 'lb', ['g'])).client];
     const fromA = ['a1', 'a2', 'a3', 'a4', 'a5'];
     const fromB = ['b1', 'b2', 'b3', 'b4', 'b5'];
@@ -121,8 +89,8 @@ describe.skipIf(!hasRedis)('presence across instances on Redis', () => {
   it('pages one member list across the users of both instances, the same from either', async () => {
     const [a, b] = await pair();
     const users = Array.from({ length: 120 }, (_, i) => `u${String(i).padStart(3, '0')}`);
-    for (let i = 0; i < users.length; i += 20) await Promise.all(users.slice(i, i + 20).map((u, j) => member(j % 2 === 0 ? a : b, u, ['g'], true)));
-    const readers = [await member(a, 'reader-a', ['g'], true), await member(b, 'reader-b', ['g'], true)];
+    for (let i = 0; i < users.length; i += 20) await Promise.all(users.slice(i, i + 20).map((u, j) => member(j % 2 === 0 ? a : b, u, ['g'], { presence: 'diffs' })));
+    const readers = [await member(a, 'reader-a', ['g'], { presence: 'diffs' }), await member(b, 'reader-b', ['g'], { presence: 'diffs' })];
     const lists: Member[][] = [];
     for (const { client, ready } of readers) {
       const first = ready.groups[0]!;
@@ -150,8 +118,8 @@ describe.skipIf(!hasRedis)('presence across instances on Redis', () => {
 
   it('announces a user with tabs on both instances once: one UP, nothing when one closes, one DOWN after the last', async () => {
     const [a, b] = await pair();
-    const wa = (await member(a, 'wa', ['g'], true)).client;
-    const wb = (await member(b, 'wb', ['g'], true)).client;
+    const wa = (await member(a, 'wa', ['g'], { presence: 'diffs' })).client;
+    const wb = (await member(b, 'wb', ['g'], { presence: 'diffs' })).client;
     const lb = (await member(b, 'lb', ['g'])).client;
     const tabA = (await member(a, 'alice', ['g'])).client;
     const tabB = (await member(b, 'alice', ['g'])).client;
@@ -174,8 +142,8 @@ describe.skipIf(!hasRedis)('presence across instances on Redis', () => {
 
   it('sends nothing for a connect and close undone within one batch, but the end state to a member on the other instance who read the list between', async () => {
     const [a, b] = await pair({ GW_PRESENCE_BATCH_MS: '1000' });
-    const watcher = (await member(b, 'watcher', ['g'], true)).client;
-    const reader = (await member(b, 'reader', ['g'], true)).client;
+    const watcher = (await member(b, 'watcher', ['g'], { presence: 'diffs' })).client;
+    const reader = (await member(b, 'reader', ['g'], { presence: 'diffs' })).client;
     const ghost = (await member(a, 'ghost', ['g'])).client;
     // The reader, on B, reads the list while ghost (on A) is UP: its version is the cluster's, from Redis.
     const page = (await reader.request('members', { group: 'g' })).data as unknown as MemberList;
@@ -191,8 +159,8 @@ describe.skipIf(!hasRedis)('presence across instances on Redis', () => {
   it('publishes one message per batch, not one per member: PUBLISH calls grow with batches, not with joins × members', async () => {
     const [a, b] = await pair({ GW_PRESENCE_BATCH_MS: '200' });
     const watchersB: ProbeClient[] = [];
-    for (let i = 0; i < 10; i++) watchersB.push((await member(b, `wb${i}`, ['g'], true)).client);
-    for (let i = 0; i < 10; i++) await member(a, `wa${i}`, ['g'], true);
+    for (let i = 0; i < 10; i++) watchersB.push((await member(b, `wb${i}`, ['g'], { presence: 'diffs' })).client);
+    for (let i = 0; i < 10; i++) await member(a, `wa${i}`, ['g'], { presence: 'diffs' });
     // Let the set-up's batches go out before counting.
     await member(a, 'ready-a', ['g']);
     await diffsUntil(watchersB[0]!, ['ready-a']);

@@ -3,51 +3,11 @@
 // counts-only large groups and presence_watch, multi-tab, and resume. Absence is asserted behind a sentinel user whose
 // UP is announced after what is checked (a later batch on the same instance, or the same one).
 import { describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from './helpers/gateway';
+import { startTestGateway } from './helpers/gateway';
 import type { ProbeClient, ServerEnvelope } from './helpers/ProbeClient';
+import { applyDiffs, BATCH_WAIT_MS, isDiff, joinsOf, leavesOf, member, mentions, type Member, type MemberList, type Ready } from './helpers/presence';
 
-interface Member {
-  userId: string;
-  meta: Record<string, unknown>;
-  since: number;
-}
-
-interface MemberList {
-  group: string;
-  members: Member[];
-  count: number;
-  next: string | null;
-}
-
-interface Ready {
-  sessionId: string;
-  sessionToken: string;
-  resumed: boolean;
-  groups: MemberList[];
-}
-
-interface MemberOptions {
-  /** identify.presence; absent: a client of the first v1, which sends no `presence`. */
-  presence?: 'diffs' | 'updates';
-  meta?: Record<string, unknown>;
-  grants?: string[];
-}
-
-/** Identifies `userId` into `groups` and returns the client with its `ready`. */
-async function member(gw: TestGateway, userId: string, groups: string[], options: MemberOptions = {}): Promise<{ client: ProbeClient; ready: Ready }> {
-  const client = await gw.connect();
-  const reply = await client.request('identify', { token: await gw.token({ sub: userId, groups: options.grants ?? groups }), groups, presence: options.presence, meta: options.meta });
-  expect(reply.type, JSON.stringify(reply.data)).toBe('ready');
-  return { client, ready: reply.data as unknown as Ready };
-}
-
-const isDiff = (e: ServerEnvelope) => e.type === 'presence_diff';
-const joinsOf = (e: ServerEnvelope) => (e.data!.joins as Member[]).map((m) => m.userId);
-const leavesOf = (e: ServerEnvelope) => e.data!.leaves as string[];
 const seqOf = (e: ServerEnvelope) => (e as unknown as { seq?: number }).seq;
-
-/** Waits on batches: generous, since other suites load the machine too. */
-const BATCH_WAIT_MS = 10_000;
 
 /** The presence_diffs `c` received up to and including the first whose joins hold `sentinel` (all consumed). */
 async function diffsThrough(c: ProbeClient, sentinel: string): Promise<ServerEnvelope[]> {
@@ -58,11 +18,6 @@ async function diffsThrough(c: ProbeClient, sentinel: string): Promise<ServerEnv
     return found;
   }, BATCH_WAIT_MS);
   return [...before.filter(isDiff), hit!];
-}
-
-/** Each mention of `userId` in `diffs`, in order: UP for a join, DOWN for a leave. */
-function mentions(diffs: ServerEnvelope[], userId: string): string[] {
-  return diffs.flatMap((d) => [...(joinsOf(d).includes(userId) ? ['UP'] : []), ...(leavesOf(d).includes(userId) ? ['DOWN'] : [])]);
 }
 
 /** [userId, status] of the presence_updates `c` received before `sentinel`'s UP (consumed). */
@@ -173,13 +128,7 @@ describe('presence batches', () => {
     await member(gw, 'alice', ['g'], { presence: 'diffs' });
     // carol applies every diff to her list, up to a sentinel's UP.
     await member(gw, 'sentinel', ['g']);
-    const list = new Map(ready.groups[0]!.members.map((m) => [m.userId, m]));
-    let count = ready.groups[0]!.count;
-    for (const diff of await diffsThrough(carol, 'sentinel')) {
-      for (const join of diff.data!.joins as Member[]) list.set(join.userId, join);
-      for (const leave of leavesOf(diff)) list.delete(leave);
-      count = diff.data!.count as number;
-    }
+    const { list, count } = applyDiffs(ready.groups[0]!, await diffsThrough(carol, 'sentinel'));
     const actual = (await carol.request('members', { group: 'g' })).data as unknown as MemberList;
     expect([...list.keys()].sort()).toEqual(actual.members.map((m) => m.userId).sort());
     expect(count).toBe(actual.count);
@@ -202,13 +151,7 @@ describe('presence batches', () => {
     await diffsThrough(hWatch, 'h-mark');
     await member(gw, 'alice', ['g']);
     await member(gw, 'sentinel', ['g']);
-    const list = new Map(ready.groups[0]!.members.map((m) => [m.userId, m]));
-    let count = ready.groups[0]!.count;
-    for (const diff of await diffsThrough(carol, 'sentinel')) {
-      for (const join of diff.data!.joins as Member[]) list.set(join.userId, join);
-      for (const leave of leavesOf(diff)) list.delete(leave);
-      count = diff.data!.count as number;
-    }
+    const { list, count } = applyDiffs(ready.groups[0]!, await diffsThrough(carol, 'sentinel'));
     const actual = (await carol.request('members', { group: 'g' })).data as unknown as MemberList;
     expect(actual.members.map((m) => m.userId).sort()).toEqual(['alice', 'carol', 'sentinel']);
     expect({ listed: [...list.keys()].sort(), count }).toEqual({ listed: ['alice', 'carol', 'sentinel'], count: 3 });

@@ -178,6 +178,10 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     this.batcher.add(group, userId, change);
   }
 
+  onReconnected(): void {
+    this.fanout.forgetVersions();
+  }
+
   private deliver(kind: ChannelKind, name: string, { type, frame }: Forwarded, skip: Session | null, origin: string): void {
     const targets = kind === 'group' ? this.groups.members(name) : this.users.get(name);
     if (!targets) return;

@@ -46,6 +46,7 @@ export class PresenceFanout {
   deliver(batch: PresenceBatch, origin: string): void {
     const targets = this.sessionsOf(batch.group);
     if (!targets) return;
+    const started = process.hrtime.bigint();
     const now = Date.now();
     const state = this.state(batch.group, now);
     const changes = batch.changes.filter((change) => this.fresh(state, change, now));
@@ -75,9 +76,18 @@ export class PresenceFanout {
         updates++;
       }
     }
+    this.metrics.fanoutSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.sent('presence_diff', diffs);
     this.metrics.sent('presence_update', updates);
     if (counted) this.scheduleCount(batch.group, state);
+  }
+
+  /** Versions may have started again (the store lost its data): order what comes from now on afresh. */
+  forgetVersions(): void {
+    for (const state of this.groups.values()) {
+      state.recent.clear();
+      state.version = 0;
+    }
   }
 
   /** This instance has no session in the group any more. */

@@ -103,6 +103,7 @@ export class Session {
    * it with other sessions), then numbers what the capture kept: the deliveries that instance did not number (see Capture).
    */
   restore(state: SessionState, body: (text: string) => Buffer = keptUtf8): void {
+    this.adoptPresenceView(state.presence);
     this.seq = state.seq;
     this.buffer.reset(state.buffer[0]?.seq ?? state.seq + 1);
     for (const entry of state.buffer) this.buffer.push(body(entry.body));

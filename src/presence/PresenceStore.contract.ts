@@ -21,6 +21,8 @@ class Transitions implements PresenceHandlers {
   onTransition(group: GroupName, userId: UserId, change: PresenceChange): void {
     this.seen.push(`${group} ${userId} ${change.status}`);
   }
+
+  onReconnected(): void {}
 }
 
 /** The whole member list of a group, as one store reads it. */

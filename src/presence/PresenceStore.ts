@@ -48,6 +48,11 @@ export interface PresenceEvent {
 export interface PresenceHandlers {
   /** A transition the store found by itself: an instance died, or local state was re-published after an outage. */
   onTransition(group: GroupName, userId: UserId, change: PresenceChange): void;
+  /**
+   * The store's connection is back (Redis restarted, or the network healed): its versions may have started again (data
+   * lost), so what this instance remembers of them must not hold back newer changes.
+   */
+  onReconnected(): void;
 }
 
 export interface PresenceStore {

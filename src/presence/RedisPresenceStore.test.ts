@@ -58,7 +58,7 @@ describe.skipIf(!hasRedis)('redis', () => {
     const store = new RedisPresenceStore({ instanceId: 'racing', redis: connection, logger: log, instanceTtlMs: 60_000, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
     made.push({ store, connection });
     await new Promise((ready) => connection.once('ready', ready));
-    await store.start({ onTransition() {} });
+    await store.start({ onTransition() {}, onReconnected() {} });
     const sessions = Array.from({ length: 150 }, (_, i) => [`user-${i % 30}`, `s${i}`] as const);
     for (let round = 0; round < 30; round++) {
       await Promise.all(sessions.slice(round * 5, round * 5 + 5).map(([userId, sessionId]) => store.connect(userId, sessionId, 100)));

@@ -464,6 +464,7 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   private async onReady(): Promise<void> {
+    this.handlers?.onReconnected();
     await this.heartbeat();
     await this.reconcile();
   }
