@@ -256,6 +256,28 @@ export function clusterContract(name: string, startPair: StartPair): void {
       expect(ended.data!.resumed).toBe(false);
     });
 
+    // The session moved to B before B found that its buffer no longer covers lastSeq: B ends it, as the owner would.
+    it('ends the old session at once when a cross-instance resume finds its buffer no longer covers lastSeq', async () => {
+      const [a, b] = await startPair({ ...PROMPT_PRESENCE, GW_RESUME_BUFFER_MESSAGES: '3' });
+      const bob = await b.join('bob', ['g']);
+      const alice = await a.connect();
+      const ready = (await alice.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
+      await bob.next((e) => e.type === 'presence_update' && e.data!.userId === 'alice' && e.data!.status === 'UP');
+      alice.socket.terminate();
+      await a.connections(0);
+      for (let i = 0; i < 5; i++) await bob.request('data_update', { group: 'g', payload: i });
+      const back = await b.connect();
+      const fresh = await back.request('identify', { token: await b.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
+      expect(fresh.data!.resumed).toBe(false);
+      // The old session ended now, not after the orphan TTL: its DOWN comes, and it cannot be resumed anywhere.
+      expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
+      for (const gw of [a, b]) {
+        const again = await gw.connect();
+        const ended = await again.request('identify', { token: await gw.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 5 } });
+        expect(ended.data!.resumed).toBe(false);
+      }
+    });
+
     it('refuses signals outside the connection’s groups and malformed kinds', async () => {
       const [a] = await startPair();
       const alice = await a.join('alice', ['g'], { grants: ['*'] });

@@ -43,6 +43,7 @@ class FakeHost implements HandoffHost {
   readonly detached: Session[] = [];
   readonly handedOverCalls: Session[] = [];
   readonly keptCalls: Session[] = [];
+  readonly outdatedCalls: Session[] = [];
   /** Called by `candidate`, to move things around in the middle of a handoff. */
   onCandidate: ((sessionId: SessionId) => void) | null = null;
 
@@ -124,6 +125,10 @@ class FakeHost implements HandoffHost {
 
   kept(session: Session): void {
     this.keptCalls.push(session);
+  }
+
+  outdated(session: Session): void {
+    this.outdatedCalls.push(session);
   }
 }
 
@@ -328,7 +333,7 @@ describe('Handoff pull', () => {
     expect(third.host.handedOverCalls).toHaveLength(1);
   });
 
-  it('returns null at once when the owner no longer covers lastSeq, and keeps the session there', async () => {
+  it('returns null at once when the owner no longer covers lastSeq; the session stays, and its host hears it is outdated', async () => {
     const c = await cluster(['a', 'b'], 1_000);
     const { a, b } = c.instances as { a: Instance; b: Instance };
     const held = b.host.hold('alice', 's1', ['{"n":1', '{"n":2']);
@@ -343,6 +348,7 @@ describe('Handoff pull', () => {
     expect(b.host.sessions.get('s1')).toBe(held);
     expect(b.host.detached).toEqual([]);
     expect(b.host.handedOverCalls).toEqual([]);
+    expect(b.host.outdatedCalls).toEqual([held]);
     expect(c.directory.ownerOf('alice', 's1')).toBe('b');
     // The claimer let its lease go: another instance's valid claim right after succeeds.
     await vi.waitFor(() => expect(c.directory.leases.has('s1')).toBe(false));

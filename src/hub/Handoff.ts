@@ -47,6 +47,11 @@ export interface HandoffHost {
   handedOver(session: Session): void;
   /** The owner's side: a handoff failed after its commit; the session stays here. */
   kept(session: Session): void;
+  /**
+   * The owner's side: a client resuming elsewhere proved it holds the session, but the buffer no longer covers what it
+   * has. An orphaned session ends at once, as on a resume here (the client starts a fresh one).
+   */
+  outdated(session: Session): void;
   /** The session directory (see PresenceStore). */
   owner(userId: UserId, sessionId: SessionId): Promise<string | null>;
   lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean>;
@@ -312,6 +317,7 @@ export class Handoff implements ControlHandlers {
     const existing = this.outgoing.get(commit.sessionId);
     const busy = existing !== undefined && (existing.id !== commit.id || existing.to !== from);
     if (!session || busy || (commit.lastSeq !== null && !session.covers(commit.lastSeq))) {
+      if (session && !busy) this.host.outdated(session);
       return void this.send(from, { op: 'gone', id: commit.id });
     }
     const out = existing ?? this.track(commit.id, from, session);

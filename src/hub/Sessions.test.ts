@@ -546,13 +546,24 @@ describe('Sessions pull (resumable on another instance)', () => {
     await vi.waitFor(() => expect(a.sessions.size).toBe(0));
   });
 
-  it('a lastSeq the owner no longer covers: nothing moves', async () => {
+  it('a lastSeq the owner no longer covers: nothing moves, and the orphaned session ends there at once', async () => {
     const [a, b] = await pair({ resumeBufferMessages: 2 });
     const lost = fakeConnection('lost');
     const session = await identify(a, lost, 'alice');
     for (let n = 1; n <= 5; n++) publish(a, n);
     a.sessions.connectionClosed(asCtx(lost), 1006);
 
+    const found = await b.sessions.resumable({ sessionId: session.id, sessionToken: a.tokens.issue(session.id), lastSeq: 1 }, 'alice');
+    expect(found).toEqual({ session: null, stale: null });
+    expect([a.sessions.size, b.sessions.size]).toEqual([0, 0]);
+    await a.membership.idle();
+    expect(await a.presence.owner('alice', session.id)).toBeNull();
+  });
+
+  it('a lastSeq the owner no longer covers, while a connection still has the session: it stays', async () => {
+    const [a, b] = await pair({ resumeBufferMessages: 2 });
+    const session = await identify(a, fakeConnection('alive'), 'alice');
+    for (let n = 1; n <= 5; n++) publish(a, n);
     const found = await b.sessions.resumable({ sessionId: session.id, sessionToken: a.tokens.issue(session.id), lastSeq: 1 }, 'alice');
     expect(found).toEqual({ session: null, stale: null });
     expect([a.sessions.size, b.sessions.size]).toEqual([1, 0]);

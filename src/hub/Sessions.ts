@@ -245,6 +245,10 @@ export class Sessions implements HandoffHost {
     this.options.presence.moving(session.userId, session.id, [...session.groups], false);
   }
 
+  outdated(session: Session): void {
+    if (session.conn === null) this.end(session);
+  }
+
   owner(userId: UserId, sessionId: SessionId): Promise<string | null> {
     return this.options.presence.owner(userId, sessionId);
   }
