@@ -38,20 +38,20 @@ function groups(file: string): Map<string, { count: number; bytes: number }> {
   return out;
 }
 
-/** What `after` holds more than `before`, per connection, heaviest first; the total first of all. */
+/** What `after` holds more than `before`, per connection, heaviest first (groups that moved by a byte or more); the total first of all. */
 export function heapPerConnection(before: string, after: string, connections: number): HeapGroup[] {
   const a = groups(before);
+  const b = groups(after);
+  const sum = (m: Map<string, { count: number; bytes: number }>, k: 'count' | 'bytes') => [...m.values()].reduce((t, g) => t + g[k], 0);
   const rows: HeapGroup[] = [];
-  let count = 0;
-  let bytes = 0;
-  for (const [name, g] of groups(after)) {
+  for (const [name, g] of b) {
     const was = a.get(name) ?? { count: 0, bytes: 0 };
-    count += g.count - was.count;
-    bytes += g.bytes - was.bytes;
-    rows.push({ name, countPerConnection: (g.count - was.count) / connections, bytesPerConnection: (g.bytes - was.bytes) / connections });
+    // Groups that moved by less than a byte per connection are noise (and would fill the results with thousands of rows).
+    if (Math.abs(g.bytes - was.bytes) >= connections) rows.push({ name, countPerConnection: (g.count - was.count) / connections, bytesPerConnection: (g.bytes - was.bytes) / connections });
   }
   rows.sort((x, y) => y.bytesPerConnection - x.bytesPerConnection);
-  return [{ name: '(total)', countPerConnection: count / connections, bytesPerConnection: bytes / connections }, ...rows];
+  const total = { name: '(total)', countPerConnection: (sum(b, 'count') - sum(a, 'count')) / connections, bytesPerConnection: (sum(b, 'bytes') - sum(a, 'bytes')) / connections };
+  return [total, ...rows];
 }
 
 export function heapTable(rows: HeapGroup[], top: number): string {
