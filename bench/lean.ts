@@ -1,5 +1,6 @@
-// A lean WebSocket client for load generation: raw TCP, hand-rolled framing, no JSON.parse per message, so one
-// process can hold thousands of subscribers without saturating its core. Answers pings and close frames as browsers do.
+// A lean WebSocket client for load generation: raw TCP, hand-rolled framing, frames handed over as bytes (whether they
+// are parsed is the caller's choice), so one process can hold thousands of subscribers. Answers pings and close frames
+// as browsers do.
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 
@@ -39,8 +40,11 @@ export class LeanSocket {
         }
         const lean = new LeanSocket(socket);
         socket.on('data', (d: Buffer) => lean.receive(d));
-        if (head.length > end + 4) lean.receive(head.subarray(end + 4));
         resolve(lean);
+        // Frames that came with the handshake's response (Engine.IO's open packet, the gateway's hello) go to the
+        // handler the caller sets once it has the socket, before the next read.
+        const rest = head.subarray(end + 4);
+        if (rest.length > 0) setImmediate(() => lean.receive(rest));
       };
       socket.on('data', onData);
       socket.once('error', reject);

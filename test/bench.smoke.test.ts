@@ -1,7 +1,9 @@
-// A tiny run of `yarn bench` through the real harness (pinned processes, lean subscribers, baseline, gateway, Redis):
+// A tiny run of `yarn bench` through the real harness (pinned processes, lean subscribers, the ws baseline, Socket.IO,
+// uWebSockets.js where its binary loads, the gateway, Redis):
 // it proves the benchmark works and that without --write-docs it leaves tracked files alone; the figures themselves
 // are not asserted (benchmarks are not tests).
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runBench } from '../bench/run';
@@ -9,18 +11,29 @@ import { tempDir } from './helpers/children';
 import { hasRedis } from './helpers/redis';
 
 const root = join(__dirname, '..');
+/** Whether uWebSockets.js has a binary for this Node.js (the benchmark goes on without it otherwise). */
+const uwsLoads = (() => {
+  try {
+    createRequire(__filename)(`@trufflesuite/uws-js-unofficial/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const servers = ['baseline', 'socketio', ...(uwsLoads ? ['uws'] : []), 'gateway'];
 
 describe('yarn bench (smoke)', () => {
-  it('delivers everything on the baseline, the gateway and two Redis-backed instances, times resumes, a hand-over and a join storm, and writes only its own results', async () => {
+  it('delivers everything on ws, Socket.IO, uWS, the gateway and two Redis-backed instances, holds idle connections with heap snapshots, times resumes, a hand-over and a join storm, and writes only its own results', async () => {
     const docs = join(root, 'docs', 'performance.md');
     const docsBefore = readFileSync(docs);
     const resultsBefore = readdirSync(join(root, 'bench', 'results'));
     const outDir = tempDir('gw-bench-out-');
-    const result = await runBench({ subscribers: 20, rates: [20], seconds: 1, repeat: 1, idle: 0, idleSeconds: 0, handover: [50], joinStorm: [30], skip: hasRedis ? [] : ['redis', 'resume', 'handover'], writeDocs: false, profile: false, outDir });
-    expect(result.fanout.map((r) => [r.server, r.fraction])).toEqual([
-      ['baseline', 1],
-      ['gateway', 1],
-    ]);
+    const result = await runBench({ subscribers: 20, rates: [20], seconds: 1, repeat: 1, warmup: 1, idle: 20, idleSeconds: 1, heapSnapshot: true, handover: [50], joinStorm: [30], skip: hasRedis ? [] : ['redis', 'resume', 'handover'], writeDocs: false, profile: false, outDir });
+    // Every server in one set of adjacent windows, each subscriber parsing what it gets as a real client does.
+    expect(result.fanout.map((r) => [r.server, r.fraction])).toEqual(servers.map((s) => [s, 1]));
+    expect(result.idle.map((r) => [r.server, r.connected, r.disconnects])).toEqual(servers.map((s) => [s, 20, 0]));
+    // The heap summary starts with the total of what the connections added.
+    for (const r of result.idle) expect(r.heap?.[0]?.name).toBe('(total)');
     if (hasRedis) expect(result.redis.map((r) => r.fraction)).toEqual([1, 1]);
     // Every sample of the resume workload was a resume the gateway refused (the harness throws otherwise).
     expect(result.resume?.samples).toBe(hasRedis ? 200 : undefined);
@@ -38,5 +51,5 @@ describe('yarn bench (smoke)', () => {
     expect(readdirSync(join(root, 'bench', 'results'))).toEqual(resultsBefore);
     expect(readdirSync(outDir)).toEqual([result.file.slice(outDir.length + 1)]);
     expect((JSON.parse(readFileSync(result.file, 'utf8')) as { fanout: unknown }).fanout).toEqual(result.fanout);
-  }, 120_000);
+  }, 300_000);
 });

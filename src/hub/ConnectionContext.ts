@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import { CloseCode } from '../types/codes';
 import type { ClientEnvelope } from '../types/envelope';
 import type { ParseResult } from '../utils/json';
-import { sequencedTextFrame, textFrame } from './frames';
+import { SequencedFramer, textFrame } from './frames';
 import type { ConnectionId } from '../types/domain';
 import { newId } from '../utils/ids';
 import type { Session } from './Session';
@@ -30,6 +30,9 @@ export interface QueuedFrame {
   envelopeError: string | null;
   replyTo: string | undefined;
 }
+
+/** One framer for every connection: a fan-out frames its recipients one after the other, never two at once. */
+const framer = new SequencedFramer();
 
 export class ConnectionContext {
   readonly id: ConnectionId = newId('c');
@@ -98,9 +101,14 @@ export class ConnectionContext {
     if (this.writable()) this.raw.write(frame);
   }
 
-  /** Sends `body` + `,"seq":<seq>}` as one text message, framed once and written straight to the socket. */
+  /**
+   * Sends `body` + `,"seq":<seq>}` as one text message, written straight to the socket. The frame's bytes are reused
+   * for the next recipient unless the socket could not write them at once and holds on to them.
+   */
   sendSequenced(body: Buffer, seq: number): void {
-    if (this.writable()) this.raw.write(sequencedTextFrame(body, seq));
+    if (!this.writable()) return;
+    this.raw.write(framer.frame(body, seq));
+    if (this.raw.writableLength > 0) framer.keep();
   }
 
   private writable(): boolean {

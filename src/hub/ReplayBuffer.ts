@@ -48,11 +48,19 @@ export class ReplayBuffer {
       this.firstSeq++;
       return;
     }
-    if (this.count === this.slots.length && this.count < this.maxMessages) this.grow();
-    if (this.count === this.slots.length) this.evict();
-    this.slots[(this.head + this.count) % this.slots.length] = body;
-    this.count++;
-    this.bytes += body.length;
+    if (this.count === this.maxMessages) {
+      // Full (the ring holds exactly maxMessages slots): the newest body takes the oldest one's slot.
+      const head = this.head;
+      this.bytes += body.length - this.slots[head]!.length;
+      this.slots[head] = body;
+      this.head = head + 1 === this.count ? 0 : head + 1;
+      this.firstSeq++;
+    } else {
+      if (this.count === this.slots.length) this.grow();
+      this.slots[(this.head + this.count) % this.slots.length] = body;
+      this.count++;
+      this.bytes += body.length;
+    }
     while (this.bytes > this.maxBytes && this.count > 0) this.evict();
   }
 

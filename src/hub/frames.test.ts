@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as ws from 'ws';
-import { keptUtf8, sequencedTextFrame, textFrame } from './frames';
+import { keptUtf8, SequencedFramer, sequencedTextFrame, textFrame } from './frames';
 
 interface ReceiverLike {
   on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): void;
@@ -44,6 +44,37 @@ describe('sequencedTextFrame', () => {
       const [text] = parse(sequencedTextFrame(body, seq));
       expect(JSON.parse(text!)).toEqual({ type: 'data_update', seq });
     }
+  });
+});
+
+describe('SequencedFramer', () => {
+  it('frames recipient after recipient exactly as sequencedTextFrame, across seqs, digit counts and bodies', () => {
+    const framer = new SequencedFramer();
+    const short = Buffer.from('{"type":"data_update","data":"a"');
+    const long = Buffer.from(`{"type":"data_update","data":"${'é'.repeat(100)}"`);
+    for (const [body, seq] of [[short, 7], [short, 8], [short, 10], [short, 9], [long, 123], [long, 99_999], [short, 1], [long, 1_000_000]] as const) {
+      expect(framer.frame(body, seq).equals(sequencedTextFrame(body, seq))).toBe(true);
+    }
+  });
+
+  it('never writes again over a frame it was told a socket keeps', () => {
+    const framer = new SequencedFramer();
+    const body = Buffer.from('{"type":"data_update","data":"a"');
+    const kept = framer.frame(body, 41);
+    const copy = Buffer.from(kept);
+    framer.keep();
+    framer.frame(body, 42);
+    framer.frame(Buffer.from('{"type":"data_update","data":"b"'), 43);
+    expect(kept.equals(copy)).toBe(true);
+    expect(parse(kept)).toEqual(['{"type":"data_update","data":"a","seq":41}']);
+  });
+
+  it('reuses its bytes for the next recipient when no socket keeps them', () => {
+    const framer = new SequencedFramer();
+    const body = Buffer.from('{"type":"data_update","data":"a"');
+    const first = framer.frame(body, 41);
+    expect(framer.frame(body, 42)).toBe(first);
+    expect(parse(first)).toEqual(['{"type":"data_update","data":"a","seq":42}']);
   });
 });
 
