@@ -4,6 +4,7 @@
 // Works with the browser's WebSocket or `ws` in Node.
 import { CloseCode, type ErrorCodeName } from '../types/codes';
 import type { Member } from '../types/domain';
+import { compareMembers } from '../types/members';
 import type { MemberList, ServerSignals } from '../types/signals';
 
 /** The part of the WebSocket API the client needs (browsers, React Native and `ws` all provide it). */
@@ -590,16 +591,4 @@ export class GatewayClient {
 /** Meta objects as the gateway serializes them: the same meta has the same key order. */
 function sameMeta(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** The member list's order: by `since`, then by user id in UTF-8 byte order (the same as code point order). */
-function compareMembers(a: Member, b: Member): number {
-  if (a.since !== b.since) return a.since - b.since;
-  for (let i = 0; ; ) {
-    if (i >= a.userId.length || i >= b.userId.length) return a.userId.length - b.userId.length;
-    const x = a.userId.codePointAt(i)!;
-    const y = b.userId.codePointAt(i)!;
-    if (x !== y) return x - y;
-    i += x > 0xffff ? 2 : 1;
-  }
 }

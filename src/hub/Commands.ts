@@ -7,7 +7,7 @@ import type { SessionTokens } from '../auth/sessionToken';
 import type { Deduper } from '../dedup/Deduper';
 import type { Metrics } from '../metrics';
 import { limits } from '../config/limits';
-import { parseCursor, type GroupName } from '../types/domain';
+import type { GroupName, MemberCursor } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 import { MAX_META_BYTES, type ClientSignalData, type ClientSignalType, type MemberList } from '../types/signals';
 import type { Logger } from '../utils/logger';
@@ -145,8 +145,8 @@ export class Commands {
     return Promise.all([...session.groups].map((group) => this.memberList(session, group, undefined, limits.memberPage)));
   }
 
-  private async memberList(session: Session, group: GroupName, after: string | undefined, limit: number): Promise<MemberList> {
-    const { members, count, next } = await this.membership.members(session, group, after === undefined ? undefined : parseCursor(after), limit);
+  private async memberList(session: Session, group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberList> {
+    const { members, count, next } = await this.membership.members(session, group, after, limit);
     return { group, members, count, next };
   }
 

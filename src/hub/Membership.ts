@@ -7,16 +7,13 @@ import type { Config } from '../config';
 import type { Metrics } from '../metrics';
 import type { MemberPage, PresenceChange, PresenceHandlers, PresenceStore } from '../presence/PresenceStore';
 import type { GroupName, MemberCursor, UserId } from '../types/domain';
-import type { PresenceBatch, Relayed } from '../types/signals';
+import type { Forwarded, PresenceBatch, Relayed } from '../types/signals';
 import type { Logger } from '../utils/logger';
 import { keptUtf8, textFrame } from './frames';
 import { GroupRegistry } from './Groups';
 import { PresenceBatcher } from './PresenceBatcher';
 import { PresenceFanout } from './PresenceFanout';
 import type { Session } from './Session';
-
-/** Envelopes forwarded to sessions as they are (presence batches are written by PresenceFanout). */
-type Forwarded = Relayed & { type: 'data_update' | 'signal' };
 
 export type PresenceConfig = Pick<Config, 'presenceBatchMs' | 'presenceLargeGroup' | 'presenceCountIntervalMs'>;
 
@@ -170,8 +167,8 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   }
 
   onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string): void {
-    if (envelope.batch) this.fanout.deliver(envelope.batch, origin);
-    else if (envelope.type !== 'presence_batch') this.deliver(kind, name, { type: envelope.type, frame: envelope.frame }, null, origin);
+    if (envelope.type === 'presence_batch') this.fanout.deliver(envelope.batch, origin);
+    else this.deliver(kind, name, envelope, null, origin);
   }
 
   onTransition(group: GroupName, userId: UserId, change: PresenceChange): void {

@@ -50,7 +50,11 @@ export class PresenceFanout {
     const now = Date.now();
     const state = this.state(batch.group, now);
     const changes = batch.changes.filter((change) => this.fresh(state, change, now));
-    if (batch.version > state.version || now - state.at > this.options.reorderWindowMs) Object.assign(state, { count: batch.count, version: batch.version, at: now });
+    if (batch.version > state.version || now - state.at > this.options.reorderWindowMs) {
+      state.count = batch.count;
+      state.version = batch.version;
+      state.at = now;
+    }
     if (changes.length === 0) return;
     const bodies = new Bodies(batch.group, changes, state.count);
     const large = state.count > this.options.largeGroup;

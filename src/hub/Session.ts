@@ -79,10 +79,12 @@ export class Session {
     return { mode: this.presenceMode, watching: [...this.watching], listed: [...this.listed].map(([group, { from, to }]) => [group, from, to]) };
   }
 
-  /** Takes the presence view of the session as another instance held it. */
+  /** Takes the presence view of the session as another instance held it (the offer's, then the state's). */
   adoptPresenceView(view: PresenceView): void {
     this.presenceMode = view.mode;
+    this.watching.clear();
     for (const group of view.watching) this.watching.add(group);
+    this.listed.clear();
     for (const [group, from, to] of view.listed) this.listed.set(group, { from, to });
   }
 

@@ -1,5 +1,6 @@
 // Domain names shared by every layer: users, groups, roles, token claims.
 import { z } from 'zod';
+import { parseCursor } from './members';
 
 export type UserId = string;
 export type GroupName = string;
@@ -33,34 +34,15 @@ export interface Member {
   since: number;
 }
 
-/**
- * A position in a group's member list, which is ordered by `since`, then by `userId` in byte order: `<since>:<userId>`,
- * the last member of a page. Clients pass it back as `members.after`.
- */
-export interface MemberCursor {
-  since: number;
-  userId: UserId;
-}
+export { compareMembers, encodeCursor, parseCursor, type MemberCursor } from './members';
 
-export function encodeCursor(member: MemberCursor): string {
-  return `${member.since}:${member.userId}`;
-}
-
-/** A cursor as clients send it; undefined when it is not one. */
-export function parseCursor(text: string): MemberCursor | undefined {
-  const match = /^(\d{1,16}):(.+)$/s.exec(text);
-  if (!match) return undefined;
-  const since = Number(match[1]);
-  const userId = match[2]!;
-  return Number.isSafeInteger(since) && userIdSchema.safeParse(userId).success ? { since, userId } : undefined;
-}
-
+/** `members.after`, read into the position it names (INVALID_ENVELOPE when it is not a cursor). */
 export const memberCursorSchema = z
   .string()
   .max(300)
-  .refine((text) => parseCursor(text) !== undefined, 'a cursor is the `next` of a member list');
-
-/** The member list's order: by `since`, then by `userId`'s UTF-8 bytes (Redis orders equal scores the same way). */
-export function compareMembers(a: MemberCursor, b: MemberCursor): number {
-  return a.since - b.since || (a.userId === b.userId ? 0 : Buffer.compare(Buffer.from(a.userId), Buffer.from(b.userId)));
-}
+  .transform((text, ctx) => {
+    const cursor = parseCursor(text);
+    if (cursor) return cursor;
+    ctx.addIssue({ code: 'custom', message: 'a cursor is the `next` of a member list' });
+    return z.NEVER;
+  });

@@ -130,13 +130,14 @@ export interface PresenceBatch {
   version: number;
 }
 
-/** A serialized relayed envelope and its type, as fan-out and the broker pass it along. */
-export interface Relayed {
-  type: RelayedType;
+/** An envelope forwarded to sessions as it is, serialized once. */
+export interface Forwarded {
+  type: 'data_update' | 'signal';
   frame: string;
-  /** A presence_batch, as read from its frame. */
-  batch?: PresenceBatch;
 }
+
+/** What fan-out and the broker pass along: a forwarded envelope, or a presence batch with what its frame says. */
+export type Relayed = Forwarded | { type: 'presence_batch'; frame: string; batch: PresenceBatch };
 
 const connectionIdSchema = z.string().min(1).max(64);
 
