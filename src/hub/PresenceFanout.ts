@@ -62,8 +62,7 @@ export class PresenceFanout {
     let diffs = 0;
     let updates = 0;
     for (const session of targets) {
-      const watching = session.watching.has(batch.group);
-      if (large && !watching) {
+      if (large && !session.watching.has(batch.group)) {
         counted ||= session.presenceMode === 'diffs';
         continue;
       }
