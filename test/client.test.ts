@@ -278,14 +278,19 @@ describe('GatewayClient presence (diffs mode)', () => {
 
     laptop.close();
     await gw.connections(3);
+    // Sentinel: erin's UP goes out after anything the close of bob's second tab caused (a DOWN would be before it).
+    await client(gw, 'erin', ['g']).connect();
+    await vi.waitFor(() => expect(seen.presence).toContain('erin:UP'));
+    expect(seen.presence).toEqual(['bob:UP', 'carol:UP', 'erin:UP']);
+    expect(alice.members('g').find((m) => m.userId === 'bob')!.meta).toEqual({ device: 'phone' });
     phone.close();
     await vi.waitFor(() => expect(seen.presence).toContain('bob:DOWN'));
     await client(gw, 'dave', ['g']).connect();
     await vi.waitFor(() => expect(seen.presence).toContain('dave:UP'));
-    expect(seen.presence).toEqual(['bob:UP', 'carol:UP', 'bob:DOWN', 'dave:UP']);
-    expect(ids(alice, 'g')).toEqual(['alice', 'carol', 'dave']);
-    expect(alice.count('g')).toBe(3);
-    expect(seen.counts).toEqual([1, 2, 3, 2, 3]);
+    expect(seen.presence).toEqual(['bob:UP', 'carol:UP', 'erin:UP', 'bob:DOWN', 'dave:UP']);
+    expect(ids(alice, 'g')).toEqual(['alice', 'carol', 'erin', 'dave']);
+    expect(alice.count('g')).toBe(4);
+    expect(seen.counts).toEqual([1, 2, 3, 4, 3, 4]);
     expect(alice.count('nope')).toBeUndefined();
   });
 

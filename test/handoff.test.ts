@@ -42,6 +42,14 @@ async function resume(gw: TestGateway, credentials: Credentials, lastSeq = 0): P
 /** The instance the cluster's session directory names for alice's session. */
 const ownerOf = (cluster: MemoryCluster, sessionId: string) => cluster.presence.users.get('alice')?.get(sessionId) ?? null;
 
+/** Handoffs out of `gw` that ended with `result` (gateway_session_handoffs_total): each one the owner has settled. */
+async function handoffsOut(gw: TestGateway, result: 'moved' | 'failed'): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${gw.gateway.metricsPort}/metrics`)).text();
+  const series = `gateway_session_handoffs_total{direction="out",result="${result}"} `;
+  const line = text.split('\n').find((l) => l.startsWith(series));
+  return line === undefined ? 0 : Number(line.slice(series.length));
+}
+
 describe('handoff faults', () => {
   it('the state reply dropped: the resume fails cleanly, the owner keeps the session, a retry resumes it', async () => {
     const { cluster, gws } = await start(['owner', 'claimer']);
@@ -51,8 +59,10 @@ describe('handoff faults', () => {
     cluster.bus.fault = ({ body }) => (opOf(body) === 'state' ? 'drop' : 'deliver');
     const failed = await resume(claimer, credentials);
     expect(failed.reply.data).toMatchObject({ resumed: false });
-    // The claimer's `done` (not moved) reaches the owner, which revokes the lease and keeps the session.
-    await vi.waitFor(() => expect(owner.gateway.sessionCount).toBe(2));
+    // The claimer's `done` (not moved) reaches the owner, which revokes the lease and keeps the session: at once, long
+    // before its own timer would have settled the handoff. (Its session count is 2 throughout: no proof of that.)
+    await vi.waitFor(async () => expect(await handoffsOut(owner, 'failed')).toBe(1), { timeout: timings.handoffTimeoutMs / 2 });
+    expect(owner.gateway.sessionCount).toBe(2);
     expect(claimer.gateway.sessionCount).toBe(1); // the fresh session, not a second copy
     expect(ownerOf(cluster, credentials.sessionId)).toBe('owner');
     cluster.bus.fault = null;
@@ -75,7 +85,9 @@ describe('handoff faults', () => {
     const failed = await resume(claimer, credentials);
     expect(failed.reply.data).toMatchObject({ resumed: false });
     expect(Date.now() - started).toBeGreaterThanOrEqual(timings.handoffTimeoutMs);
-    await vi.waitFor(() => expect(owner.gateway.sessionCount).toBe(1));
+    // The owner settled the handoff, keeping the session, before the late state goes on.
+    await vi.waitFor(async () => expect(await handoffsOut(owner, 'failed')).toBe(1));
+    expect(owner.gateway.sessionCount).toBe(1);
     release();
     await held;
     // The late state has been handed to the claimer (delivery follows the promise at once); a request/reply barrier on
@@ -99,8 +111,11 @@ describe('handoff faults', () => {
       return 'deliver';
     };
     expect((await resume(claimer, credentials)).reply.data).toMatchObject({ resumed: false });
-    // The owner's own check (after twice the step timeout) finds the directory entry still its own.
-    await vi.waitFor(() => expect(ownerOf(cluster, credentials.sessionId)).toBe('owner'), { timeout: 4 * timings.handoffTimeoutMs });
+    // The owner's own check (after twice the step timeout) finds the directory entry still its own, and keeps it. (The
+    // entry names the owner throughout: only the settled handoff shows that the check ran.)
+    await vi.waitFor(async () => expect(await handoffsOut(owner, 'failed')).toBe(1), { timeout: 4 * timings.handoffTimeoutMs });
+    expect(await handoffsOut(owner, 'moved')).toBe(0);
+    expect(ownerOf(cluster, credentials.sessionId)).toBe('owner');
     cluster.bus.fault = null;
     const back = await resume(owner, credentials);
     expect(back.reply.data).toMatchObject({ resumed: true, sessionId: credentials.sessionId });

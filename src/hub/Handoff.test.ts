@@ -437,12 +437,16 @@ describe('Handoff faults', () => {
     const { a, b } = c.instances as { a: Instance; b: Instance };
     const held = b.host.hold('alice', 's1', ['{"n":1']);
     record(c, (op) => (op === 'state' ? 'drop' : 'deliver'));
+    const revoke = vi.spyOn(b.host, 'revoke');
     const started = Date.now();
     expect(await a.handoff.pull('s1', 'alice', 0)).toBeNull();
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
     expect(elapsed).toBeLessThan(TIMEOUT_MS * 2);
     await b.handoff.settled('s1');
+    // The claimer released its lease too: only the owner's own call shows that it revoked the claim's lease.
+    expect(revoke.mock.calls).toEqual([['alice', 's1', c.messages[0]!.body.id]]);
+    expect(b.host.keptCalls).toEqual([held]);
     expect(b.host.handedOverCalls).toEqual([]);
     expect(b.host.sessions.get('s1')).toBe(held);
     expect(a.host.abandoned).toEqual(a.host.standIns);
@@ -467,10 +471,14 @@ describe('Handoff faults', () => {
     const { a, b } = c.instances as { a: Instance; b: Instance };
     const held = b.host.hold('alice', 's1');
     record(c, (op) => (op === 'state' || op === 'done' ? 'drop' : 'deliver'));
+    const revoke = vi.spyOn(b.host, 'revoke');
     expect(await a.handoff.pull('s1', 'alice', 0)).toBeNull();
     await vi.waitFor(() => expect(c.directory.leases.has('s1')).toBe(false)); // the claimer that gave up let it go
     await b.handoff.settled('s1');
     expect(c.directory.leases.has('s1')).toBe(false);
+    // No `done` reached the owner: its own timer revoked the claim's lease and kept the session.
+    expect(revoke.mock.calls).toEqual([['alice', 's1', c.messages[0]!.body.id]]);
+    expect(b.host.keptCalls).toEqual([held]);
     expect(b.host.handedOverCalls).toEqual([]);
     expect(b.host.sessions.get('s1')).toBe(held);
     expect(c.directory.ownerOf('alice', 's1')).toBe('b');

@@ -139,6 +139,22 @@ function setup(options: { messagesPer10s?: number } = {}) {
 const error = (code: string, replyTo?: string) => (replyTo === undefined ? { type: 'error', data: expect.objectContaining({ code }) } : { type: 'error', data: expect.objectContaining({ code }), replyTo });
 const codes = (conn: FakeConnection) => conn.written.map((w) => ('close' in w ? `close ${w.close}` : w.type === 'error' ? String(w.data.code) : w.type));
 
+/**
+ * A connection whose first frame, subscribe `a`, stays in its handler until the test settles `held`: frames received
+ * after it wait in ctx.queue.
+ */
+function holdingFirst(options: Parameters<typeof setup>[0] = {}, connection: Parameters<typeof fakeConnection>[0] = {}) {
+  const parts = setup(options);
+  const conn = fakeConnection(connection);
+  const held = deferred();
+  parts.fake.next = (call) => (call.id === 'a' ? held.promise : undefined);
+  parts.receive(conn, { type: 'subscribe', id: 'a', data: { group: 'g' } });
+  return { ...parts, conn, held };
+}
+
+/** Resolves once the connection's queue has run dry (Inbound sets it back to null). */
+const queueDrained = (conn: FakeConnection) => vi.waitFor(() => expect(conn.queue).toBeNull());
+
 afterEach(() => {
   vi.restoreAllMocks();
 });
@@ -286,7 +302,7 @@ describe('Inbound ordering', () => {
     subscribe('e');
     expect(conn.queue?.map((q) => q.replyTo)).toEqual(['d', 'e']);
     pending.get('c')!.resolve();
-    await vi.waitFor(() => expect(conn.queue).toBeNull());
+    await queueDrained(conn);
     expect(fake.calls.map((c) => c.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
 
     // Nothing pending: the next frame runs at once.
@@ -296,19 +312,15 @@ describe('Inbound ordering', () => {
   });
 
   it('a queued frame that fails validation is refused in its turn, after the handler before it', async () => {
-    const { fake, receive } = setup();
-    const conn = fakeConnection();
-    const a = deferred();
-    fake.next = (call) => (call.id === 'a' ? a.promise : undefined);
-    receive(conn, { type: 'subscribe', id: 'a', data: { group: 'g' } });
+    const { fake, receive, conn, held } = holdingFirst();
     receive(conn, '{not json');
     receive(conn, { type: 'teleport', id: 'b' });
     receive(conn, { type: 'heartbeat', id: 'c' });
     expect(conn.written).toEqual([]);
     // The handler of `a` writes its reply when it finishes.
-    void a.promise.then(() => conn.send(JSON.stringify({ type: 'subscribed', data: { group: 'g' }, replyTo: 'a' })));
-    a.resolve();
-    await vi.waitFor(() => expect(conn.queue).toBeNull());
+    void held.promise.then(() => conn.send(JSON.stringify({ type: 'subscribed', data: { group: 'g' }, replyTo: 'a' })));
+    held.resolve();
+    await queueDrained(conn);
     expect(codes(conn)).toEqual(['subscribed', 'BAD_JSON', 'UNKNOWN_TYPE']);
     expect(fake.calls.map((c) => c.id)).toEqual(['a', 'c']);
   });
@@ -330,15 +342,11 @@ describe('Inbound ordering', () => {
   });
 
   it('a handler that rejects gets INTERNAL, and the frames queued behind it run in order', async () => {
-    const { fake, receive } = setup();
-    const conn = fakeConnection();
-    const a = deferred();
-    fake.next = (call) => (call.id === 'a' ? a.promise : undefined);
-    receive(conn, { type: 'subscribe', id: 'a', data: { group: 'g' } });
+    const { fake, receive, conn, held } = holdingFirst();
     receive(conn, { type: 'heartbeat', id: 'b' });
     receive(conn, { type: 'unsubscribe', id: 'c', data: { group: 'g' } });
-    a.reject(new Error('redis went away'));
-    await vi.waitFor(() => expect(conn.queue).toBeNull());
+    held.reject(new Error('redis went away'));
+    await queueDrained(conn);
     expect(conn.written).toEqual([error('INTERNAL', 'a')]);
     expect(fake.calls.map((c) => c.id)).toEqual(['a', 'b', 'c']);
   });
@@ -353,7 +361,7 @@ describe('Inbound ordering', () => {
     a.resolve();
     await vi.waitFor(() => expect(fake.calls.map((c) => c.id)).toEqual(['a', 'b']));
     b.reject('not an Error');
-    await vi.waitFor(() => expect(conn.queue).toBeNull());
+    await queueDrained(conn);
     expect(fake.calls.map((c) => c.id)).toEqual(['a', 'b', 'c']);
     expect(conn.written).toEqual([error('INTERNAL', 'b')]);
   });
@@ -387,17 +395,13 @@ describe('Inbound rate limit', () => {
   });
 
   it('the token is spent on arrival: a frame over the limit is refused at once, ahead of the frames queued before it', async () => {
-    const { fake, receive } = setup({ messagesPer10s: 2 });
-    const conn = fakeConnection({ messages: 2 });
-    const a = deferred();
-    fake.next = (call) => (call.id === 'a' ? a.promise : undefined);
-    receive(conn, { type: 'subscribe', id: 'a', data: { group: 'g' } });
+    const { fake, receive, conn, held } = holdingFirst({ messagesPer10s: 2 }, { messages: 2 });
     receive(conn, { type: 'subscribe', id: 'b', data: { group: 'g' } });
     receive(conn, { type: 'subscribe', id: 'c', data: { group: 'g' } });
     expect(conn.written).toEqual([error('RATE_LIMITED', 'c')]);
     expect(conn.queue?.map((q) => q.replyTo)).toEqual(['b']);
-    a.resolve();
-    await vi.waitFor(() => expect(conn.queue).toBeNull());
+    held.resolve();
+    await queueDrained(conn);
     expect(fake.calls.map((c) => c.id)).toEqual(['a', 'b']);
   });
 
@@ -476,30 +480,22 @@ describe('Inbound draining', () => {
   });
 
   it('frames queued before the drain began are dropped when their turn comes', async () => {
-    const { fake, receive } = setup();
-    const conn = fakeConnection();
-    const a = deferred();
-    fake.next = (call) => (call.id === 'a' ? a.promise : undefined);
-    receive(conn, { type: 'subscribe', id: 'a', data: { group: 'g' } });
+    const { fake, receive, conn, held } = holdingFirst();
     receive(conn, { type: 'subscribe', id: 'b', data: { group: 'g' } });
     receive(conn, '{');
     conn.draining = true;
-    a.resolve();
-    await vi.waitFor(() => expect(conn.queue).toBeNull());
+    held.resolve();
+    await queueDrained(conn);
     expect(fake.calls.map((c) => c.id)).toEqual(['a']);
     expect(conn.written).toEqual([]);
   });
 
   it('frames queued on a connection that closed are dropped too', async () => {
-    const { fake, receive } = setup();
-    const conn = fakeConnection();
-    const a = deferred();
-    fake.next = (call) => (call.id === 'a' ? a.promise : undefined);
-    receive(conn, { type: 'subscribe', id: 'a', data: { group: 'g' } });
+    const { fake, receive, conn, held } = holdingFirst();
     receive(conn, { type: 'subscribe', id: 'b', data: { group: 'g' } });
     conn.isOpen = false;
-    a.resolve();
-    await vi.waitFor(() => expect(conn.queue).toBeNull());
+    held.resolve();
+    await queueDrained(conn);
     expect(fake.calls.map((c) => c.id)).toEqual(['a']);
   });
 });
