@@ -217,6 +217,14 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
       return bobB.pending('data_update').some((e) => e.data!.payload === 'after outage');
     }, 5000, 'cross-instance delivery after the outage');
     expect(daveA.socket.readyState).toBe(daveA.socket.OPEN);
+    // Each instance listens on its own control channel again (handoffs): the gateway subscribes again itself,
+    // ioredis's own re-subscribe is off (it had no error handler).
+    const admin = redis.client();
+    try {
+      await vi.waitFor(async () => expect(((await admin.pubsub('CHANNELS', 'rt:control:*')) as string[]).sort()).toEqual(['rt:control:a', 'rt:control:b']), { timeout: 5000 });
+    } finally {
+      admin.disconnect();
+    }
   });
 
   it('a stop closes the Redis connections without reporting them lost; losing Redis does report it', async () => {

@@ -18,6 +18,9 @@ export function createRedis(url: string, name: string, logger: Logger): Redis {
     // A command whose connection dropped before it was answered fails (its caller decides) instead of running again,
     // maybe much later, after reconnecting.
     autoResendUnfulfilledCommands: false,
+    // The broker subscribes again itself on 'ready' and handles a failure; ioredis's own re-subscribe has no handler,
+    // so a SUBSCRIBE that timed out after a reconnect was an unhandled rejection, which ends the process.
+    autoResubscribe: false,
     maxRetriesPerRequest: 1,
     commandTimeout: timings.redisCommandTimeoutMs,
     retryStrategy: (attempt) => Math.round(Math.min(timings.redisMaxBackoffMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)),
