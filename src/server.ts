@@ -1,6 +1,7 @@
 // Composition root: config → logger → Express app → Router + Hub → listen. Run directly, it is the gateway process.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createVerifier } from './auth/jwt';
 import { createCluster, type MemoryCluster } from './cluster';
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config';
 import { timings } from './config/timings';
@@ -52,7 +53,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     invalid: () => cluster.broker.invalid + router.invalidControl,
   });
   const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics, config);
-  const router: Router = new Router({ config, logger, membership, presence: cluster.presence, deduper: cluster.deduper, metrics, broker: cluster.broker });
+  const router: Router = new Router({ config, logger, membership, presence: cluster.presence, deduper: cluster.deduper, metrics, broker: cluster.broker, verifier: createVerifier(config.jwtSecret) });
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
 
   const app = createApp({

@@ -4,6 +4,16 @@ import { tokenClaimsSchema, type Role, type TokenClaims } from '../types/domain'
 
 export type VerifyResult = { ok: true; claims: TokenClaims } | { ok: false; reason: string };
 
+/** Checks the platform's JWTs against the configured key source. */
+export interface TokenVerifier {
+  /** Never throws; `reason` is safe to show to the client (it never echoes the token). */
+  verify(token: string): Promise<VerifyResult>;
+}
+
+export function createVerifier(secret: Uint8Array): TokenVerifier {
+  return { verify: (token) => verifyToken(token, secret) };
+}
+
 /** Never throws; `reason` is safe to show to the client (it never echoes the token). */
 export async function verifyToken(token: string, secret: Uint8Array): Promise<VerifyResult> {
   try {

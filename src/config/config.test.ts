@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       port: 4100,
       host: '0.0.0.0',
       logLevel: 'info',
+      tokenExpiryGraceMs: 10000,
       heartbeatIntervalMs: 10000,
       heartbeatTimeoutMs: 25000,
       identifyTimeoutMs: 5000,

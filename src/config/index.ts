@@ -36,6 +36,7 @@ const envSchema = z.object({
   GW_HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   GW_JWT_SECRET: z.string().optional(),
+  GW_TOKEN_EXPIRY_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(timings.tokenExpiryGraceMs),
   GW_HEARTBEAT_INTERVAL_MS: ms(timings.heartbeatIntervalMs),
   GW_HEARTBEAT_TIMEOUT_MS: ms(timings.heartbeatTimeoutMs),
   GW_IDENTIFY_TIMEOUT_MS: ms(timings.identifyTimeoutMs),
@@ -76,6 +77,8 @@ export interface Config {
   jwtSecret: Uint8Array;
   /** True when the documented development secret is in use. */
   usingDevSecret: boolean;
+  /** How long a connection is served past its token's `exp` before it is closed with 4004 (a refresh in time keeps it). */
+  tokenExpiryGraceMs: number;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   identifyTimeoutMs: number;
@@ -165,6 +168,7 @@ export function loadConfig(env: Env): Config {
     logLevel: e.LOG_LEVEL,
     jwtSecret: new TextEncoder().encode(secret),
     usingDevSecret: secret === DEV_JWT_SECRET,
+    tokenExpiryGraceMs: e.GW_TOKEN_EXPIRY_GRACE_MS,
     heartbeatIntervalMs: e.GW_HEARTBEAT_INTERVAL_MS,
     heartbeatTimeoutMs: e.GW_HEARTBEAT_TIMEOUT_MS,
     identifyTimeoutMs: e.GW_IDENTIFY_TIMEOUT_MS,

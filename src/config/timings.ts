@@ -4,6 +4,8 @@ export const timings = {
   heartbeatTimeoutMs: 25_000,
   identifyTimeoutMs: 5_000,
   orphanSessionTtlMs: 30_000,
+  /** Default GW_TOKEN_EXPIRY_GRACE_MS: a connection is served this long past its token's `exp`, then closed with 4004. */
+  tokenExpiryGraceMs: 10_000,
   shutdownGraceMs: 5_000,
   /** `shutdown.reconnectAfterMs` is this base plus a per-connection random spread, so clients do not reconnect all at once. */
   shutdownReconnectBaseMs: 1_000,

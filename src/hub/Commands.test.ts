@@ -2,7 +2,7 @@
 // MemoryDeduper, real JWTs) and fake connections that record every write in order: identify and its refusals, what
 // is written before `ready`, the group cap, membership checks, signal de-duplication, and resume.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { mintToken, type MintOptions } from '../auth/jwt';
+import { createVerifier, mintToken, type MintOptions } from '../auth/jwt';
 import { SessionTokens } from '../auth/sessionToken';
 import { MemoryBroker, MemoryBus } from '../broker/MemoryBroker';
 import type { Config } from '../config';
@@ -130,19 +130,18 @@ async function gateway(options: { resumeBufferMessages?: number } = {}): Promise
   const presence = new HookedPresence('gw', () => {}, state);
   const membership = new Membership(broker, presence, logger, metrics, PRESENCE_CONFIG);
   const tokens = new SessionTokens(SECRET, 60_000);
-  const config: Pick<Config, 'instanceId' | 'orphanSessionTtlMs' | 'resumeBufferMessages' | 'resumeBufferBytes' | 'jwtSecret' | 'maxConnectionsPerUser' | 'maxGroupsPerConnection' | 'signalDedupMs'> = {
+  const config: Pick<Config, 'instanceId' | 'orphanSessionTtlMs' | 'resumeBufferMessages' | 'resumeBufferBytes' | 'maxConnectionsPerUser' | 'maxGroupsPerConnection' | 'signalDedupMs'> = {
     instanceId: 'gw',
     orphanSessionTtlMs: 60_000,
     resumeBufferMessages: options.resumeBufferMessages ?? 100,
     resumeBufferBytes: 1_000_000,
-    jwtSecret: SECRET,
     maxConnectionsPerUser: MAX_CONNECTIONS_PER_USER,
     maxGroupsPerConnection: MAX_GROUPS_PER_CONNECTION,
     signalDedupMs: SIGNAL_DEDUP_MS,
   };
   const sessions = new Sessions({ config, logger, membership, presence, broker, tokens, metrics });
   const replies = new Replies(metrics);
-  const commands = new Commands({ config, logger, sessions, membership, deduper: new MemoryDeduper(), replies, metrics, tokens });
+  const commands = new Commands({ config, logger, sessions, membership, deduper: new MemoryDeduper(), replies, metrics, tokens, verifier: createVerifier(SECRET) });
   await broker.start(membership);
   await broker.listenControl(sessions.control);
   await presence.start();

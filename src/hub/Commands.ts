@@ -2,7 +2,7 @@
 // one), heartbeat, subscribe, unsubscribe, members, presence_watch, data_update and signal.
 import type { Config } from '../config';
 import { isGranted } from '../auth/grants';
-import { verifyToken } from '../auth/jwt';
+import type { TokenVerifier } from '../auth/jwt';
 import type { SessionTokens } from '../auth/sessionToken';
 import type { Deduper } from '../dedup/Deduper';
 import type { Metrics } from '../metrics';
@@ -18,7 +18,7 @@ import type { Session } from './Session';
 import type { Sessions } from './Sessions';
 
 export interface CommandsOptions {
-  config: Pick<Config, 'jwtSecret' | 'maxConnectionsPerUser' | 'maxGroupsPerConnection' | 'signalDedupMs'>;
+  config: Pick<Config, 'maxConnectionsPerUser' | 'maxGroupsPerConnection' | 'signalDedupMs'>;
   logger: Logger;
   sessions: Sessions;
   membership: Membership;
@@ -26,6 +26,7 @@ export interface CommandsOptions {
   replies: Replies;
   metrics: Metrics;
   tokens: SessionTokens;
+  verifier: TokenVerifier;
 }
 
 export class Commands {
@@ -73,7 +74,7 @@ export class Commands {
     }
     ctx.identifying = true;
     try {
-      const verified = await verifyToken(data.token, this.config.jwtSecret);
+      const verified = await this.options.verifier.verify(data.token);
       if (!ctx.isOpen) return;
       if (!verified.ok) {
         this.log.info({ connectionId: ctx.id, ip: ctx.ip, reason: verified.reason }, 'identify rejected');

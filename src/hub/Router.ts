@@ -4,6 +4,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { Config } from '../config';
 import { limits } from '../config/limits';
 import { timings } from '../config/timings';
+import type { TokenVerifier } from '../auth/jwt';
 import { SessionTokens } from '../auth/sessionToken';
 import type { Broker, ControlHandlers } from '../broker/Broker';
 import type { Deduper } from '../dedup/Deduper';
@@ -30,6 +31,7 @@ export interface RouterOptions {
   deduper: Deduper;
   metrics: Metrics;
   broker: Broker;
+  verifier: TokenVerifier;
 }
 
 export class Router implements HubHandlers {
@@ -51,7 +53,7 @@ export class Router implements HubHandlers {
     this.replies = new Replies(metrics);
     this.liveness = new Liveness(config, this.connections, this.replies, logger);
     this.sessions = new Sessions({ config, logger, membership: options.membership, presence: options.presence, broker: options.broker, tokens, metrics });
-    const commands = new Commands({ config, logger, sessions: this.sessions, membership: options.membership, deduper: options.deduper, replies: this.replies, metrics, tokens });
+    const commands = new Commands({ config, logger, sessions: this.sessions, membership: options.membership, deduper: options.deduper, replies: this.replies, metrics, tokens, verifier: options.verifier });
     this.inbound = new Inbound({ commands, replies: this.replies, liveness: this.liveness, metrics, logger, messagesPer10s: config.messagesPer10s });
     this.policy = {
       slowConsumerBytes: config.slowConsumerBytes,
