@@ -427,3 +427,87 @@ describe('GatewayClient presence (diffs mode)', () => {
     expect(bob.count('g')).toBe(4);
   });
 });
+
+describe('GatewayClient token refresh', () => {
+  /** The gateway serves a connection only this long past its token's `exp`: a missed refresh shows within the test. */
+  const SHORT_GRACE = { GW_TOKEN_EXPIRY_GRACE_MS: '300', GW_HEARTBEAT_INTERVAL_MS: '500' };
+
+  it('stays connected for 20 s on 3-second tokens, refreshing in band through getToken (a failed fetch and a refused token retried): no disconnect, no missed message', async () => {
+    const gw = await startTestGateway(SHORT_GRACE);
+    let calls = 0;
+    const alice = client(gw, 'alice', ['g'], {
+      getToken: () => {
+        calls++;
+        if (calls === 3) throw new Error('token endpoint unavailable');
+        return gw.token({ sub: calls === 5 ? 'mallory' : 'alice', groups: ['g'], ttl: 3 });
+      },
+    });
+    const states: string[] = [];
+    const errors: string[] = [];
+    const received: { n: number; seq: number }[] = [];
+    alice.on('state', (s) => states.push(s));
+    alice.on('error', (e) => errors.push(e.code));
+    alice.on('data', (d) => received.push({ n: d.payload as number, seq: d.seq }));
+    await alice.connect();
+    const connectionId = alice.connectionId;
+    const bob = client(gw, 'bob', ['g']);
+    await bob.connect();
+    // Bob's join is numbered for alice before the stream: the stream's seqs are consecutive.
+    await vi.waitFor(() => expect(alice.count('g')).toBe(2));
+
+    const total = 100;
+    for (let n = 1; n <= total; n++) {
+      await bob.publish('g', n);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await vi.waitFor(() => expect(received.at(-1)?.n).toBe(total));
+
+    expect(states).toEqual(['connecting', 'ready']);
+    expect(alice.connectionId).toBe(connectionId);
+    expect(received.map((r) => r.n)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    const seqs = received.map((r) => r.seq);
+    expect(seqs).toEqual(Array.from({ length: total }, (_, i) => seqs[0]! + i));
+    // 3-second tokens over 20 s: a refresh at least every 3 s, plus the first token and the two failures.
+    expect(calls).toBeGreaterThanOrEqual(9);
+    expect(errors).toEqual(['AUTH_FAILED']);
+  }, 40_000);
+
+  it('when every refresh fails the gateway closes with 4004, and the reconnect resumes with a fresh token: nothing missed', async () => {
+    const gw = await startTestGateway(SHORT_GRACE);
+    let failing = false;
+    const alice = client(gw, 'alice', ['g'], {
+      getToken: () => {
+        if (failing) throw new Error('token endpoint unavailable');
+        return gw.token({ sub: 'alice', groups: ['g'], ttl: 2 });
+      },
+    });
+    const received: number[] = [];
+    const readies: boolean[] = [];
+    alice.on('data', (d) => received.push(d.payload as number));
+    await alice.connect();
+    alice.on('ready', (r) => readies.push(r.resumed));
+    const bob = client(gw, 'bob', ['g']);
+    await bob.connect();
+    failing = true;
+    const reconnecting = new Promise<void>((resolve) => alice.on('state', (s) => s === 'reconnecting' && resolve()));
+    await bob.publish('g', 1);
+    await reconnecting;
+    await bob.publish('g', 2);
+    failing = false;
+    await vi.waitFor(() => expect(readies).toEqual([true]), { timeout: 5000 });
+    await bob.publish('g', 3);
+    await vi.waitFor(() => expect(received).toEqual([1, 2, 3]));
+  });
+
+  it('a refreshed token that no longer grants a group: unsubscribed (not_granted), and the group is dropped from the client', async () => {
+    const gw = await startTestGateway(SHORT_GRACE);
+    let calls = 0;
+    const alice = client(gw, 'alice', ['a', 'b'], { getToken: () => gw.token({ sub: 'alice', groups: ++calls === 1 ? ['a', 'b'] : ['a'], ttl: 2 }) });
+    const removed = new Promise((resolve) => alice.on('unsubscribed', resolve));
+    await alice.connect();
+    expect(alice.count('b')).toBe(1);
+    expect(await removed).toEqual({ group: 'b', reason: 'not_granted' });
+    expect(alice.count('b')).toBeUndefined();
+    expect(alice.count('a')).toBe(1);
+  });
+});

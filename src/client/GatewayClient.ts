@@ -1,11 +1,12 @@
 // GatewayClient: the SDK web and mobile apps use. Connects and identifies (fetching a token each time), heartbeats on
-// the server's interval, reconnects with exponential backoff and full jitter, resumes its session so a short drop
-// loses nothing, and keeps a local presence map and user count per group (from member lists and `presence_diff`s).
+// the server's interval, refreshes its token in band before it expires, reconnects with exponential backoff and full
+// jitter, resumes its session so a short drop loses nothing, and keeps a local presence map and user count per group
+// (from member lists and `presence_diff`s).
 // Works with the browser's WebSocket or `ws` in Node.
 import { CloseCode, type ErrorCodeName } from '../types/codes';
 import type { Member } from '../types/domain';
 import { compareMembers } from '../types/members';
-import type { MemberList, ServerSignals } from '../types/signals';
+import type { MemberList, ServerSignals, UnsubscribeReason } from '../types/signals';
 
 /** The part of the WebSocket API the client needs (browsers, React Native and `ws` all provide it). */
 export interface WebSocketLike {
@@ -37,6 +38,8 @@ export interface ClientEvents {
   /** The group's user count changed (from a member list, a `presence_diff` or a `presence_count`). */
   count: CountUpdate;
   signal: Signal;
+  /** The gateway took this client out of a group (`not_granted`: the refreshed token no longer grants it); it is not re-joined. */
+  unsubscribed: { group: string; reason: UnsubscribeReason };
   /** An `error` envelope that answered no request of ours, or a close that ends the client (4003, 4011, 4029, giving up). */
   error: { code: ErrorCodeName | 'CLOSED' | 'DISCONNECTED'; message: string };
 }
@@ -47,7 +50,11 @@ export interface GatewayClientOptions {
    * can move to another one when its instance goes away (behind one load-balanced address, a string is all it needs).
    */
   url: string | (() => string);
-  /** Called before every identify (first connect and every reconnect), so an expired token can be replaced. */
+  /**
+   * Called before every identify (first connect and every reconnect), and before the connection's token expires:
+   * the client sends the new token in band (`refresh`) at a random point between 60 % and 80 % of its remaining
+   * lifetime, retrying with backoff when this throws or the gateway refuses it.
+   */
   getToken(): string | Promise<string>;
   /** Groups to be in; kept across reconnects and re-joined when a fresh session starts. */
   groups?: string[];
@@ -94,6 +101,7 @@ interface Envelope {
   data?: Record<string, unknown>;
   replyTo?: string;
   seq?: number;
+  ts?: number;
 }
 
 type Listener<K extends keyof ClientEvents> = (value: ClientEvents[K]) => void;
@@ -117,6 +125,15 @@ interface Load {
 
 /** Default page size of loadMembers (the protocol allows 1–1000). */
 const LOAD_PAGE = 1000;
+
+/** A token is refreshed at a random point between these fractions of its remaining lifetime. */
+const REFRESH_AT = { from: 0.6, to: 0.8 } as const;
+/**
+ * First retry of a failed refresh; doubles per attempt up to half of what is left of the token, and never comes more
+ * often than REFRESH_RETRY_FLOOR_MS (retries spend the connection's message bucket).
+ */
+const REFRESH_RETRY_MS = 500;
+const REFRESH_RETRY_FLOOR_MS = 1_000;
 
 /** Close codes after which reconnecting would not help, and the error connect() and pending requests reject with. */
 const FINAL_CLOSES = new Map<number, GatewayError['code']>([
@@ -143,6 +160,11 @@ export class GatewayClient {
   private lastSeq = 0;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The connection's expiry (`ready.expiresAt`, `refreshed.expiresAt`), on the gateway's clock. */
+  private expiresAt = 0;
+  /** The gateway's clock minus ours, from `ready`'s `ts`: expiry is reckoned on the gateway's clock. */
+  private clockOffsetMs = 0;
   private readyWaiters: { resolve(): void; reject(err: GatewayError): void }[] = [];
   private connectionIdValue: string | null = null;
   /** From the server's hello. */
@@ -332,7 +354,7 @@ export class GatewayClient {
     this.send(socket, { type: 'identify', id: 'identify', data: { token, groups: [...this.wanted], meta: this.options.meta, resume, presence: 'diffs' } });
   }
 
-  private onReady(data: ServerSignals['ready']): void {
+  private onReady(data: ServerSignals['ready'], serverTs: number): void {
     if (!data.resumed) this.lastSeq = 0;
     this.session = { id: data.sessionId, token: data.sessionToken };
     this.connectionIdValue = data.connectionId;
@@ -349,6 +371,8 @@ export class GatewayClient {
     }
     this.attempt = 0;
     this.heartbeatTimer = setInterval(() => this.beat(), this.heartbeatIntervalMs);
+    this.clockOffsetMs = serverTs - Date.now();
+    this.scheduleRefresh(data.expiresAt);
     this.setState('ready');
     for (const { resolve } of this.readyWaiters.splice(0)) resolve();
     for (const group of reload) void (this.watched.has(group) ? this.watchPresence(group) : this.loadMembers(group)).catch(() => undefined);
@@ -368,7 +392,7 @@ export class GatewayClient {
       this.lastSeq = env.seq;
     }
     const data = env.data ?? {};
-    if (env.replyTo !== undefined) return this.settle(env.replyTo, env.type, data);
+    if (env.replyTo !== undefined) return this.settle(env.replyTo, env.type, data, env.ts);
     switch (env.type) {
       case 'hello':
         this.heartbeatIntervalMs = data.heartbeatIntervalMs as number;
@@ -383,6 +407,8 @@ export class GatewayClient {
         return this.onCount(data as ServerSignals['presence_count']);
       case 'signal':
         return this.emit('signal', data as ServerSignals['signal']);
+      case 'unsubscribed':
+        return this.onRemoved(data as Required<ServerSignals['unsubscribed']>);
       case 'shutdown':
         // The gateway closes with 1001 right after; reconnect no sooner than it asks, keeping the session.
         this.socket = null;
@@ -394,6 +420,50 @@ export class GatewayClient {
       case 'error':
         return this.emit('error', { code: data.code as ErrorCodeName, message: data.message as string });
     }
+  }
+
+  // --- token refresh ---------------------------------------------------------------------------
+
+  private scheduleRefresh(expiresAt: number): void {
+    this.expiresAt = expiresAt;
+    const left = expiresAt - (Date.now() + this.clockOffsetMs);
+    const at = REFRESH_AT.from + Math.random() * (REFRESH_AT.to - REFRESH_AT.from);
+    this.setRefreshTimer(Math.max(0, left * at), 0);
+  }
+
+  private setRefreshTimer(delayMs: number, attempt: number): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => void this.refresh(attempt), delayMs);
+  }
+
+  /**
+   * Sends a fresh token for this connection (`refresh`). On failure it tries again with backoff, always before the
+   * expiry; if every try fails, the gateway closes with 4004 and the reconnect resumes the session with a new token.
+   */
+  private async refresh(attempt: number): Promise<void> {
+    this.refreshTimer = null;
+    const socket = this.socket;
+    try {
+      const token = await this.options.getToken();
+      if (socket !== this.socket) return;
+      const { expiresAt } = (await this.request('refresh', { token })) as unknown as ServerSignals['refreshed'];
+      if (socket === this.socket) this.scheduleRefresh(expiresAt);
+    } catch (err) {
+      if (socket !== this.socket || this.stopped) return;
+      // The gateway refused the token (AUTH_FAILED): the app's token provider should hear of it.
+      if (err instanceof GatewayError && err.code === 'AUTH_FAILED') this.emit('error', { code: err.code, message: err.message });
+      const left = this.expiresAt - (Date.now() + this.clockOffsetMs);
+      const backoff = Math.min(REFRESH_RETRY_MS * 2 ** attempt, Math.max(REFRESH_RETRY_FLOOR_MS, left / 2));
+      this.setRefreshTimer(backoff / 2 + (Math.random() * backoff) / 2, attempt + 1);
+    }
+  }
+
+  /** The gateway took the client out of a group: it is no longer wanted, watched or mapped. */
+  private onRemoved({ group, reason }: Required<ServerSignals['unsubscribed']>): void {
+    this.wanted.delete(group);
+    this.watched.delete(group);
+    this.presence.delete(group);
+    this.emit('unsubscribed', { group, reason });
   }
 
   /** Sends a heartbeat; a connection that has been silent past the heartbeat timeout is dropped and resumed. */
@@ -409,9 +479,9 @@ export class GatewayClient {
     this.request('heartbeat', {}).catch(() => undefined);
   }
 
-  private settle(id: string, type: string, data: Record<string, unknown>): void {
+  private settle(id: string, type: string, data: Record<string, unknown>, ts: number | undefined): void {
     if (id === 'identify') {
-      if (type === 'ready') this.onReady(data as unknown as ServerSignals['ready']);
+      if (type === 'ready') this.onReady(data as unknown as ServerSignals['ready'], ts ?? Date.now());
       else this.emit('error', { code: data.code as ErrorCodeName, message: data.message as string });
       return;
     }
@@ -573,8 +643,10 @@ export class GatewayClient {
   private clearTimers(): void {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     this.heartbeatTimer = null;
     this.reconnectTimer = null;
+    this.refreshTimer = null;
   }
 
   private setState(state: ConnectionState): void {

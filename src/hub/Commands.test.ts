@@ -1,6 +1,7 @@
 // Commands over real in-process parts (MemoryBroker, MemoryPresenceStore, Membership, Sessions, Replies,
 // MemoryDeduper, real JWTs) and fake connections that record every write in order: identify and its refusals, what
 // is written before `ready`, the group cap, membership checks, signal de-duplication, and resume.
+import { decodeJwt } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createVerifier, mintToken, type MintOptions } from '../auth/jwt';
 import { SessionTokens } from '../auth/sessionToken';
@@ -202,7 +203,8 @@ describe('Commands identify', () => {
     vi.setSystemTime(Date.now() + 1);
     const alice = new FakeConnection('alice');
     const before = Date.now();
-    await dispatch(gw, alice, 'identify', { token: await token('alice'), groups: ['g', 'team-red', 'secret'], meta: { device: 'phone' } }, 'id-1');
+    const aliceToken = await token('alice', { ttl: 600 });
+    await dispatch(gw, alice, 'identify', { token: aliceToken, groups: ['g', 'team-red', 'secret'], meta: { device: 'phone' } }, 'id-1');
     await presenceSent(gw);
 
     // alice hears nothing about herself, not even once the batch of her UP went out.
@@ -222,6 +224,7 @@ describe('Commands identify', () => {
           denied: ['secret'],
           resumed: false,
           sessionToken: expect.any(String),
+          expiresAt: decodeJwt(aliceToken).exp! * 1000,
         },
       },
     ]);
@@ -464,7 +467,9 @@ describe('Commands resume', () => {
     const gw = await gateway();
     const { bob, alice, send, sessionId, sessionToken } = await orphanedAlice(gw);
     const conn = new FakeConnection('alice-2');
-    await dispatch(gw, conn, 'identify', { token: await token('alice'), groups: ['g'], resume: { sessionId, sessionToken, lastSeq: 2 } }, 'r1');
+    // A resume takes the new token's expiry.
+    const fresh = await token('alice', { ttl: 7200 });
+    await dispatch(gw, conn, 'identify', { token: fresh, groups: ['g'], resume: { sessionId, sessionToken, lastSeq: 2 } }, 'r1');
     await presenceSent(gw);
 
     expect(conn.types).toEqual(['ready', 'data_update', 'data_update', 'data_update']);
@@ -480,6 +485,7 @@ describe('Commands resume', () => {
         denied: [],
         resumed: true,
         sessionToken: expect.any(String),
+        expiresAt: decodeJwt(fresh).exp! * 1000,
       },
     });
     expect(gw.tokens.verify(dataOf<{ sessionToken: string }>(conn.written[0]).sessionToken)).toBe(sessionId);

@@ -1,5 +1,5 @@
 // Commands: what each client envelope does, once Inbound has validated it: identify (a new session, or a resumed
-// one), heartbeat, subscribe, unsubscribe, members, presence_watch, data_update and signal.
+// one), heartbeat, refresh, subscribe, unsubscribe, members, presence_watch, data_update and signal.
 import type { Config } from '../config';
 import { isGranted } from '../auth/grants';
 import type { TokenVerifier } from '../auth/jwt';
@@ -7,7 +7,7 @@ import type { SessionTokens } from '../auth/sessionToken';
 import type { Deduper } from '../dedup/Deduper';
 import type { Metrics } from '../metrics';
 import { limits } from '../config/limits';
-import type { GroupName, MemberCursor } from '../types/domain';
+import type { GroupName, MemberCursor, TokenClaims } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 import { MAX_META_BYTES, type ClientSignalData, type ClientSignalType, type MemberList } from '../types/signals';
 import type { Logger } from '../utils/logger';
@@ -51,6 +51,8 @@ export class Commands {
       case 'heartbeat':
         this.replies.send(ctx, 'heartbeat_ack', { serverTs: Date.now(), sessionToken: this.options.tokens.issue(ctx.session!.id) }, id);
         return undefined;
+      case 'refresh':
+        return this.refresh(ctx, (data as ClientSignalData<'refresh'>).token, id);
       case 'subscribe':
         return this.subscribe(ctx, (data as ClientSignalData<'subscribe'>).group, id);
       case 'unsubscribe':
@@ -82,8 +84,9 @@ export class Commands {
       }
       const { sub: userId, role, groups: grants } = verified.claims;
       const found = data.resume ? await this.sessions.resumable(data.resume, userId) : { session: null, stale: null };
-      if (found.session && (await this.resume(ctx, found.session, grants, data.groups ?? [], data.resume!.lastSeq, id))) return;
+      if (found.session && (await this.resume(ctx, found.session, verified.claims, data.groups ?? [], data.resume!.lastSeq, id))) return;
       const session = this.sessions.create(userId, role, grants, meta);
+      session.expiresAt = verified.claims.exp * 1000;
       session.presenceMode = data.presence ?? 'updates';
       if (!(await this.membership.admit(session, this.config.maxConnectionsPerUser))) {
         this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip }, 'identify refused: connections per user');
@@ -97,7 +100,7 @@ export class Commands {
       if (ctx.closed || ctx.draining) return;
       // From here to the replay nothing awaits: what reached the session while it joined follows `ready`, numbered.
       this.sessions.attach(session, ctx);
-      this.replies.send(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId, role, groups, denied, resumed: false, sessionToken: this.options.tokens.issue(session.id) }, id);
+      this.replies.send(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId, role, groups, denied, resumed: false, sessionToken: this.options.tokens.issue(session.id), expiresAt: session.expiresAt }, id);
       for (const { body, seq } of session.replayAfter(0)) ctx.sendSequenced(body, seq);
       if (found.stale) this.sessions.end(found.stale);
       this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip, groups: joined.length, denied: denied.length, resumeRefused: data.resume !== undefined }, 'identified');
@@ -110,23 +113,58 @@ export class Commands {
    * Re-attaches a session: `ready` (resumed), then every buffered envelope after `lastSeq`, then live traffic. False
    * when the session left this instance meanwhile (another instance pulled it): the client gets a fresh session.
    */
-  private async resume(ctx: ConnectionContext, session: Session, grants: readonly string[], requested: GroupName[], lastSeq: number, id: string | undefined): Promise<boolean> {
+  private async resume(ctx: ConnectionContext, session: Session, claims: TokenClaims, requested: GroupName[], lastSeq: number, id: string | undefined): Promise<boolean> {
     // A session another instance is taking must not change groups under it (its stand-in captures the offered ones).
     if (!this.sessions.holds(session)) return false;
-    session.grants = grants;
-    await Promise.all([...session.groups].filter((group) => !isGranted(grants, group)).map((group) => this.membership.leave(session, group)));
+    this.adoptToken(session, claims);
+    await Promise.all(this.ungranted(session).map((group) => this.membership.leave(session, group)));
     const { denied } = await this.joinRequested(session, requested);
     const groups = await this.memberLists(session);
     if (ctx.closed || ctx.draining) return true;
     if (!this.sessions.holds(session)) return false;
     // From here to the replay nothing awaits, so no live envelope can slip in between.
     const tookOver = this.sessions.attach(session, ctx);
-    this.replies.send(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId: session.userId, role: session.role, groups, denied, resumed: true, sessionToken: this.options.tokens.issue(session.id) }, id);
+    this.replies.send(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId: session.userId, role: session.role, groups, denied, resumed: true, sessionToken: this.options.tokens.issue(session.id), expiresAt: session.expiresAt }, id);
     const missed = session.replayAfter(lastSeq);
     for (const { body, seq } of missed) ctx.sendSequenced(body, seq);
     this.options.metrics.sent('replay', missed.length);
     this.log.info({ connectionId: ctx.id, userId: session.userId, ip: ctx.ip, sessionId: session.id, replayed: missed.length, tookOver }, 'session resumed');
     return true;
+  }
+
+  /**
+   * A fresh token for the connection's own user: its expiry and grants replace the current ones, groups it no longer
+   * grants are left (each told with `unsubscribed`, reason `not_granted`), then `refreshed`. A token that fails, or is
+   * another user's, is refused with AUTH_FAILED and changes nothing: the connection keeps its current expiry.
+   */
+  private async refresh(ctx: ConnectionContext, token: string, id: string | undefined): Promise<void> {
+    const session = ctx.session!;
+    const verified = await this.options.verifier.verify(token);
+    if (!ctx.isOpen) return;
+    const reason = !verified.ok ? verified.reason : verified.claims.sub !== session.userId ? 'the token is for another user' : null;
+    if (reason !== null || !verified.ok) {
+      this.log.info({ connectionId: ctx.id, userId: session.userId, ip: ctx.ip, reason }, 'refresh refused');
+      return this.replies.refuse(ctx, 'AUTH_FAILED', `refresh refused: ${reason}; the connection keeps its current expiry`, { replyTo: id, refused: 'refresh' });
+    }
+    this.adoptToken(session, verified.claims);
+    // While another instance takes the session over its groups stay as offered; the resume there applies the token.
+    const left = this.sessions.holds(session) ? this.ungranted(session) : [];
+    await Promise.all(left.map((group) => this.membership.leave(session, group)));
+    if (!ctx.isOpen) return;
+    for (const group of left) this.replies.send(ctx, 'unsubscribed', { group, reason: 'not_granted' });
+    this.replies.send(ctx, 'refreshed', { expiresAt: session.expiresAt }, id);
+    this.log.info({ connectionId: ctx.id, userId: session.userId, expiresAt: session.expiresAt, left: left.length }, 'token refreshed');
+  }
+
+  private adoptToken(session: Session, claims: TokenClaims): void {
+    session.expiresAt = claims.exp * 1000;
+    session.role = claims.role;
+    session.grants = claims.groups;
+  }
+
+  /** The session's groups its current grants no longer cover. */
+  private ungranted(session: Session): GroupName[] {
+    return [...session.groups].filter((group) => !isGranted(session.grants, group));
   }
 
   /** Joins the requested groups the token grants, up to the per-connection cap; the rest are denied. */

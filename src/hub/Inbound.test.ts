@@ -128,7 +128,7 @@ function setup(options: { messagesPer10s?: number } = {}) {
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   // Never started: Inbound only calls `seen`.
-  const liveness = new Liveness({ identifyTimeoutMs: 1_000, heartbeatTimeoutMs: 1_000, heartbeatIntervalMs: 500 }, new Map(), replies, logger);
+  const liveness = new Liveness({ identifyTimeoutMs: 1_000, heartbeatTimeoutMs: 1_000, heartbeatIntervalMs: 500, tokenExpiryGraceMs: 1_000 }, new Map(), replies, logger);
   const { fake, commands } = fakeCommands();
   const inbound = new Inbound({ commands, replies, liveness, metrics, logger, messagesPer10s: options.messagesPer10s ?? ROOMY });
   const receive = (conn: FakeConnection, frame: unknown, isBinary = false) =>

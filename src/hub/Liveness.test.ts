@@ -1,5 +1,5 @@
-// Liveness: the one sweep over every connection, on fake timers: identify timeout, heartbeat timeout, pings for
-// silent connections and the terminate of those that did not answer.
+// Liveness: the one sweep over every connection, on fake timers: identify timeout, heartbeat timeout, token expiry,
+// pings for silent connections and the terminate of those that did not answer.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Metrics } from '../metrics';
 import { createLogger } from '../utils/logger';
@@ -11,6 +11,7 @@ import type { Session } from './Session';
 const IDENTIFY_TIMEOUT_MS = 1_000;
 const HEARTBEAT_INTERVAL_MS = 1_000;
 const HEARTBEAT_TIMEOUT_MS = 3_000;
+const EXPIRY_GRACE_MS = 500;
 /** The sweep period these timings give (a fifth of the shortest). */
 const TICK_MS = 200;
 
@@ -63,7 +64,8 @@ function fakeConnection(fields: Partial<Pick<FakeConnection, 'session' | 'identi
   return conn;
 }
 
-const aSession = {} as Session;
+/** A session whose token outlives every test. */
+const aSession = { expiresAt: Number.MAX_SAFE_INTEGER } as Session;
 const asCtx = (conn: FakeConnection) => conn as unknown as ConnectionContext;
 
 describe('Liveness', () => {
@@ -75,7 +77,7 @@ describe('Liveness', () => {
     connections = new Map();
     const replies = new Replies({ sent() {} } as unknown as Metrics);
     liveness = new Liveness(
-      { identifyTimeoutMs: IDENTIFY_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS },
+      { identifyTimeoutMs: IDENTIFY_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS, tokenExpiryGraceMs: EXPIRY_GRACE_MS },
       connections,
       replies,
       createLogger('silent'),
@@ -142,6 +144,27 @@ describe('Liveness', () => {
     expect(conn.events).toEqual(['ping', 'ping']);
     vi.advanceTimersByTime(TICK_MS);
     expect(conn.events).toEqual(['ping', 'ping', { close: 4009, reason: 'heartbeat timeout' }]);
+  });
+
+  it('refuses TOKEN_EXPIRED and closes 4004 at the sweep after expiresAt + the grace, however lively the connection', () => {
+    liveness.start();
+    const expiresAt = Date.now() + 1_000;
+    const conn = add(fakeConnection({ session: { expiresAt } as Session }));
+    const refreshed = add(fakeConnection({ session: { expiresAt } as Session }));
+    const until = (at: number) => {
+      while (Date.now() < at) {
+        vi.advanceTimersByTime(TICK_MS);
+        for (const c of [conn, refreshed]) liveness.seen(asCtx(c), Date.now());
+      }
+    };
+    until(expiresAt);
+    // A refresh moves the deadline: the sweep reads the session's expiry each time.
+    (refreshed.session as { expiresAt: number }).expiresAt = expiresAt + 10_000;
+    until(expiresAt + EXPIRY_GRACE_MS - TICK_MS);
+    expect(conn.events).toEqual([]);
+    until(expiresAt + EXPIRY_GRACE_MS);
+    expect(conn.events).toEqual([{ error: 'TOKEN_EXPIRED' }, { close: 4004, reason: 'token expired' }]);
+    expect(refreshed.events).toEqual([]);
   });
 
   it('pings a silent connection once per interval and terminates it when no pong came by the next one', () => {

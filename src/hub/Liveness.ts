@@ -1,5 +1,5 @@
 // Liveness: one sweep timer for every connection (not one timer each): the identify timeout, the heartbeat timeout,
-// and WebSocket pings for silent connections. The only writer of a connection's liveness state.
+// token expiry, and WebSocket pings for silent connections. The only writer of a connection's liveness state.
 import type { Config } from '../config';
 import { timings } from '../config/timings';
 import { CloseCode } from '../types/codes';
@@ -12,7 +12,7 @@ export class Liveness {
   private lastPingAt = 0;
 
   constructor(
-    private readonly config: Pick<Config, 'identifyTimeoutMs' | 'heartbeatTimeoutMs' | 'heartbeatIntervalMs'>,
+    private readonly config: Pick<Config, 'identifyTimeoutMs' | 'heartbeatTimeoutMs' | 'heartbeatIntervalMs' | 'tokenExpiryGraceMs'>,
     private readonly connections: ReadonlyMap<string, ConnectionContext>,
     private readonly replies: Replies,
     private readonly log: Logger,
@@ -62,6 +62,9 @@ export class Liveness {
       if (!ctx.identifying && now - ctx.openedAt >= identifyTimeoutMs) return this.replies.refuse(ctx, 'IDENTIFY_TIMEOUT', `no identify within ${identifyTimeoutMs} ms`);
     } else if (now - ctx.lastSeenAt >= heartbeatTimeoutMs) {
       return ctx.close(CloseCode.HEARTBEAT_TIMEOUT.code, 'heartbeat timeout');
+    } else if (now >= ctx.session.expiresAt + this.config.tokenExpiryGraceMs) {
+      const expired = new Date(ctx.session.expiresAt).toISOString();
+      return this.replies.refuse(ctx, 'TOKEN_EXPIRED', `the token expired at ${expired} and no refresh came: get a fresh token, then reconnect and resume`);
     }
     // WebSocket pings are for connections silent for a whole interval: any frame already proves the peer alive.
     if (ping && now - ctx.lastSeenAt >= heartbeatIntervalMs) {

@@ -62,10 +62,13 @@ describe('Replies', () => {
     expect(await sentCount(metrics, 'error')).toBe(1);
   });
 
-  it('AUTH_FAILED closes 4003 whatever envelope it refuses', () => {
-    const { ctx, written } = fakeConnection();
-    replies.refuse(ctx, 'AUTH_FAILED', 'bad token');
-    expect(written).toEqual([errorEnvelope({ code: 'AUTH_FAILED', message: 'bad token' }), { close: { code: 4003, reason: 'auth failed' } }]);
+  it('AUTH_FAILED closes 4003 when it refuses an identify, and leaves a connection whose refresh it refuses open', () => {
+    const identify = fakeConnection();
+    replies.refuse(identify.ctx, 'AUTH_FAILED', 'bad token', { refused: 'identify' });
+    expect(identify.written).toEqual([errorEnvelope({ code: 'AUTH_FAILED', message: 'bad token' }), { close: { code: 4003, reason: 'auth failed' } }]);
+    const refresh = fakeConnection();
+    replies.refuse(refresh.ctx, 'AUTH_FAILED', 'bad token', { refused: 'refresh' });
+    expect(refresh.written).toEqual([errorEnvelope({ code: 'AUTH_FAILED', message: 'bad token' })]);
   });
 
   it('IDENTIFY_TIMEOUT closes 4001', () => {
@@ -112,7 +115,8 @@ describe('Replies', () => {
     UNKNOWN_TYPE: null,
     NOT_IDENTIFIED: null,
     ALREADY_IDENTIFIED: null,
-    AUTH_FAILED: { code: 4003, reason: 'auth failed' },
+    AUTH_FAILED: { code: 4003, reason: 'auth failed', onlyFor: 'identify' },
+    TOKEN_EXPIRED: { code: 4004, reason: 'token expired' },
     FORBIDDEN: null,
     IDENTIFY_TIMEOUT: { code: 4001, reason: 'identify timeout' },
     RATE_LIMITED: null,

@@ -49,6 +49,11 @@ export class Session {
   orphanedAt: number | null = null;
   /** The last seq assigned. */
   seq = 0;
+  /**
+   * When the connection's token expires (its `exp`, ms since the epoch), set from the token at identify, resume and
+   * refresh. Zero until then, so a session attached without a token would expire at once rather than never.
+   */
+  expiresAt = 0;
   /** How this session hears of presence changes (identify.presence). */
   presenceMode: PresenceMode = 'updates';
   /** Large groups whose every presence change this session asked for (presence_watch). */
@@ -62,8 +67,9 @@ export class Session {
 
   constructor(
     readonly userId: UserId,
-    readonly role: Role,
-    /** The token's `groups` claim (replaced by the newer token on resume). */
+    /** The token's `role` (replaced by a newer token on resume and refresh). */
+    public role: Role,
+    /** The token's `groups` claim (replaced by a newer token on resume and refresh). */
     public grants: readonly string[],
     readonly meta: PresenceMeta,
     readonly createdAt: number,

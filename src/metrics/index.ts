@@ -22,7 +22,7 @@ const IN_TYPES = [...Object.keys(clientSignals), 'invalid'] as const;
 /** What `gateway_messages_out_total` counts: every server envelope type, and `replay` for envelopes re-sent on resume. */
 export type OutType = ServerSignalType | 'replay';
 const OUT_TYPES = Object.keys({
-  hello: true, ready: true, heartbeat_ack: true, subscribed: true, unsubscribed: true, ack: true,
+  hello: true, ready: true, heartbeat_ack: true, refreshed: true, subscribed: true, unsubscribed: true, ack: true,
   data_update: true, signal: true, presence_update: true, presence_diff: true, presence_count: true, members: true,
   error: true, shutdown: true, replay: true,
 } satisfies Record<OutType, true>) as OutType[];

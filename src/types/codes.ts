@@ -2,7 +2,7 @@
 // docs/protocol.md is written from these tables; keep them in step.
 
 /** What a client should do after a close or an error. */
-export type ClientAction = 'reconnect' | 'retry-after' | 'fix-request' | 'refresh-token' | 'give-up' | 'none';
+export type ClientAction = 'reconnect' | 'retry-after' | 'fix-request' | 'refresh-token' | 'refresh-and-resume' | 'give-up' | 'none';
 
 interface CloseCodeInfo {
   readonly code: number;
@@ -26,6 +26,12 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: { code: 1009, meaning: 'A frame exceeded GW_MAX_PAYLOAD_BYTES.', action: 'fix-request' },
   IDENTIFY_TIMEOUT: { code: 4001, meaning: 'No `identify` arrived within identifyTimeoutMs of `hello`.', action: 'reconnect' },
   AUTH_FAILED: { code: 4003, meaning: 'The token in `identify` was missing, malformed, badly signed or expired.', action: 'refresh-token' },
+  TOKEN_EXPIRED: {
+    code: 4004,
+    meaning:
+      "The connection's token expired: its `exp` plus GW_TOKEN_EXPIRY_GRACE_MS passed without a `refresh`. The session is kept (orphaned), as after any close the gateway starts.",
+    action: 'refresh-and-resume',
+  },
   RATE_LIMITED: {
     code: 4008,
     meaning: 'As many envelopes in a row were refused RATE_LIMITED as the message bucket holds.',
@@ -70,7 +76,16 @@ export const ErrorCode = {
   UNKNOWN_TYPE: { meaning: 'The envelope `type` is not one the gateway knows.', action: 'fix-request' },
   NOT_IDENTIFIED: { meaning: 'Only `identify` is accepted before `ready`.', action: 'fix-request' },
   ALREADY_IDENTIFIED: { meaning: 'A second `identify` on the same connection.', action: 'fix-request' },
-  AUTH_FAILED: { meaning: 'The token was rejected.', action: 'refresh-token', closes: { code: 'AUTH_FAILED' } },
+  AUTH_FAILED: {
+    meaning: 'The token was rejected. On `identify` the connection closes with 4003; on `refresh` it stays, with its current expiry.',
+    action: 'refresh-token',
+    closes: { code: 'AUTH_FAILED', on: 'identify' },
+  },
+  TOKEN_EXPIRED: {
+    meaning: "The connection's token expired and no `refresh` came within GW_TOKEN_EXPIRY_GRACE_MS; the session is kept for a resume.",
+    action: 'refresh-and-resume',
+    closes: { code: 'TOKEN_EXPIRED' },
+  },
   FORBIDDEN: { meaning: 'The token does not grant the group, or the connection is not a member of it.', action: 'fix-request' },
   IDENTIFY_TIMEOUT: {
     meaning: 'No `identify` in time.',

@@ -27,6 +27,7 @@ export const clientSignals = {
     presence: z.enum(['updates', 'diffs']).optional(),
   }),
   heartbeat: z.object({}),
+  refresh: z.object({ token: z.string().min(1).max(MAX_TOKEN_LENGTH) }),
   subscribe: z.object({ group: groupNameSchema }),
   unsubscribe: z.object({ group: groupNameSchema }),
   members: z.object({
@@ -54,6 +55,9 @@ export function isClientSignalType(type: string): type is ClientSignalType {
   return Object.prototype.hasOwnProperty.call(clientSignals, type);
 }
 
+/** Why the gateway took a connection out of a group (`unsubscribed.reason`). */
+export type UnsubscribeReason = 'not_granted';
+
 /** How a session hears of presence changes (identify.presence). */
 export type PresenceMode = 'updates' | 'diffs';
 
@@ -80,11 +84,18 @@ export interface ServerSignals {
     /** True when an orphaned session was resumed; its missed envelopes follow `ready`. */
     resumed: boolean;
     sessionToken: string;
+    /** When the connection expires: the token's `exp`, in ms since the epoch (see `refresh`). */
+    expiresAt: number;
   };
   heartbeat_ack: { serverTs: number; sessionToken: string };
+  refreshed: { expiresAt: number };
   subscribed: MemberList;
   members: MemberList;
-  unsubscribed: { group: GroupName };
+  /**
+   * The answer to `unsubscribe` (no `reason`), or a notice that the gateway took the connection out of a group:
+   * `not_granted` when a refreshed token no longer grants it.
+   */
+  unsubscribed: { group: GroupName; reason?: UnsubscribeReason };
   ack: Record<string, never>;
   /** `group` is null for a backend message sent to a user directly; `connectionId` is null for backend messages. */
   data_update: { group: GroupName | null; from: { userId: UserId; connectionId: ConnectionId | null }; payload: unknown };
