@@ -2,9 +2,10 @@
 """A protocol v1 client for gateway-strategy in Python, and a scenario that plays it against a real gateway.
 
 The first half, GatewayClient, is the part to reuse: connect and wait for `hello`, send envelopes with ids and wait
-for the reply that carries `replyTo`, track the highest `seq` received, keep the newest session token, resume. The
-second half is the scenario: two users in one group, a publish with echo, a heartbeat, a dropped connection that
-resumes with nothing lost, and a close without status code. Each step prints one line; the exit code is 0 when every
+for the reply that carries `replyTo`, track the highest `seq` received, keep the newest session token and the
+connection's expiry, refresh the token in band, resume. The second half is the scenario: two users in one group, a
+publish with echo, a heartbeat, a token refresh (and one refused), a dropped connection that resumes with nothing
+lost, and a close without status code. Each step prints one line; the exit code is 0 when every
 step held, 1 when one failed (the last line names it).
 
 Needs Python 3.11 and websockets 10.4 (Debian: apt-get install python3-websockets), nothing else:
@@ -55,6 +56,9 @@ class GatewayClient:
         self.connection_id: str | None = None
         self.session_id: str | None = None
         self.session_token: str | None = None
+        # When the connection expires (`ready.expiresAt`, `refreshed.expiresAt`: ms since the epoch, gateway clock).
+        # Call refresh() with a fresh token well before it, or the gateway closes with 4004 (then resume()).
+        self.expires_at: int | None = None
         # The highest `seq` received in this session. Everything up to it is in the inbox or already taken, so it is
         # the `lastSeq` to resume with.
         self.last_seq = 0
@@ -112,6 +116,14 @@ class GatewayClient:
         if expect is not None and reply["type"] != expect:
             raise ProtocolFailure(f"{type_} was answered {reply['type']}, not {expect}")
         return reply
+
+    async def refresh(self, token: str) -> Envelope:
+        """Sends a fresh token for the same user (`refresh`) and returns `refreshed`; the connection's expiry moves to
+        the new token's. Keep the token for the next resume. A refused token raises ProtocolFailure (AUTH_FAILED),
+        and the connection stays open with its current expiry."""
+        refreshed = await self.request("refresh", {"token": token}, expect="refreshed")
+        self.token = token
+        return refreshed
 
     async def heartbeat(self) -> Envelope:
         """Sends `heartbeat` and returns `heartbeat_ack` (the client keeps its fresh session token). A long-lived
@@ -210,6 +222,8 @@ class GatewayClient:
             self.session_id = data["sessionId"]
             if not data["resumed"]:
                 self.last_seq = 0  # a new session is numbered from 1
+        if envelope["type"] in ("ready", "refreshed") and "expiresAt" in data:
+            self.expires_at = data["expiresAt"]
         if envelope["type"] in ("ready", "heartbeat_ack") and "sessionToken" in data:
             self.session_token = data["sessionToken"]
         seq = envelope.get("seq")
@@ -235,6 +249,7 @@ class Scenario:
             ("user subscribes", self.user_subscribes),
             ("data_update with echo", self.publish_with_echo),
             ("heartbeat", self.heartbeat),
+            ("token refresh", self.refresh),
             ("abrupt drop and resume", self.drop_and_resume),
             ("close without status code", self.close_without_status),
         ]
@@ -284,6 +299,22 @@ class Scenario:
         check(isinstance(token, str) and token != "", f"heartbeat_ack carries no sessionToken: {ack['data']}")
         check(self.user.session_token == token, "the client did not keep the newest session token")
         return "heartbeat: heartbeat_ack with a sessionToken, kept as the newest"
+
+    async def refresh(self) -> str:
+        expires_at = self.user.expires_at
+        check(isinstance(expires_at, int), f"ready carries no expiresAt: {expires_at}")
+        # The user's own token is still valid: refreshing with it keeps the expiry where it is.
+        refreshed = await self.user.refresh(self.user.token)
+        check(refreshed["data"]["expiresAt"] == expires_at, f"refreshed expiresAt {refreshed['data']['expiresAt']}, not {expires_at}")
+        # Another user's token is refused, and the connection stays (the heartbeat answers).
+        try:
+            await self.user.refresh(self.watcher.token)
+            raise ProtocolFailure("a refresh with another user's token was accepted")
+        except ProtocolFailure as refused:
+            check("AUTH_FAILED" in str(refused), f"a refresh with another user's token: {refused}")
+        check(self.user.expires_at == expires_at, "a refused refresh changed the expiry")
+        await self.user.heartbeat()
+        return "token refresh: refreshed with the same expiresAt; another user's token refused with AUTH_FAILED, connection kept"
 
     async def drop_and_resume(self) -> str:
         session_id, last_seq = self.user.session_id, self.user.last_seq
