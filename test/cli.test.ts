@@ -7,7 +7,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { describe, it, type ExpectStatic } from 'vitest';
-import { verifyToken } from '../src/auth/jwt';
+import { createVerifier } from '../src/auth/jwt';
 import { DEV_JWT_SECRET } from '../src/config';
 import { childEnv, tempDir } from './helpers/children';
 
@@ -88,7 +88,7 @@ function expectFailure(expect: ExpectStatic, r: Outcome, name: Cli, message: Reg
 
 /** The token's claims when `secret` verifies it, else the reason it does not. */
 async function claimsOf(token: string, secret: string) {
-  const result = await verifyToken(token.trim(), new TextEncoder().encode(secret));
+  const result = await createVerifier(new TextEncoder().encode(secret)).verify(token.trim());
   return result.ok ? result.claims : result.reason;
 }
 
