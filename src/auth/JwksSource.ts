@@ -9,8 +9,10 @@
 // - a failed fetch sets no cooldown: an unknown `kid` while the endpoint is down refetches on every identify;
 // - once the set is older than cacheMaxAge every identify awaits a refetch, and fails while the endpoint is down even
 //   for keys it holds.
-// Here a fetch has one deadline for the whole request (AbortSignal.timeout), a byte cap that aborts the transfer,
-// no redirects, and one fetch at most in flight; identifies with a held key never wait for the network.
+// Here a fetch has one deadline for the whole request, a byte cap that aborts the transfer, no redirects, and one
+// fetch at most in flight; identifies with a held key never wait for the network. The deadline is a plain timer that
+// aborts the fetch's controller: on Node 20, AbortSignal.timeout() joined through AbortSignal.any() can be garbage
+// collected before it fires, and the fetch then hangs (seen in this suite; reproduced with --expose-gc).
 //
 // Keys are looked up in the set fetched from this source's URL and nowhere else: one verifier has one source, and the
 // set is replaced whole. A cache keyed by `kid` alone, shared across issuers or endpoints, lets a token signed with
@@ -148,7 +150,7 @@ export class JwksSource {
       try {
         this.held = parseKeySet(await this.download(controller));
       } catch (err) {
-        failure = describeFailure(err, this.options);
+        failure = describeFailure(err);
       }
       this.inFlight = null;
       this.controller = null;
@@ -171,16 +173,25 @@ export class JwksSource {
 
   /** The body, read within the deadline and up to the byte cap; either breach aborts the transfer. */
   private async download(controller: AbortController): Promise<string> {
-    const { url, timeoutMs, maxBytes } = this.options;
-    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(timeoutMs)]);
-    const res = await fetch(url, { signal, redirect: 'error', headers: { accept: 'application/jwk-set+json, application/json' } });
+    const { timeoutMs } = this.options;
+    const deadline = setTimeout(() => controller.abort(new FetchProblem(`timed out after ${timeoutMs} ms (GW_JWKS_TIMEOUT_MS)`)), timeoutMs);
+    try {
+      return await this.read(controller);
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  private async read(controller: AbortController): Promise<string> {
+    const { url, maxBytes } = this.options;
+    const res = await fetch(url, { signal: controller.signal, redirect: 'error', headers: { accept: 'application/jwk-set+json, application/json' } });
     const tooLarge = () => {
       const problem = new FetchProblem(`the body is over ${maxBytes} bytes (GW_JWKS_MAX_BYTES)`);
       controller.abort(problem);
       return problem;
     };
     if (res.status !== 200) {
-      controller.abort(new FetchProblem('status'));
+      controller.abort();
       throw new FetchProblem(`HTTP ${res.status}`);
     }
     if (res.body === null) throw new FetchProblem('no body');
@@ -188,12 +199,22 @@ export class JwksSource {
     const chunks: Uint8Array[] = [];
     let size = 0;
     const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) throw tooLarge();
-      chunks.push(value);
+    // Node 20's fetch can leave a pending body read unsettled after an abort (its abort path reaches the body through a
+    // weak reference to the Response; seen in this suite as a fetch that outlived its deadline). So the abort cancels
+    // the reader itself, and a read that returns after the abort is the abort.
+    const cancel = () => void reader.cancel().catch(() => undefined);
+    controller.signal.addEventListener('abort', cancel, { once: true });
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (controller.signal.aborted) throw controller.signal.reason;
+        if (done) break;
+        size += value.byteLength;
+        if (size > maxBytes) throw tooLarge();
+        chunks.push(value);
+      }
+    } finally {
+      controller.signal.removeEventListener('abort', cancel);
     }
     return Buffer.concat(chunks).toString('utf8');
   }
@@ -216,10 +237,9 @@ function parseKeySet(text: string): HeldSet {
 }
 
 /** One short line for a failed fetch: what went wrong, never the body. */
-function describeFailure(err: unknown, options: JwksKeys): string {
+function describeFailure(err: unknown): string {
   if (err instanceof FetchProblem) return err.message;
   const e = err as Error & { cause?: NodeJS.ErrnoException & { message?: string } };
-  if (e?.name === 'TimeoutError') return `timed out after ${options.timeoutMs} ms (GW_JWKS_TIMEOUT_MS)`;
   if (e?.name === 'AbortError' && e.cause instanceof FetchProblem) return e.cause.message;
   const code = e?.cause?.code;
   if (code === 'ECONNREFUSED') return 'connection refused';
