@@ -53,7 +53,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     invalid: () => cluster.broker.invalid + router.invalidControl,
   });
   const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics, config);
-  const router: Router = new Router({ config, logger, membership, presence: cluster.presence, deduper: cluster.deduper, metrics, broker: cluster.broker, verifier: createVerifier(config.jwtSecret) });
+  // A JWK set source fetches in the background from here on; start-up does not wait for it (docs/auth.md).
+  const verifier = createVerifier(config.auth, logger);
+  const router: Router = new Router({ config, logger, membership, presence: cluster.presence, deduper: cluster.deduper, metrics, broker: cluster.broker, verifier });
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
 
   const app = createApp({
@@ -67,6 +69,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         uptimeSec: Math.floor((Date.now() - startedAt) / 1000),
         connections: router.connectionCount,
         ...(redis ? { redis } : {}),
+        keys: verifier.health(),
       };
     },
   });
@@ -97,6 +100,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await cluster.broker.listenControl(router.control);
     await cluster.presence.start(membership);
   } catch (err) {
+    verifier.close();
     await cluster.presence.stop();
     await cluster.broker.stop();
     await cluster.close();
@@ -107,7 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   hub.open();
   const port = (server.address() as AddressInfo).port;
   const metricsPort = (metricsServer.address() as AddressInfo).port;
-  logger.info({ port, metricsPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined }, 'gateway listening');
+  logger.info({ port, metricsPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined, keys: config.auth.keys.kind }, 'gateway listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
@@ -126,6 +130,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await cluster.presence.stop();
       await cluster.broker.stop();
       await cluster.close();
+      verifier.close();
       await closeServers();
       logger.info('gateway stopped');
     })();

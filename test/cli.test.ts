@@ -2,13 +2,14 @@
 // `yarn token`'s choice of signing key, and `yarn emit` failing fast when Redis does not answer. Every spawn pays
 // about a second of CPU for ts-node, so the tests run concurrently and each case is one the tools' contract names.
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { decodeJwt } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { describe, it, type ExpectStatic } from 'vitest';
-import { verifyToken } from '../src/auth/jwt';
-import { DEV_JWT_SECRET } from '../src/config';
+import { createVerifier } from '../src/auth/jwt';
+import { DEV_JWT_SECRET, loadConfig } from '../src/config';
 import { childEnv, tempDir } from './helpers/children';
 
 const root = join(__dirname, '..');
@@ -88,7 +89,7 @@ function expectFailure(expect: ExpectStatic, r: Outcome, name: Cli, message: Reg
 
 /** The token's claims when `secret` verifies it, else the reason it does not. */
 async function claimsOf(token: string, secret: string) {
-  const result = await verifyToken(token.trim(), new TextEncoder().encode(secret));
+  const result = await createVerifier(new TextEncoder().encode(secret)).verify(token.trim());
   return result.ok ? result.claims : result.reason;
 }
 
@@ -153,6 +154,7 @@ describe.concurrent('every CLI', { timeout: TEST_TIMEOUT_MS }, () => {
     ['token', ['--sub', 'alice', '--ttl', '10x'], /--ttl "10x" is not a duration/],
     ['token', ['--sub', 'alice', '--role', 'root'], /--role must be client, service or admin/],
     ['token', ['--groups', 'g'], /missing --sub/],
+    ['token', ['--sub', 'alice', '--alg', 'RS256'], /--alg RS256 needs --private-key <file>/],
     ['emit', ['--group', 'g', '--payload', '{"x":'], /--payload is not valid JSON/],
     ['bench', ['--seconds', 'abc'], /--seconds must be a number greater than 0 \(got "abc"\)/],
     ['bench:redis', ['--seconds', '5', '--instances'], /option --instances needs a value/],
@@ -233,6 +235,32 @@ describe.concurrent('yarn token: the signing key', { timeout: TEST_TIMEOUT_MS },
     const r = await cli('token', ['--sub', 'alice'], { cwd: workdir(), env: { GW_JWT_SECRET: 'short-but-secret' } });
     expectFailure(expect, r, 'token', /GW_JWT_SECRET from the environment is too weak: it must be at least 32 bytes/);
     expect(r.stderr).not.toContain('short-but-secret');
+  });
+
+  it('--private-key signs with the key type\'s algorithm, and --kid, --iss, --aud and --ttl in seconds go into the token', async ({ expect }) => {
+    const dir = workdir();
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const [keyFile, publicFile] = [join(dir, 'private.pem'), join(dir, 'public.pem')];
+    writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(publicFile, publicKey.export({ type: 'spki', format: 'pem' }));
+    const args = ['--sub', 'alice', '--private-key', keyFile, '--kid', 'key-1', '--iss', 'https://issuer.example', '--aud', 'gateway, other', '--ttl', '3s'];
+    const r = await cli('token', args, { cwd: dir, env: { NODE_ENV: 'production' } });
+    expect(r.stderr).toBe(`token: signing with the private key in ${keyFile} (RS256)\n`);
+    expect(r.stdout).toMatch(TOKEN_LINE);
+    const token = r.stdout.trim();
+    expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'RS256', kid: 'key-1' });
+    const { iat, exp, aud } = decodeJwt(token);
+    expect([exp! - iat!, aud]).toEqual([3, ['gateway', 'other']]);
+    const { auth } = loadConfig({ GW_JWT_PUBLIC_KEY_FILE: publicFile, GW_JWT_ISSUER: 'https://issuer.example', GW_JWT_AUDIENCE: 'gateway' });
+    expect(await createVerifier(auth).verify(token)).toMatchObject({ ok: true, claims: { sub: 'alice' } });
+    expect(r.code).toBe(0);
+  });
+
+  it('--alg that the private key cannot sign with is a wrong command line', async ({ expect }) => {
+    const keyFile = join(workdir(), 'ec.pem');
+    writeFileSync(keyFile, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const r = await cli('token', ['--sub', 'alice', '--private-key', keyFile, '--alg', 'RS256'], { env: { NODE_ENV: 'production' } });
+    expectUsageError(expect, r, 'token', /--alg RS256 does not fit the key in .*ec\.pem: it signs with ES256$/);
   });
 
   it("the README's own line works through yarn", async ({ expect }) => {

@@ -9,12 +9,12 @@ import { startTestGateway, TEST_SECRET } from './helpers/gateway';
 import { freePort } from './helpers/redis';
 
 describe('HTTP', () => {
-  it('GET /health answers 200 with status, version, uptime and the connection count', async () => {
+  it('GET /health answers 200 with status, version, uptime, the connection count and the key source', async () => {
     const gw = await startTestGateway();
     await gw.join('alice');
     await gw.connect();
     const res = await request(gw.httpUrl).get('/health').expect(200).expect('content-type', /json/);
-    expect(res.body).toEqual({ ok: true, data: { status: 'ok', version, uptimeSec: expect.any(Number), connections: 2 } });
+    expect(res.body).toEqual({ ok: true, data: { status: 'ok', version, uptimeSec: expect.any(Number), connections: 2, keys: { source: 'secret', state: 'ok', keys: 1 } } });
     expect(version).toMatch(/^\d+\.\d+\.\d+/);
   });
 

@@ -1,6 +1,7 @@
 // Session tokens: short-lived proofs, signed by the gateway, that the holder was attached to a session. They only
 // let a client identified by a valid JWT of the same user resume that session; on their own they authenticate nobody.
-// Format: <sessionId>.<expiry ms>.<HMAC-SHA256, base64url>, keyed with a key derived from GW_JWT_SECRET.
+// Format: <sessionId>.<expiry ms>.<HMAC-SHA256, base64url>, keyed with a key derived from the session secret
+// (config.sessionSecret: GW_SESSION_SECRET, else GW_JWT_SECRET, else a random key of this process).
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SessionId } from '../types/domain';
 
@@ -8,11 +9,11 @@ export class SessionTokens {
   private readonly key: Buffer;
 
   constructor(
-    jwtSecret: Uint8Array,
+    sessionSecret: Uint8Array,
     private readonly ttlMs: number,
   ) {
     // A derived key: a session token can never pass as a platform JWT, nor the other way round.
-    this.key = createHmac('sha256', jwtSecret).update('gateway-strategy session token v1').digest();
+    this.key = createHmac('sha256', sessionSecret).update('gateway-strategy session token v1').digest();
   }
 
   issue(sessionId: SessionId, now = Date.now()): string {

@@ -1,4 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/children';
 import { ConfigError, DEV_JWT_SECRET, loadConfig } from '.';
 
 const secret = 'a-production-secret-of-at-least-32-bytes';
@@ -32,7 +37,7 @@ describe('loadConfig', () => {
 
   it('uses the development secret only in development', () => {
     expect(loadConfig({ NODE_ENV: 'development' }).usingDevSecret).toBe(true);
-    expect(() => loadConfig({})).toThrow(/GW_JWT_SECRET: is required/);
+    expect(() => loadConfig({})).toThrow(/^GW_JWT_SECRET: no key source: set one of GW_JWT_SECRET, GW_JWT_PUBLIC_KEY_FILE or GW_JWKS_URL/);
     expect(() => loadConfig({ NODE_ENV: 'production', GW_JWT_SECRET: DEV_JWT_SECRET.slice(0, 31) })).toThrow(/GW_JWT_SECRET: is too weak/);
   });
 
@@ -58,5 +63,136 @@ describe('loadConfig', () => {
 
   it('treats empty values as unset', () => {
     expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '' }).port).toBe(4100);
+  });
+});
+
+/** The ConfigError `env` raises, for its variable and message. */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('no ConfigError');
+}
+
+describe('loadConfig: token keys', () => {
+  const dir = tempDir('gw-config-keys-');
+  let files = 0;
+  /** Writes `text` to a fresh file and returns its path. */
+  const file = (text: string | Buffer) => {
+    const path = join(dir, `key-${++files}.pem`);
+    writeFileSync(path, text);
+    return path;
+  };
+  const spki = (pair: { publicKey: { export(o: { type: 'spki'; format: 'pem' }): string | Buffer } }) => file(pair.publicKey.export({ type: 'spki', format: 'pem' }));
+  const jwks = 'https://issuer.example/.well-known/jwks.json';
+
+  it('a shared secret verifies HS256/384/512 and signs session tokens unless GW_SESSION_SECRET is set', () => {
+    const c = loadConfig({ GW_JWT_SECRET: secret });
+    expect(c.auth).toEqual({ keys: { kind: 'secret', secret: new TextEncoder().encode(secret), algorithms: ['HS256', 'HS384', 'HS512'] }, issuer: undefined, audience: undefined, clockToleranceMs: 5000 });
+    expect(Buffer.from(c.sessionSecret).toString()).toBe(secret);
+    const own = 'a-session-secret-of-at-least-32-bytes!!';
+    expect(Buffer.from(loadConfig({ GW_JWT_SECRET: secret, GW_SESSION_SECRET: own }).sessionSecret).toString()).toBe(own);
+    expect(configError({ GW_JWT_SECRET: secret, GW_SESSION_SECRET: 'short' }).message).toBe('GW_SESSION_SECRET: is too weak: it must be at least 32 bytes');
+  });
+
+  it('pins a public key file to the algorithms of its type', () => {
+    const pinned = (path: string) => loadConfig({ GW_JWT_PUBLIC_KEY_FILE: path }).auth.keys.algorithms;
+    expect(pinned(spki(generateKeyPairSync('rsa', { modulusLength: 2048 })))).toEqual(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']);
+    expect(pinned(spki(generateKeyPairSync('rsa-pss', { modulusLength: 2048 })))).toEqual(['PS256', 'PS384', 'PS512']);
+    expect(pinned(spki(generateKeyPairSync('rsa-pss', { modulusLength: 2048, hashAlgorithm: 'sha384', mgf1HashAlgorithm: 'sha384' })))).toEqual(['PS384']);
+    expect(pinned(spki(generateKeyPairSync('ec', { namedCurve: 'P-256' })))).toEqual(['ES256']);
+    expect(pinned(spki(generateKeyPairSync('ec', { namedCurve: 'P-384' })))).toEqual(['ES384']);
+    expect(pinned(spki(generateKeyPairSync('ec', { namedCurve: 'P-521' })))).toEqual(['ES512']);
+    expect(pinned(spki(generateKeyPairSync('ed25519')))).toEqual(['EdDSA']);
+    expect(pinned(spki(generateKeyPairSync('ed448')))).toEqual(['EdDSA']);
+  });
+
+  it('takes the public key of an X.509 certificate', () => {
+    const key = join(dir, 'cert-key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=issuer', '-days', '1'], { stdio: 'ignore' });
+    expect(loadConfig({ GW_JWT_PUBLIC_KEY_FILE: cert }).auth.keys).toMatchObject({ kind: 'public-key', file: cert, algorithms: ['ES256'] });
+  });
+
+  it('refuses key files that cannot be used, without printing their content', () => {
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const privatePem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const cases: [string, RegExp][] = [
+      [join(dir, 'missing.pem'), /cannot read .*missing\.pem: no such file$/],
+      [dir, /cannot read .*: is a directory$/],
+      [file(privatePem), /holds a private key: give the public key/],
+      [file('not a key at all'), /is not a PEM public key \(-----BEGIN PUBLIC KEY-----\) or certificate$/],
+      [file('-----BEGIN PUBLIC KEY-----\nZ2FyYmFnZQ==\n-----END PUBLIC KEY-----\n'), /is not a valid PEM public key or certificate$/],
+      [file(Buffer.alloc(100_000, 'A')), /is over 65536 bytes/],
+      [spki(generateKeyPairSync('rsa', { modulusLength: 1024 })), /is an RSA key of 1024 bits: at least 2048 are required$/],
+      [spki(generateKeyPairSync('ec', { namedCurve: 'secp256k1' })), /is an EC key on an unsupported curve/],
+      [spki(generateKeyPairSync('x25519')), /is a x25519 key: RSA \(at least 2048 bits\)/],
+    ];
+    for (const [path, message] of cases) {
+      const err = configError({ GW_JWT_PUBLIC_KEY_FILE: path });
+      expect(err.variable, path).toBe('GW_JWT_PUBLIC_KEY_FILE');
+      expect(err.message, path).toMatch(message);
+      expect(err.message).not.toMatch(/MII|BEGIN PRIVATE|AAAA/);
+    }
+  });
+
+  it('takes a JWK set URL with its bounds, asymmetric algorithms only', () => {
+    const c = loadConfig({ GW_JWKS_URL: jwks, GW_JWKS_TIMEOUT_MS: '2000', GW_JWKS_COOLDOWN_MS: '1000' });
+    expect(c.auth.keys).toEqual({
+      kind: 'jwks',
+      url: new URL(jwks),
+      algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+      timeoutMs: 2000,
+      maxBytes: 262144,
+      refreshMs: 600000,
+      cooldownMs: 1000,
+    });
+    const bad: [Record<string, string>, string, RegExp][] = [
+      [{ GW_JWKS_URL: 'not a url' }, 'GW_JWKS_URL', /is not a URL/],
+      [{ GW_JWKS_URL: 'ftp://issuer.example/jwks' }, 'GW_JWKS_URL', /must be an http:\/\/ or https:\/\/ URL/],
+      [{ GW_JWKS_URL: 'https://user:hunter2@issuer.example/jwks' }, 'GW_JWKS_URL', /must not carry credentials/],
+      [{ GW_JWKS_URL: jwks, GW_JWKS_TIMEOUT_MS: '0' }, 'GW_JWKS_TIMEOUT_MS', /./],
+      [{ GW_JWKS_URL: jwks, GW_JWKS_MAX_BYTES: '100' }, 'GW_JWKS_MAX_BYTES', /./],
+      [{ GW_JWKS_URL: jwks, GW_JWKS_REFRESH_MS: 'often' }, 'GW_JWKS_REFRESH_MS', /./],
+      [{ GW_JWKS_URL: jwks, GW_JWKS_COOLDOWN_MS: '-1' }, 'GW_JWKS_COOLDOWN_MS', /./],
+    ];
+    for (const [env, variable, message] of bad) {
+      const err = configError(env);
+      expect(err.variable, JSON.stringify(env)).toBe(variable);
+      expect(err.message).toMatch(message);
+      expect(err.message).not.toContain('hunter2');
+    }
+  });
+
+  it('takes exactly one key source', () => {
+    const pem = spki(generateKeyPairSync('ed25519'));
+    expect(configError({ GW_JWT_SECRET: secret, GW_JWKS_URL: jwks }).message).toBe('GW_JWKS_URL: is set together with GW_JWT_SECRET: set exactly one key source');
+    expect(configError({ GW_JWT_PUBLIC_KEY_FILE: pem, GW_JWKS_URL: jwks }).variable).toBe('GW_JWKS_URL');
+    expect(configError({ NODE_ENV: 'development', GW_JWT_SECRET: secret, GW_JWT_PUBLIC_KEY_FILE: pem }).variable).toBe('GW_JWT_PUBLIC_KEY_FILE');
+    expect(loadConfig({ NODE_ENV: 'development', GW_JWKS_URL: jwks })).toMatchObject({ usingDevSecret: false, auth: { keys: { kind: 'jwks' } } });
+  });
+
+  it('reads the issuer, the audience list and the clock tolerance', () => {
+    const c = loadConfig({ GW_JWT_SECRET: secret, GW_JWT_ISSUER: 'https://issuer.example', GW_JWT_AUDIENCE: 'gateway, realtime', GW_JWT_CLOCK_TOLERANCE_MS: '0' });
+    expect(c.auth).toMatchObject({ issuer: 'https://issuer.example', audience: ['gateway', 'realtime'], clockToleranceMs: 0 });
+    expect(configError({ GW_JWT_SECRET: secret, GW_JWT_AUDIENCE: ' , ' }).message).toBe('GW_JWT_AUDIENCE: lists no audience');
+    expect(configError({ GW_JWT_SECRET: secret, GW_JWT_CLOCK_TOLERANCE_MS: '300001' }).variable).toBe('GW_JWT_CLOCK_TOLERANCE_MS');
+  });
+
+  it('without a shared secret, session tokens use GW_SESSION_SECRET, else a key of this process, and Redis requires the variable', () => {
+    const a = loadConfig({ GW_JWKS_URL: jwks }).sessionSecret;
+    const b = loadConfig({ GW_JWKS_URL: jwks }).sessionSecret;
+    expect(a.length).toBe(32);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(false);
+    const redis = { GW_JWKS_URL: jwks, GW_REDIS_URL: 'redis://127.0.0.1:6379' };
+    expect(configError(redis).message).toBe(
+      "GW_SESSION_SECRET: is required with GW_REDIS_URL and GW_JWKS_URL: instances must share GW_SESSION_SECRET to resume each other's sessions",
+    );
+    const own = 'a-session-secret-of-at-least-32-bytes!!';
+    expect(Buffer.from(loadConfig({ ...redis, GW_SESSION_SECRET: own }).sessionSecret).toString()).toBe(own);
+    expect(configError({ GW_JWT_PUBLIC_KEY_FILE: spki(generateKeyPairSync('ed25519')), GW_REDIS_URL: 'redis://127.0.0.1:6379' }).message).toMatch(/GW_REDIS_URL and GW_JWT_PUBLIC_KEY_FILE/);
   });
 });

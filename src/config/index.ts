@@ -4,27 +4,22 @@ import { hostname } from 'node:os';
 import dotenv from 'dotenv';
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
+import { authConfig, type AuthConfig } from './auth';
+import { ConfigError } from './errors';
 import { limits } from './limits';
 import { timings } from './timings';
+
+export { ConfigError } from './errors';
+export { DEV_JWT_SECRET, MIN_JWT_SECRET_BYTES, MIN_SESSION_SECRET_BYTES, type AuthConfig, type KeySource } from './auth';
 
 /** Browser origins allowed by default in development (any port on the local host). */
 export const DEV_ALLOWED_ORIGINS = ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*', 'https://localhost:*', 'https://127.0.0.1:*'];
 
-/** Used only when NODE_ENV=development and GW_JWT_SECRET is unset (`yarn dev`, `yarn dev:echo`, `yarn token`). */
-export const DEV_JWT_SECRET = 'gateway-strategy-development-secret-not-for-production';
-export const MIN_JWT_SECRET_BYTES = 32;
 /**
  * Unless GW_METRICS_PORT is set, /metrics listens on GW_PORT plus this, so instances that differ only in GW_PORT
  * never collide (4100 → 14100, 4101 → 14101; GW_PORT=0 → any free port).
  */
 export const METRICS_PORT_OFFSET = 10_000;
-
-export class ConfigError extends Error {
-  constructor(readonly variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
 
 const ms = (fallback: number) => z.coerce.number().int().min(1).max(24 * 3600_000).default(fallback);
 const count = (fallback: number, max = 1_000_000) => z.coerce.number().int().min(1).max(max).default(fallback);
@@ -36,6 +31,16 @@ const envSchema = z.object({
   GW_HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   GW_JWT_SECRET: z.string().optional(),
+  GW_JWT_PUBLIC_KEY_FILE: z.string().optional(),
+  GW_JWKS_URL: z.string().optional(),
+  GW_JWT_ISSUER: z.string().optional(),
+  GW_JWT_AUDIENCE: list.optional(),
+  GW_JWT_CLOCK_TOLERANCE_MS: z.coerce.number().int().min(0).max(300_000).default(timings.jwtClockToleranceMs),
+  GW_JWKS_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(timings.jwksTimeoutMs),
+  GW_JWKS_MAX_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(limits.jwksMaxBytes),
+  GW_JWKS_REFRESH_MS: z.coerce.number().int().min(100).max(24 * 3600_000).default(timings.jwksRefreshMs),
+  GW_JWKS_COOLDOWN_MS: z.coerce.number().int().min(100).max(3600_000).default(timings.jwksCooldownMs),
+  GW_SESSION_SECRET: z.string().optional(),
   GW_TOKEN_EXPIRY_GRACE_MS: z.coerce.number().int().min(0).max(300_000).default(timings.tokenExpiryGraceMs),
   GW_HEARTBEAT_INTERVAL_MS: ms(timings.heartbeatIntervalMs),
   GW_HEARTBEAT_TIMEOUT_MS: ms(timings.heartbeatTimeoutMs),
@@ -74,7 +79,10 @@ export interface Config {
   port: number;
   host: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
-  jwtSecret: Uint8Array;
+  /** How tokens are verified: the key source, and the issuer, audience and clock tolerance every token is held to. */
+  auth: AuthConfig;
+  /** Signs session tokens (resume); instances that resume each other's sessions share it. */
+  sessionSecret: Uint8Array;
   /** True when the documented development secret is in use. */
   usingDevSecret: boolean;
   /** How long a connection is served past its token's `exp` before it is closed with 4004 (a refresh in time keeps it). */
@@ -135,14 +143,7 @@ export function loadConfig(env: Env): Config {
   }
   const e = parsed.data;
   const development = e.NODE_ENV === 'development';
-  let secret = e.GW_JWT_SECRET;
-  if (secret === undefined && development) secret = DEV_JWT_SECRET;
-  if (secret === undefined) {
-    throw new ConfigError('GW_JWT_SECRET', 'is required (set NODE_ENV=development to use the development secret)');
-  }
-  if (Buffer.byteLength(secret) < MIN_JWT_SECRET_BYTES) {
-    throw new ConfigError('GW_JWT_SECRET', `is too weak: it must be at least ${MIN_JWT_SECRET_BYTES} bytes`);
-  }
+  const { auth, sessionSecret, usingDevSecret } = authConfig({ ...e, development, redis: e.GW_REDIS_URL !== undefined });
   let trustProxy: Config['trustProxy'];
   try {
     trustProxy = proxyaddr.compile(e.GW_TRUSTED_PROXIES.filter((p) => p !== 'none'));
@@ -166,8 +167,9 @@ export function loadConfig(env: Env): Config {
     port: e.GW_PORT,
     host: e.GW_HOST,
     logLevel: e.LOG_LEVEL,
-    jwtSecret: new TextEncoder().encode(secret),
-    usingDevSecret: secret === DEV_JWT_SECRET,
+    auth,
+    sessionSecret,
+    usingDevSecret,
     tokenExpiryGraceMs: e.GW_TOKEN_EXPIRY_GRACE_MS,
     heartbeatIntervalMs: e.GW_HEARTBEAT_INTERVAL_MS,
     heartbeatTimeoutMs: e.GW_HEARTBEAT_TIMEOUT_MS,

@@ -31,4 +31,10 @@ export const limits = {
   memberPageMax: 1_000,
   /** Default GW_EVENTS_MAXLEN: approximate length cap of the rt:events stream. */
   eventsMaxLen: 100_000,
+  /** Default GW_JWKS_MAX_BYTES: a JWK set's body is read up to this, then the fetch is aborted (a set of a few keys is a few KiB). */
+  jwksMaxBytes: 262_144,
+  /** Longest JWT header segment (base64url characters) read at all: a header is a few dozen bytes, this is refused unparsed. */
+  jwtMaxHeaderChars: 2_048,
+  /** Keys a JWK set may hold; a larger set is refused (the last good set is kept). */
+  jwksMaxKeys: 100,
 } as const;

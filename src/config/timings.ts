@@ -33,4 +33,12 @@ export const timings = {
   presenceCountIntervalMs: 5_000,
   /** Longest gap between two liveness sweeps; shorter timeouts sweep more often. */
   maxSweepIntervalMs: 1_000,
+  /** Default GW_JWT_CLOCK_TOLERANCE_MS: leeway for `exp`, `nbf` and `iat` against clocks that differ a little. */
+  jwtClockToleranceMs: 5_000,
+  /** Default GW_JWKS_TIMEOUT_MS: a whole JWK set fetch, body included. */
+  jwksTimeoutMs: 5_000,
+  /** Default GW_JWKS_REFRESH_MS: how often the JWK set is refetched in the background. */
+  jwksRefreshMs: 600_000,
+  /** Default GW_JWKS_COOLDOWN_MS: the least time between a fetch and one triggered by an unknown `kid`, or a retry after a failure. */
+  jwksCooldownMs: 30_000,
 } as const;

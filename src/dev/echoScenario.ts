@@ -31,12 +31,18 @@ function next<K extends keyof ClientEvents>(client: GatewayClient, event: K, mat
 /** Runs the scenario against a fresh in-process gateway; resolves true when every step passed. */
 export async function runEchoScenario(print: Print, env = readEnvironment()): Promise<boolean> {
   const config = loadConfig({ ...env, GW_PORT: '0', GW_METRICS_PORT: '0', GW_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const { keys } = config.auth;
+  // The scenario mints its users' tokens, so it needs the secret the gateway verifies with.
+  if (keys.kind !== 'secret') {
+    print('yarn dev:echo signs its own tokens: it needs GW_JWT_SECRET (or the development secret), not a public key or JWK set');
+    return false;
+  }
   const gateway = await startGateway({ config });
   const url = `ws://127.0.0.1:${gateway.port}/rt`;
   const user = (sub: string, device: string) =>
     new GatewayClient({
       url,
-      getToken: () => mintToken({ sub, groups: [GROUP] }, config.jwtSecret),
+      getToken: () => mintToken({ sub, groups: [GROUP] }, keys.secret),
       groups: [GROUP],
       meta: { device },
       WebSocket: WebSocket as unknown as WebSocketConstructor,

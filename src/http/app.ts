@@ -1,6 +1,7 @@
 // The Express app: /health for uptime monitors, 426 for plain GETs of the WebSocket path, CORS from the origin allowlist, JSON errors without stacks.
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express } from 'express';
+import type { KeysHealth } from '../auth/JwksSource';
 import { routes } from '../config/routes';
 import { httpError } from './errors';
 
@@ -15,6 +16,12 @@ export interface HealthData {
   connections: number;
   /** Present only when Redis is configured. */
   redis?: 'up' | 'down';
+  /**
+   * The token key source (docs/auth.md). A JWK set that cannot be fetched shows here (`stale`, `failing`) but never
+   * changes `status`: tokens signed with keys already held keep verifying, and a load balancer that took the instance
+   * out for a transient fetch error would only move the problem.
+   */
+  keys: KeysHealth;
 }
 
 export interface AppDeps {

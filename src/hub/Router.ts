@@ -49,7 +49,7 @@ export class Router implements HubHandlers {
     this.config = config;
     this.log = logger;
     // A session token must outlive a drop: issued at the last heartbeat, used up to the orphan TTL later.
-    const tokens = new SessionTokens(config.jwtSecret, config.orphanSessionTtlMs + config.heartbeatTimeoutMs);
+    const tokens = new SessionTokens(config.sessionSecret, config.orphanSessionTtlMs + config.heartbeatTimeoutMs);
     this.replies = new Replies(metrics);
     this.liveness = new Liveness(config, this.connections, this.replies, logger);
     this.sessions = new Sessions({ config, logger, membership: options.membership, presence: options.presence, broker: options.broker, tokens, metrics });

@@ -18,6 +18,7 @@ export interface TestGateway {
   gateway: Gateway;
   wsUrl: string;
   httpUrl: string;
+  /** A token signed with the gateway's shared secret (the key source by default). */
   token(opts: MintOptions): Promise<string>;
   /** Connects a probe client and consumes its `hello`. */
   connect(): Promise<ProbeClient>;
@@ -44,11 +45,13 @@ export interface TestGatewayOptions {
 }
 
 export async function startTestGateway(env: Record<string, string> = {}, options: TestGatewayOptions = {}): Promise<TestGateway> {
+  // The test secret is the key source unless the test names another (a gateway takes exactly one).
+  const otherSource = env.GW_JWT_PUBLIC_KEY_FILE !== undefined || env.GW_JWKS_URL !== undefined;
   const config = loadConfig({
     NODE_ENV: 'test',
     GW_PORT: '0',
     GW_HOST: '127.0.0.1',
-    GW_JWT_SECRET: TEST_SECRET,
+    ...(otherSource ? {} : { GW_JWT_SECRET: TEST_SECRET }),
     LOG_LEVEL: 'silent',
     GW_SHUTDOWN_GRACE_MS: '500',
     // Every test client comes from 127.0.0.1; suites that test the per-IP limit set their own.
@@ -63,7 +66,11 @@ export async function startTestGateway(env: Record<string, string> = {}, options
     gateway,
     wsUrl,
     httpUrl: `http://127.0.0.1:${gateway.port}`,
-    token: (opts) => mintToken(opts, config.jwtSecret),
+    token: (opts) => {
+      const { keys } = config.auth;
+      if (keys.kind !== 'secret') throw new Error(`a gateway verifying with a ${keys.kind} source: mint with the test's own private key`);
+      return mintToken(opts, keys.secret);
+    },
     connect: async () => {
       const client = await ProbeClient.connect(wsUrl);
       clients.push(client);
