@@ -424,7 +424,9 @@ export class GatewayClient {
 
   // --- token refresh ---------------------------------------------------------------------------
 
-  private scheduleRefresh(expiresAt: number): void {
+  private scheduleRefresh(expiresAt: number | undefined): void {
+    // A gateway from before connections expired sends no expiresAt: nothing to refresh.
+    if (typeof expiresAt !== 'number') return;
     this.expiresAt = expiresAt;
     const left = expiresAt - (Date.now() + this.clockOffsetMs);
     const at = REFRESH_AT.from + Math.random() * (REFRESH_AT.to - REFRESH_AT.from);
