@@ -110,7 +110,7 @@ const cases: Case[] = [
   {
     name: "an algorithm of another key type (ES256 under the RSA key's kid)",
     make: () => token({ alg: 'ES256', kid: rsa.kid }, ec),
-    reason: { 'public key file': ALG_REFUSED, 'JWK set': /^no key for the token's "kid" in the key set at GW_JWKS_URL$/ },
+    reason: { 'public key file': ALG_REFUSED, 'JWK set': /^the key with the token's "kid" in the key set at GW_JWKS_URL does not fit the token's "alg" \(a key of another type\)$/ },
   },
   { name: 'a signature by another key under the same kid', make: () => token({}, forger), reason: BAD_SIGNATURE },
   { name: 'an unknown kid', make: () => token({ kid: 'retired-key-7' }), reason: /^no key for the token's "kid" in the key set at GW_JWKS_URL$/, echoes: ['retired-key-7'], only: 'JWK set' },
@@ -126,6 +126,7 @@ const cases: Case[] = [
   { name: 'another audience', make: () => token({ aud: 'billing' }), reason: /^token audience \("aud"\) is not accepted$/ },
   { name: 'no audience', make: () => mintToken({ sub: 'alice', kid: rsa.kid, iss: ISSUER }, rsa.privateKey), reason: /^token claim "aud" is missing or invalid$/ },
   { name: 'another issuer', make: () => token({ iss: 'https://other-issuer.example' }), reason: /^token issuer \("iss"\) is not accepted$/ },
+  { name: 'a sub over 256 characters', make: () => token({ sub: 'u'.repeat(257) }), reason: /^token claim "sub" is invalid$/ },
   { name: 'three segments that are not a JWT', make: async () => 'not.a.jwt', reason: BAD_SIGNATURE },
 ];
 

@@ -49,13 +49,14 @@ describe('gateway process', () => {
     expect(p.stderr()).toContain('GW_PORT');
   });
 
-  it('starts, logs JSON, and exits 0 on SIGTERM', async () => {
-    const p = spawnGateway({ GW_JWT_SECRET: SECRET, GW_PORT: '0', GW_HOST: '127.0.0.1' });
+  it('starts, logs JSON (warning of an expiry grace shorter than the clock tolerance), and exits 0 on SIGTERM', async () => {
+    const p = spawnGateway({ GW_JWT_SECRET: SECRET, GW_PORT: '0', GW_HOST: '127.0.0.1', GW_TOKEN_EXPIRY_GRACE_MS: '1000', GW_JWT_CLOCK_TOLERANCE_MS: '5000' });
     await p.port();
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     const lines = p.stdout().trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['gateway listening', 'shutting down', 'gateway stopped']));
+    expect(lines.find((l) => l.msg.startsWith('GW_TOKEN_EXPIRY_GRACE_MS is shorter than GW_JWT_CLOCK_TOLERANCE_MS'))).toMatchObject({ level: 40 });
     expect(p.stdout()).not.toContain(SECRET);
   });
 

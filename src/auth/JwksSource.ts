@@ -33,8 +33,8 @@ export type KeysState = 'ok' | 'stale' | 'failing' | 'loading';
 export interface KeysHealth {
   source: KeySource['kind'];
   state: KeysState;
-  /** Usable keys held. */
-  keys?: number;
+  /** Usable keys held (0 while no set has been fetched). */
+  keys: number;
   /** When the set in use was fetched (JWK set only). */
   fetchedAt?: string;
   /** Why the last fetch failed, while it has not succeeded since (JWK set only). */
@@ -58,6 +58,8 @@ const jwkSetSchema = z.object({
 interface HeldSet {
   lookup: ReturnType<typeof createLocalJWKSet>;
   keys: number;
+  /** The set's kids, to tell a kid that is missing from one whose key is of another type than the token's `alg`. */
+  kids: Set<string>;
   fetchedAt: number;
 }
 
@@ -103,6 +105,9 @@ export class JwksSource {
     await this.refetch();
     const again = await this.lookup(this.held, header);
     if (again) return again;
+    if (header.kid !== undefined && this.held.kids.has(header.kid)) {
+      throw new KeyLookupError(`the key with the token's "kid" in the key set at GW_JWKS_URL does not fit the token's "alg" (a key of another type)`);
+    }
     if (this.lastError !== null) throw new KeyLookupError(`no key for the token's "kid", and the key set at GW_JWKS_URL could not be fetched (${this.lastError})`);
     throw new KeyLookupError(`no key for the token's "kid" in the key set at GW_JWKS_URL`);
   }
@@ -113,7 +118,8 @@ export class JwksSource {
     return {
       source: 'jwks',
       state,
-      ...(held ? { keys: held.keys, fetchedAt: new Date(held.fetchedAt).toISOString() } : {}),
+      keys: held?.keys ?? 0,
+      ...(held ? { fetchedAt: new Date(held.fetchedAt).toISOString() } : {}),
       ...(this.lastError !== null ? { lastError: this.lastError } : {}),
     };
   }
@@ -233,7 +239,8 @@ function parseKeySet(text: string): HeldSet {
   // Private members ("d") would make jose import a private key; a set that publishes one is not trusted for it.
   const usable = parsed.data.keys.filter((k) => ASYMMETRIC_KTY.has(k.kty) && !('d' in k)) as JWK[];
   if (usable.length === 0) throw new FetchProblem('the set holds no public RSA, EC or OKP key');
-  return { lookup: createLocalJWKSet({ keys: usable }), keys: usable.length, fetchedAt: Date.now() };
+  const kids = new Set(usable.flatMap((k) => (typeof k.kid === 'string' ? [k.kid] : [])));
+  return { lookup: createLocalJWKSet({ keys: usable }), keys: usable.length, kids, fetchedAt: Date.now() };
 }
 
 /** One short line for a failed fetch: what went wrong, never the body. */

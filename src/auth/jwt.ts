@@ -56,7 +56,7 @@ async function verifyToken(token: string, key: Uint8Array | KeyObject | JWTVerif
     // jose checks `iat` only against a maxTokenAge; a token issued in the future comes from a wrong clock or a forger.
     if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + toleranceSec) return { ok: false, reason: 'token "iat" is in the future' };
     const claims = tokenClaimsSchema.safeParse(payload);
-    if (!claims.success) return { ok: false, reason: 'token claims are invalid (sub, exp, role, groups)' };
+    if (!claims.success) return { ok: false, reason: `token claim "${String(claims.error.issues[0]?.path[0] ?? 'sub')}" is invalid` };
     return { ok: true, claims: claims.data };
   } catch (err) {
     return { ok: false, reason: refusalReason(err, algorithms) };
