@@ -68,7 +68,7 @@ describe('a JWK set (GW_JWKS_URL)', () => {
     const gw = await gatewayFor(server);
     for (const key of keys) await expectReady(gw, await tokenFor(key, `user-${key.kid}`));
     await expectRefused(gw, await mintToken({ sub: 'mallory', alg: 'HS256', kid: 'shared' }, secret), /^token "alg" is not accepted: this gateway's key verifies RS256, .*, EdDSA$/);
-    expect(server.requests).toBe(1);
+    expect(server.stats.requests).toBe(1);
     const data = await health(gw);
     expect(data).toMatchObject({ status: 'ok', keys: { source: 'jwks', state: 'ok', keys: 3, fetchedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } });
     expect(data.keys.lastError).toBeUndefined();
@@ -82,15 +82,15 @@ describe('a JWK set (GW_JWKS_URL)', () => {
     server.serve([k1, k2]);
     await pastCooldown();
     await expectReady(gw, await tokenFor(k2, 'bob'));
-    expect(server.requests).toBe(2);
+    expect(server.stats.requests).toBe(2);
     await expectReady(gw, await tokenFor(k1, 'carol'));
-    expect(server.requests).toBe(2);
+    expect(server.stats.requests).toBe(2);
 
     server.serve([k2]);
     await pastCooldown();
     // An unknown kid refetches: the new set no longer has k1.
     await expectRefused(gw, await tokenFor(k3, 'mallory'), NO_KEY);
-    expect(server.requests).toBe(3);
+    expect(server.stats.requests).toBe(3);
     await expectRefused(gw, await tokenFor(k1, 'dave'), NO_KEY);
     await expectReady(gw, await tokenFor(k2, 'erin'));
     // A connection identified with k1 before it was dropped keeps being served.
@@ -150,7 +150,7 @@ describe('a JWK set (GW_JWKS_URL)', () => {
       expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 1500);
       expect(await health(gw)).toMatchObject({ status: 'ok', keys: { source: 'jwks', state: 'failing', keys: 0, lastError: `timed out after ${TIMEOUT_MS} ms (GW_JWKS_TIMEOUT_MS)` } });
       // The gateway gave up on the request: the server sees it closed.
-      await vi.waitFor(() => expect(server.open).toBe(0), { timeout: 2000, interval: 10 });
+      await vi.waitFor(() => expect(server.stats.open).toBe(0), { timeout: 2000, interval: 10 });
     });
   }
 
@@ -196,9 +196,9 @@ describe('a JWK set (GW_JWKS_URL)', () => {
     };
     const before = memory();
     await expectRefused(gw, await tokenFor(other, 'mallory'), unfetchable('the body is over 65536 bytes \\(GW_JWKS_MAX_BYTES\\)'));
-    await vi.waitFor(() => expect(server.hugeCutOff).toBe(true), { timeout: 2000, interval: 10 });
+    await vi.waitFor(() => expect(server.stats.hugeCutOff).toBe(true), { timeout: 2000, interval: 10 });
     // What the server got out before the connection closed: socket buffers, nowhere near the body.
-    expect(server.hugeWritten).toBeLessThan(16 * 1024 * 1024);
+    expect(server.stats.hugeWritten).toBeLessThan(16 * 1024 * 1024);
     expect(memory() - before).toBeLessThan(32 * 1024 * 1024);
     await expectReady(gw, await tokenFor(k1, 'bob'));
   });
@@ -214,10 +214,10 @@ describe('a JWK set (GW_JWKS_URL)', () => {
       return Promise.all(clients.map((c, i) => c.identify(tokens[i]!, ['g'])));
     };
     for (const reply of await burst()) expect(reply.data).toMatchObject({ code: 'AUTH_FAILED', message: expect.stringMatching(unfetchable(TIMED_OUT, false)) });
-    expect([server.requests, server.maxOpen]).toEqual([1, 1]);
+    expect([server.stats.requests, server.stats.maxOpen]).toEqual([1, 1]);
     // Refused at once from the failure just recorded: the replies are the proof that no fetch was started.
     for (const reply of await burst()) expect(reply.data).toMatchObject({ code: 'AUTH_FAILED', message: expect.stringMatching(unfetchable(TIMED_OUT, false)) });
-    expect(server.requests).toBe(1);
+    expect(server.stats.requests).toBe(1);
   });
 
   it('a burst of unknown kids while the endpoint resets connections: one connection attempt for the whole burst', async () => {
@@ -226,13 +226,13 @@ describe('a JWK set (GW_JWKS_URL)', () => {
     const gw = await gatewayFor(server);
     await expectReady(gw, await tokenFor(k1));
     await server.behave({ mode: 'reset' });
-    const before = server.connections;
+    const before = server.stats.connections;
     await pastCooldown();
     const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => tokenFor(k1, `user-${i}`, `kid-${i}`)));
     const clients = await Promise.all(tokens.map(() => gw.connect()));
     const replies = await Promise.all(clients.map((c, i) => c.identify(tokens[i]!, ['g'])));
     for (const reply of replies) expect(reply.data).toMatchObject({ code: 'AUTH_FAILED', message: expect.stringMatching(unfetchable('connection reset')) });
-    expect(server.connections - before).toBe(1);
+    expect(server.stats.connections - before).toBe(1);
     await expectReady(gw, await tokenFor(k1, 'bob'));
   });
 
@@ -243,11 +243,11 @@ describe('a JWK set (GW_JWKS_URL)', () => {
     const idle = timers();
     await server.behave({ mode: 'hang' });
     const gw = await gatewayFor(server, { GW_JWKS_TIMEOUT_MS: '60000' });
-    await vi.waitFor(() => expect(server.open).toBe(1), { timeout: 2000, interval: 10 });
+    await vi.waitFor(() => expect(server.stats.open).toBe(1), { timeout: 2000, interval: 10 });
     const started = Date.now();
     await gw.gateway.stop();
     expect(Date.now() - started).toBeLessThan(5000);
-    await vi.waitFor(() => expect(server.open).toBe(0), { timeout: 2000, interval: 10 });
+    await vi.waitFor(() => expect(server.stats.open).toBe(0), { timeout: 2000, interval: 10 });
     // Neither the fetch's deadline nor the refresh timer is left.
     expect(timers()).toBeLessThanOrEqual(idle);
   });

@@ -37,18 +37,23 @@ export type Behaviour =
   | { mode: 'garbage'; body: string; status?: number; headers?: Record<string, string> }
   | { mode: 'huge'; bytes: number };
 
+/** What a JwksServer saw, live. */
+export interface JwksStats {
+  /** HTTP requests received. */
+  requests: number;
+  /** TCP connections accepted (`reset` drops them before any request). */
+  connections: number;
+  /** Requests being answered right now, and the most there ever were at once. */
+  open: number;
+  maxOpen: number;
+  /** Bytes of the last `huge` body written, and whether its connection closed before the whole body was sent. */
+  hugeWritten: number;
+  hugeCutOff: boolean;
+}
+
 export interface JwksServer {
   url: string;
-  /** HTTP requests received. */
-  readonly requests: number;
-  /** TCP connections accepted (`reset` drops them before any request). */
-  readonly connections: number;
-  /** Requests being answered right now, and the most there ever were at once. */
-  readonly open: number;
-  readonly maxOpen: number;
-  /** Bytes of the last `huge` body written, and whether its connection closed before the whole body was sent. */
-  readonly hugeWritten: number;
-  readonly hugeCutOff: boolean;
+  readonly stats: Readonly<JwksStats>;
   /** The set served in `keys` mode (and by the slow modes when they finally answer) from now on, `extra` JWKs included. */
   serve(keys: SigningKey[], extra?: JWK[]): void;
   behave(behaviour: Behaviour): Promise<void>;
@@ -134,24 +139,7 @@ export async function startJwksServer(keys: SigningKey[]): Promise<JwksServer> {
 
   return {
     url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-    get requests() {
-      return stats.requests;
-    },
-    get connections() {
-      return stats.connections;
-    },
-    get open() {
-      return stats.open;
-    },
-    get maxOpen() {
-      return stats.maxOpen;
-    },
-    get hugeWritten() {
-      return stats.hugeWritten;
-    },
-    get hugeCutOff() {
-      return stats.hugeCutOff;
-    },
+    stats,
     serve: (next, extra = []) => {
       set = [...next.map((k) => k.jwk), ...extra];
     },
