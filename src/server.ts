@@ -1,6 +1,9 @@
-// Composition root: config → logger → Express app → Router + Hub → listen. Run directly, it is the gateway process.
+// Composition root: config → logger → Express app → Router + Hub, the internal listener (metrics, server API) → listen. Run directly, it is the gateway process.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ApiMethods } from './api/methods';
+import { openApiDocument } from './api/openapi';
+import { createApiRouter } from './api/router';
 import { createVerifier } from './auth/jwt';
 import { createCluster, type MemoryCluster } from './cluster';
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config';
@@ -81,7 +84,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     connectionLimiter: cluster.connectionLimiter,
     trustProxy: config.trustProxy,
   });
-  const internalServer = createServer(createInternalApp({ registry: metrics.registry, metricsToken: config.metricsToken }));
+  // The server API only with its key (GW_API_KEY); it publishes and reads presence through the same parts as clients do.
+  const api = config.api && createApiRouter({ config: config.api, methods: new ApiMethods({ membership, presence: cluster.presence, logger }), document: openApiDocument() });
+  const internalServer = createServer(createInternalApp({ registry: metrics.registry, metricsToken: config.metricsToken, api }));
   const closeServers = async () => {
     hub.close();
     for (const s of [server, internalServer]) {
@@ -111,7 +116,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   hub.open();
   const port = (server.address() as AddressInfo).port;
   const internalPort = (internalServer.address() as AddressInfo).port;
-  logger.info({ port, internalPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined, keys: config.auth.keys.kind }, 'gateway listening');
+  logger.info({ port, internalPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined, keys: config.auth.keys.kind, api: config.api !== undefined }, 'gateway listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
