@@ -284,7 +284,7 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
     NODE_ENV: 'production',
     GW_JWT_SECRET: SECRET,
     GW_PORT: '0',
-    GW_METRICS_PORT: '0',
+    GW_INTERNAL_PORT: '0',
     GW_HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     GW_RATE_CONN_PER_MIN: '1000000',

@@ -1,12 +1,15 @@
-// Composition root: config → logger → Express app → Router + Hub → listen. Run directly, it is the gateway process.
+// Composition root: config → logger → Express app → Router + Hub, the internal listener (metrics, server API) → listen. Run directly, it is the gateway process.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ApiMethods } from './api/methods';
+import { openApiDocument } from './api/openapi';
+import { createApiRouter } from './api/router';
 import { createVerifier } from './auth/jwt';
 import { createCluster, type MemoryCluster } from './cluster';
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config';
 import { timings } from './config/timings';
 import { createApp } from './http/app';
-import { createMetricsApp } from './http/metricsApp';
+import { createInternalApp } from './http/internalApp';
 import { createOriginPolicy } from './http/origins';
 import { Hub } from './hub/Hub';
 import { Membership } from './hub/Membership';
@@ -27,8 +30,8 @@ export interface Gateway {
   readonly config: Config;
   /** The port actually bound (useful with GW_PORT=0). */
   readonly port: number;
-  /** The port /metrics is served on. */
-  readonly metricsPort: number;
+  /** The port of the internal listener (/metrics, the server API). */
+  readonly internalPort: number;
   readonly connectionCount: number;
   /** Sessions held here, attached or orphaned. */
   readonly sessionCount: number;
@@ -81,10 +84,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     connectionLimiter: cluster.connectionLimiter,
     trustProxy: config.trustProxy,
   });
-  const metricsServer = createServer(createMetricsApp(metrics.registry, config.metricsToken));
+  // The server API only with its key (GW_API_KEY); it publishes and reads presence through the same parts as clients do.
+  const api = config.api && createApiRouter({ config: config.api, methods: new ApiMethods({ membership, presence: cluster.presence, logger }), document: openApiDocument() });
+  const internalServer = createServer(createInternalApp({ registry: metrics.registry, metricsToken: config.metricsToken, api }));
   const closeServers = async () => {
     hub.close();
-    for (const s of [server, metricsServer]) {
+    for (const s of [server, internalServer]) {
       s.closeAllConnections();
       if (s.listening) await new Promise<void>((resolve) => s.close(() => resolve()));
     }
@@ -93,7 +98,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Both ports are bound before the cluster is touched: an instance that cannot listen leaves nothing in Redis.
     // Until the cluster is ready, upgrades and /health answer 503 (starting).
     await listen(server, config.port, config.host, 'GW_PORT');
-    await listen(metricsServer, config.metricsPort, config.metricsHost, 'GW_METRICS_PORT');
+    await listen(internalServer, config.internalPort, config.internalHost, 'GW_INTERNAL_PORT');
     await cluster.ready(timings.redisStartupWaitMs);
     if (cluster.redisStatus() === 'down') logger.warn('redis unreachable at start: serving local connections, retrying in the background');
     await cluster.broker.start(membership);
@@ -110,8 +115,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   router.start();
   hub.open();
   const port = (server.address() as AddressInfo).port;
-  const metricsPort = (metricsServer.address() as AddressInfo).port;
-  logger.info({ port, metricsPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined, keys: config.auth.keys.kind }, 'gateway listening');
+  const internalPort = (internalServer.address() as AddressInfo).port;
+  logger.info({ port, internalPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined, keys: config.auth.keys.kind, api: config.api !== undefined }, 'gateway listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {
@@ -140,7 +145,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     config,
     port,
-    metricsPort,
+    internalPort,
     get connectionCount() {
       return router.connectionCount;
     },

@@ -11,7 +11,7 @@ import { startTestGateway, type TestGateway } from './helpers/gateway';
 import { hasRedis, startRedis, stopAllRedis } from './helpers/redis';
 
 const metric = async (gw: TestGateway, series: string) => {
-  const text = (await request(`http://127.0.0.1:${gw.gateway.metricsPort}`).get('/metrics')).text;
+  const text = (await request(`http://127.0.0.1:${gw.gateway.internalPort}`).get('/metrics')).text;
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 };
@@ -44,7 +44,7 @@ describe.skipIf(!hasRedis)('input from Redis', () => {
     expect(before).toEqual([]);
     expect(await metric(gw, 'gateway_cluster_invalid_total')).toBe(bad.length);
     expect(await metric(gw, 'gateway_messages_out_total{type="data_update"}')).toBe(1);
-    const scraped = (await request(`http://127.0.0.1:${gw.gateway.metricsPort}`).get('/metrics')).text;
+    const scraped = (await request(`http://127.0.0.1:${gw.gateway.internalPort}`).get('/metrics')).text;
     expect(scraped).not.toContain('evil');
   });
 

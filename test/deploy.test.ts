@@ -90,8 +90,8 @@ describe('docker-compose.yml', () => {
     expect(nginx!.environment).toMatchObject({ HTTP_PORT: '80', HTTPS_PORT: '443' });
   });
 
-  it('does not publish the metrics port', () => {
-    expect(gateway!.environment!.GW_METRICS_PORT).toBe('9464');
+  it('does not publish the internal port (/metrics, the server API)', () => {
+    expect(gateway!.environment!.GW_INTERNAL_PORT).toBe('9464');
     expect(JSON.stringify(compose.services)).not.toContain('9464:');
   });
 });

@@ -44,7 +44,7 @@ const ownerOf = (cluster: MemoryCluster, sessionId: string) => cluster.presence.
 
 /** Handoffs out of `gw` that ended with `result` (gateway_session_handoffs_total): each one the owner has settled. */
 async function handoffsOut(gw: TestGateway, result: 'moved' | 'failed'): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${gw.gateway.metricsPort}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${gw.gateway.internalPort}/metrics`)).text();
   const series = `gateway_session_handoffs_total{direction="out",result="${result}"} `;
   const line = text.split('\n').find((l) => l.startsWith(series));
   return line === undefined ? 0 : Number(line.slice(series.length));

@@ -44,7 +44,7 @@ describe('HTTP', () => {
   it('answers 503 "starting" on /health and to upgrades until start-up is complete, then serves', async () => {
     // Redis that never answers: start-up waits for it (up to 3 s) with both ports already bound.
     const [port, deadRedis] = [await freePort(), await freePort()];
-    const config = loadConfig({ GW_JWT_SECRET: TEST_SECRET, GW_HOST: '127.0.0.1', GW_PORT: String(port), GW_METRICS_PORT: '0', LOG_LEVEL: 'silent', GW_REDIS_URL: `redis://127.0.0.1:${deadRedis}` });
+    const config = loadConfig({ GW_JWT_SECRET: TEST_SECRET, GW_HOST: '127.0.0.1', GW_PORT: String(port), GW_INTERNAL_PORT: '0', LOG_LEVEL: 'silent', GW_REDIS_URL: `redis://127.0.0.1:${deadRedis}` });
     const starting = startGateway({ config });
     const url = `http://127.0.0.1:${port}`;
     try {

@@ -12,7 +12,7 @@ describe('metrics', () => {
   it('exposes connections, sessions, groups, messages in/out, fan-out latency, rate limits and process metrics', async () => {
     // Presence batches go out at the end of each turn: each join's UP is a batch of its own, sent before the next join.
     const gw = await startTestGateway({ GW_RATE_MSG_PER_10S: '3', GW_PRESENCE_BATCH_MS: '0' });
-    const metricsUrl = `http://127.0.0.1:${gw.gateway.metricsPort}`;
+    const metricsUrl = `http://127.0.0.1:${gw.gateway.internalPort}`;
     const alice = await gw.join('alice', ['g']);
     const bob = await gw.join('bob', ['g']);
     const carol = await gw.join('carol', ['g']);
@@ -50,12 +50,12 @@ describe('metrics', () => {
   it('is not served on the public port', async () => {
     const gw = await startTestGateway();
     await request(gw.httpUrl).get('/metrics').expect(404);
-    await request(`http://127.0.0.1:${gw.gateway.metricsPort}`).get('/metrics').expect(200);
+    await request(`http://127.0.0.1:${gw.gateway.internalPort}`).get('/metrics').expect(200);
   });
 
   it('requires the bearer token when GW_METRICS_TOKEN is set', async () => {
     const gw = await startTestGateway({ GW_METRICS_TOKEN: 'a-long-enough-metrics-token' });
-    const url = `http://127.0.0.1:${gw.gateway.metricsPort}`;
+    const url = `http://127.0.0.1:${gw.gateway.internalPort}`;
     await request(url).get('/metrics').expect(401).expect('www-authenticate', 'Bearer');
     await request(url).get('/metrics').set('Authorization', 'Bearer wrong-token-of-some-length').expect(401);
     await request(url).get('/metrics').set('Authorization', 'Bearer a-long-enough-metrics-token').expect(200);

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/jwt';
 import { loadConfig } from '../src/config';
 import { ProbeClient } from './helpers/ProbeClient';
+import { API_ENV } from './helpers/api';
 import { startTestGateway, TEST_SECRET, type TestGateway } from './helpers/gateway';
 import { hasNginx, prepareNginx, startNginx, stopAllNginx, type RunningNginx } from './helpers/nginx';
 
@@ -25,7 +26,8 @@ describe.skipIf(!hasNginx)('through Nginx', () => {
   let nginx: RunningNginx;
   // Nginx reaches the gateway from 127.0.0.1; test clients connect from other loopback addresses, as real clients would.
   beforeEach(async () => {
-    gw = await startTestGateway({ GW_TRUSTED_PROXIES: '127.0.0.1/32', GW_RATE_CONN_PER_MIN: '3' });
+    // The server API on: Nginx must not reach it.
+    gw = await startTestGateway({ GW_TRUSTED_PROXIES: '127.0.0.1/32', GW_RATE_CONN_PER_MIN: '3', ...API_ENV });
     nginx = await startNginx(gw.gateway.port);
   });
   afterEach(stopAllNginx);
@@ -45,7 +47,11 @@ describe.skipIf(!hasNginx)('through Nginx', () => {
     expect(https.headers['strict-transport-security']).toBe('max-age=31536000');
     expect(https.headers.server).toBe('nginx');
     expect((await fetchText(`http://127.0.0.1:${nginx.httpPort}/health`)).status).toBe(200);
-    expect((await fetchText(`https://localhost:${nginx.httpsPort}/metrics`, nginx.ca)).status).toBe(404);
+    for (const path of ['/metrics', '/api/publish', '/api/openapi.json']) {
+      const refused = await fetchText(`https://localhost:${nginx.httpsPort}${path}`, nginx.ca);
+      // Nginx's own page: the request never reached the gateway, whose refusals are JSON.
+      expect([path, refused.status, refused.headers['content-type']]).toEqual([path, 404, 'text/html']);
+    }
     expect((await fetchText(`https://localhost:${nginx.httpsPort}/`, nginx.ca)).status).toBe(404);
   });
 

@@ -18,8 +18,8 @@ function occupy(port: number): Promise<Server | null> {
   });
 }
 
-/** A port below the ephemeral range whose +10 000 (the default metrics port) is free too. */
-async function portWithFreeMetricsPort(): Promise<number> {
+/** A port below the ephemeral range whose +10 000 (the default internal port) is free too. */
+async function portWithFreeInternalPort(): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 10_000);
     const held = [await occupy(port), await occupy(port + 10_000)];
@@ -81,15 +81,15 @@ describe.skipIf(!hasRedis)('instances on one host', () => {
     await stopAllRedis();
   });
 
-  it('start side by side with only GW_PORT changed: each serves /metrics on its own default port', async () => {
+  it('start side by side with only GW_PORT changed: each serves its internal listener (/metrics) on its own default port', async () => {
     const redis = await startRedis();
-    const ports = [await portWithFreeMetricsPort(), await portWithFreeMetricsPort()];
-    // GW_METRICS_PORT empty: the real default, not the helper's 0.
-    const gateways = ports.map((port) => spawnGateway({ NODE_ENV: 'production', GW_JWT_SECRET: SECRET, GW_REDIS_URL: redis.url, GW_HOST: '127.0.0.1', GW_PORT: String(port), GW_METRICS_PORT: '' }));
+    const ports = [await portWithFreeInternalPort(), await portWithFreeInternalPort()];
+    // GW_INTERNAL_PORT empty: the real default, not the helper's 0.
+    const gateways = ports.map((port) => spawnGateway({ NODE_ENV: 'production', GW_JWT_SECRET: SECRET, GW_REDIS_URL: redis.url, GW_HOST: '127.0.0.1', GW_PORT: String(port), GW_INTERNAL_PORT: '' }));
     for (const [i, gw] of gateways.entries()) {
       await gw.waitFor('gateway listening');
-      const listening = JSON.parse(gw.stdout().split('\n').find((l) => l.includes('gateway listening'))!) as { port: number; metricsPort: number };
-      expect(listening).toMatchObject({ port: ports[i], metricsPort: ports[i]! + 10_000 });
+      const listening = JSON.parse(gw.stdout().split('\n').find((l) => l.includes('gateway listening'))!) as { port: number; internalPort: number };
+      expect(listening).toMatchObject({ port: ports[i], internalPort: ports[i]! + 10_000 });
       await request(`http://127.0.0.1:${ports[i]! + 10_000}`).get('/metrics').expect(200);
       await request(`http://127.0.0.1:${ports[i]}`).get('/health').expect(200);
     }
@@ -97,13 +97,13 @@ describe.skipIf(!hasRedis)('instances on one host', () => {
     expect(await Promise.all(gateways.map((gw) => gw.exited))).toEqual([0, 0]);
   });
 
-  for (const taken of ['GW_PORT', 'GW_METRICS_PORT'] as const) {
+  for (const taken of ['GW_PORT', 'GW_INTERNAL_PORT'] as const) {
     it(`exits 1 naming ${taken} when its port is taken, and leaves nothing registered in Redis`, async () => {
       const redis = await startRedis();
-      const port = await portWithFreeMetricsPort();
+      const port = await portWithFreeInternalPort();
       const busy = taken === 'GW_PORT' ? port : port + 10_000;
       held.push((await occupy(busy))!);
-      const p = spawnGateway({ NODE_ENV: 'production', GW_JWT_SECRET: SECRET, GW_REDIS_URL: redis.url, GW_HOST: '127.0.0.1', GW_PORT: String(port), GW_METRICS_PORT: '', GW_INSTANCE_ID: 'cannot-listen' });
+      const p = spawnGateway({ NODE_ENV: 'production', GW_JWT_SECRET: SECRET, GW_REDIS_URL: redis.url, GW_HOST: '127.0.0.1', GW_PORT: String(port), GW_INTERNAL_PORT: '', GW_INSTANCE_ID: 'cannot-listen' });
       expect(await p.exited).toBe(1);
       expect(p.stderr()).toContain(`cannot listen on 127.0.0.1:${busy} (${taken}): address already in use`);
       expect(p.stderr()).not.toMatch(/\n\s+at /);

@@ -198,7 +198,7 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     expect((await carolA.next('data_update')).data!.payload).toBe('during outage');
     // Dropped, counted and logged, never queued: that message is the only one A has had to send since Redis went.
     expect(logs.map((l) => JSON.parse(l) as { msg: string; dropped?: number }).find((l) => l.msg.startsWith('redis down: cross-instance messages dropped'))?.dropped).toBe(1);
-    const scraped = (await request(`http://127.0.0.1:${a.gateway.metricsPort}`).get('/metrics')).text;
+    const scraped = (await request(`http://127.0.0.1:${a.gateway.internalPort}`).get('/metrics')).text;
     expect(scraped).toMatch(/^gateway_redis_up 0$/m);
     expect(scraped).toMatch(/^gateway_cluster_dropped_total 1$/m);
     const daveA = await a.join('dave', ['g']);

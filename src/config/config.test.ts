@@ -26,13 +26,23 @@ describe('loadConfig', () => {
     });
   });
 
-  it('puts /metrics on GW_PORT + 10000 unless GW_METRICS_PORT is set, so instances differing only in GW_PORT never collide', () => {
-    expect(loadConfig({ GW_JWT_SECRET: secret }).metricsPort).toBe(14100);
-    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '4101' }).metricsPort).toBe(14101);
-    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '0' }).metricsPort).toBe(0);
-    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '4101', GW_METRICS_PORT: '9464' }).metricsPort).toBe(9464);
-    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '4101', GW_METRICS_PORT: '' }).metricsPort).toBe(14101);
-    expect(() => loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '60000' })).toThrow(/^GW_METRICS_PORT: is unset and its default, GW_PORT \+ 10000, is above 65535/);
+  it('puts the internal listener on GW_PORT + 10000 unless GW_INTERNAL_PORT is set, so instances differing only in GW_PORT never collide', () => {
+    expect(loadConfig({ GW_JWT_SECRET: secret })).toMatchObject({ internalPort: 14100, internalHost: '127.0.0.1' });
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '4101' }).internalPort).toBe(14101);
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '0' }).internalPort).toBe(0);
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '4101', GW_INTERNAL_PORT: '9464' }).internalPort).toBe(9464);
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '4101', GW_INTERNAL_PORT: '' }).internalPort).toBe(14101);
+    expect(() => loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '60000' })).toThrow(/^GW_INTERNAL_PORT: is unset and its default, GW_PORT \+ 10000, is above 65535/);
+  });
+
+  it('still reads GW_METRICS_PORT and GW_METRICS_HOST, the former names, and refuses them set apart from the new ones', () => {
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_PORT: '9464', GW_METRICS_HOST: '0.0.0.0' })).toMatchObject({ internalPort: 9464, internalHost: '0.0.0.0' });
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_PORT: '9464', GW_INTERNAL_PORT: '9464' }).internalPort).toBe(9464);
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_HOST: '', GW_INTERNAL_HOST: '10.0.0.2' }).internalHost).toBe('10.0.0.2');
+    expect(() => loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_PORT: '9464', GW_INTERNAL_PORT: '9465' })).toThrow(
+      /^GW_INTERNAL_PORT: and GW_METRICS_PORT \(its former name\) are set to different values: set only GW_INTERNAL_PORT$/,
+    );
+    expect(() => loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_HOST: '127.0.0.1', GW_INTERNAL_HOST: '0.0.0.0' })).toThrow(/^GW_INTERNAL_HOST: and GW_METRICS_HOST \(its former name\)/);
   });
 
   it('uses the development secret only in development', () => {
@@ -63,6 +73,17 @@ describe('loadConfig', () => {
 
   it('treats empty values as unset', () => {
     expect(loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '' }).port).toBe(4100);
+  });
+
+  it('enables the server API only with a key of at least 32 characters, with its body and rate limits', () => {
+    expect(loadConfig({ GW_JWT_SECRET: secret }).api).toBeUndefined();
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_API_KEY: 'k'.repeat(32) }).api).toEqual({ key: 'k'.repeat(32), maxBodyBytes: 1_048_576, ratePerSec: 1000 });
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_API_KEY: 'k'.repeat(32), GW_API_MAX_BODY_BYTES: '4096', GW_API_RATE_PER_SEC: '5' }).api).toMatchObject({ maxBodyBytes: 4096, ratePerSec: 5 });
+    const short = configError({ GW_JWT_SECRET: secret, GW_API_KEY: 'short-api-key' });
+    expect([short.variable, short.message]).toEqual(['GW_API_KEY', 'GW_API_KEY: must be at least 32 characters']);
+    for (const [variable, value] of [['GW_API_MAX_BODY_BYTES', '100'], ['GW_API_MAX_BODY_BYTES', 'lots'], ['GW_API_RATE_PER_SEC', '0'], ['GW_API_RATE_PER_SEC', '1.5']]) {
+      expect(configError({ GW_JWT_SECRET: secret, GW_API_KEY: 'k'.repeat(32), [variable!]: value! }).variable).toBe(variable);
+    }
   });
 });
 

@@ -16,18 +16,25 @@ export { DEV_JWT_SECRET, MIN_JWT_SECRET_BYTES, MIN_SESSION_SECRET_BYTES, type Au
 export const DEV_ALLOWED_ORIGINS = ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*', 'https://localhost:*', 'https://127.0.0.1:*'];
 
 /**
- * Unless GW_METRICS_PORT is set, /metrics listens on GW_PORT plus this, so instances that differ only in GW_PORT
- * never collide (4100 → 14100, 4101 → 14101; GW_PORT=0 → any free port).
+ * Unless GW_INTERNAL_PORT is set, the internal listener (/metrics, the server API) is on GW_PORT plus this, so
+ * instances that differ only in GW_PORT never collide (4100 → 14100, 4101 → 14101; GW_PORT=0 → any free port).
  */
-export const METRICS_PORT_OFFSET = 10_000;
+/** The server API's key is a shared secret: long enough that guessing it is out of reach. */
+export const MIN_API_KEY_LENGTH = 32;
+
+export const INTERNAL_PORT_OFFSET = 10_000;
+
+/** Former names of variables, still read: each may be set alongside its new name only to the same value. */
+const CONFIG_ALIASES = { GW_METRICS_PORT: 'GW_INTERNAL_PORT', GW_METRICS_HOST: 'GW_INTERNAL_HOST' } as const;
 
 const ms = (fallback: number) => z.coerce.number().int().min(1).max(24 * 3600_000).default(fallback);
 const count = (fallback: number, max = 1_000_000) => z.coerce.number().int().min(1).max(max).default(fallback);
+const port = z.coerce.number().int().min(0).max(65535);
 const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
 
 const envSchema = z.object({
   NODE_ENV: z.string().default('production'),
-  GW_PORT: z.coerce.number().int().min(0).max(65535).default(4100),
+  GW_PORT: port.default(4100),
   GW_HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   GW_JWT_SECRET: z.string().optional(),
@@ -66,9 +73,14 @@ const envSchema = z.object({
   GW_PRESENCE_BATCH_MS: z.coerce.number().int().min(0).max(60_000).default(timings.presenceBatchMs),
   GW_PRESENCE_LARGE_GROUP: count(limits.presenceLargeGroup, 100_000_000),
   GW_PRESENCE_COUNT_INTERVAL_MS: ms(timings.presenceCountIntervalMs),
-  GW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  GW_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  GW_INTERNAL_PORT: port.optional(),
+  GW_INTERNAL_HOST: z.string().min(1).optional(),
+  GW_METRICS_PORT: port.optional(),
+  GW_METRICS_HOST: z.string().min(1).optional(),
   GW_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  GW_API_KEY: z.string().min(MIN_API_KEY_LENGTH, `must be at least ${MIN_API_KEY_LENGTH} characters`).optional(),
+  GW_API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(limits.apiMaxBodyBytes),
+  GW_API_RATE_PER_SEC: count(limits.apiRatePerSec),
 });
 
 /** Every variable the gateway reads (README and .env.example document each one). */
@@ -123,11 +135,22 @@ export interface Config {
   presenceLargeGroup: number;
   /** The shortest gap between two `presence_count`s of one large group. */
   presenceCountIntervalMs: number;
-  /** Prometheus /metrics is served on its own listener, never on the public port. */
-  metricsPort: number;
-  metricsHost: string;
+  /** The internal listener (Prometheus /metrics, the server API): never the public port, never behind Nginx. */
+  internalPort: number;
+  internalHost: string;
   /** When set, /metrics requires `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /** The server API (`POST /api/<method>` on the internal listener), enabled by its key; undefined: `/api/*` answers 404. */
+  api: ApiConfig | undefined;
+}
+
+export interface ApiConfig {
+  /** Requests carry it as `Authorization: Bearer <key>`. */
+  key: string;
+  /** Largest request body read; a larger one is refused with 413. */
+  maxBodyBytes: number;
+  /** Requests per second this instance serves (a token bucket of one second's worth); more are refused with 429. */
+  ratePerSec: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -158,9 +181,9 @@ export function loadConfig(env: Env): Config {
   if (e.GW_HEARTBEAT_INTERVAL_MS >= e.GW_HEARTBEAT_TIMEOUT_MS) {
     throw new ConfigError('GW_HEARTBEAT_INTERVAL_MS', 'must be shorter than GW_HEARTBEAT_TIMEOUT_MS');
   }
-  const metricsPort = e.GW_METRICS_PORT ?? (e.GW_PORT === 0 ? 0 : e.GW_PORT + METRICS_PORT_OFFSET);
-  if (metricsPort > 65535) {
-    throw new ConfigError('GW_METRICS_PORT', `is unset and its default, GW_PORT + ${METRICS_PORT_OFFSET}, is above 65535: set it`);
+  const internalPort = aliased('GW_METRICS_PORT', e.GW_INTERNAL_PORT, e.GW_METRICS_PORT) ?? (e.GW_PORT === 0 ? 0 : e.GW_PORT + INTERNAL_PORT_OFFSET);
+  if (internalPort > 65535) {
+    throw new ConfigError('GW_INTERNAL_PORT', `is unset and its default, GW_PORT + ${INTERNAL_PORT_OFFSET}, is above 65535: set it`);
   }
   return {
     env: e.NODE_ENV,
@@ -195,10 +218,23 @@ export function loadConfig(env: Env): Config {
     presenceBatchMs: e.GW_PRESENCE_BATCH_MS,
     presenceLargeGroup: e.GW_PRESENCE_LARGE_GROUP,
     presenceCountIntervalMs: e.GW_PRESENCE_COUNT_INTERVAL_MS,
-    metricsPort,
-    metricsHost: e.GW_METRICS_HOST,
+    internalPort,
+    internalHost: aliased('GW_METRICS_HOST', e.GW_INTERNAL_HOST, e.GW_METRICS_HOST) ?? '127.0.0.1',
     metricsToken: e.GW_METRICS_TOKEN,
+    api: e.GW_API_KEY === undefined ? undefined : { key: e.GW_API_KEY, maxBodyBytes: e.GW_API_MAX_BODY_BYTES, ratePerSec: e.GW_API_RATE_PER_SEC },
   };
+}
+
+/**
+ * The value of a variable (`value`) or of its former name `alias` (`aliasValue`): either one, or both when they agree
+ * (a deployment renamed in one place but not yet in another still starts).
+ */
+function aliased<T>(alias: keyof typeof CONFIG_ALIASES, value: T | undefined, aliasValue: T | undefined): T | undefined {
+  const name = CONFIG_ALIASES[alias];
+  if (value !== undefined && aliasValue !== undefined && value !== aliasValue) {
+    throw new ConfigError(name, `and ${alias} (its former name) are set to different values: set only ${name}`);
+  }
+  return value ?? aliasValue;
 }
 
 /** process.env with `.env` (if any) filled in underneath; real environment variables win. */

@@ -37,4 +37,10 @@ export const limits = {
   jwtMaxHeaderChars: 2_048,
   /** Keys a JWK set may hold; a larger set is refused (the last good set is kept). */
   jwksMaxKeys: 100,
+  /** Default GW_API_MAX_BODY_BYTES: the largest server API request body read. */
+  apiMaxBodyBytes: 1_048_576,
+  /** Default GW_API_RATE_PER_SEC: server API requests per second per instance. */
+  apiRatePerSec: 1_000,
+  /** Commands in one server API `batch`, and groups in one `broadcast`. */
+  apiBatchMax: 100,
 } as const;

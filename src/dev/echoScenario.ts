@@ -30,7 +30,7 @@ function next<K extends keyof ClientEvents>(client: GatewayClient, event: K, mat
 
 /** Runs the scenario against a fresh in-process gateway; resolves true when every step passed. */
 export async function runEchoScenario(print: Print, env = readEnvironment()): Promise<boolean> {
-  const config = loadConfig({ ...env, GW_PORT: '0', GW_METRICS_PORT: '0', GW_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
+  const config = loadConfig({ ...env, GW_PORT: '0', GW_INTERNAL_PORT: '0', GW_HOST: '127.0.0.1', LOG_LEVEL: 'warn' });
   const { keys } = config.auth;
   // The scenario mints its users' tokens, so it needs the secret the gateway verifies with.
   if (keys.kind !== 'secret') {

@@ -2,6 +2,7 @@
 import type { Response } from 'express';
 import { HttpErrorCode, type HttpErrorCodeName } from '../types/codes';
 
-export function httpError(res: Response, code: HttpErrorCodeName, message: string): void {
-  res.status(HttpErrorCode[code].status).json({ ok: false, error: { code, message } });
+/** `field` (server API requests): the path of the field that broke the schema, joined with `.`. */
+export function httpError(res: Response, code: HttpErrorCodeName, message: string, field?: string): void {
+  res.status(HttpErrorCode[code].status).json({ ok: false, error: field === undefined ? { code, message } : { code, message, field } });
 }

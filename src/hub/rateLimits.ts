@@ -1,4 +1,4 @@
-// Rate limits: upgrade attempts per client IP (rate-limiter-flexible) and per-connection token buckets (limiter).
+// Rate limits: upgrade attempts per client IP (rate-limiter-flexible) and token buckets (limiter): per connection, and the server API's.
 import { TokenBucket } from 'limiter';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { limits } from '../config/limits';
@@ -30,9 +30,9 @@ export function createConnectionRateLimiter(perMinute: number, redis?: Redis): C
   };
 }
 
-/** A bucket holding `size` tokens that refills continuously at `size` per `limits.rateWindowMs`, starting full. */
-export function createBucket(size: number): TokenBucket {
-  const bucket = new TokenBucket({ bucketSize: size, tokensPerInterval: size, interval: limits.rateWindowMs });
+/** A bucket holding `size` tokens that refills continuously at `size` per `intervalMs`, starting full. */
+export function createBucket(size: number, intervalMs: number = limits.rateWindowMs): TokenBucket {
+  const bucket = new TokenBucket({ bucketSize: size, tokensPerInterval: size, interval: intervalMs });
   bucket.content = size;
   return bucket;
 }

@@ -2,7 +2,7 @@
 // (in-process instances); online/offline events go to a hook (the log). Not for several processes.
 import type { SessionId, GroupName, MemberCursor, UserId } from '../types/domain';
 import { PresenceRegistry } from './PresenceRegistry';
-import type { MemberPage, PresenceChange, PresenceEntry, PresenceEvent, PresenceStore } from './PresenceStore';
+import type { GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceEvent, PresenceStore } from './PresenceStore';
 
 export class MemoryPresenceState {
   readonly registry = new PresenceRegistry();
@@ -31,6 +31,10 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async members(group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage> {
     return this.state.registry.page(group, after, limit);
+  }
+
+  async stats(group: GroupName): Promise<GroupStats> {
+    return this.state.registry.stats(group);
   }
 
   async connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean> {

@@ -2,7 +2,7 @@
 // member list in order for paging; the in-memory data structure under the presence stores.
 import BTree from 'sorted-btree';
 import { compareMembers, encodeCursor, type GroupName, type Member, type MemberCursor, type PresenceMeta, type SessionId, type UserId } from '../types/domain';
-import type { MemberPage, PresenceChange } from './PresenceStore';
+import type { GroupStats, MemberPage, PresenceChange } from './PresenceStore';
 
 interface ConnectionPresence {
   meta: PresenceMeta;
@@ -18,6 +18,8 @@ interface GroupPresence {
   listed: Map<UserId, Member>;
   /** Counts the group's UP and DOWN transitions (see PresenceStore). */
   version: number;
+  /** Connections in the group, all users together (kept, not summed: `stats` costs nothing). */
+  sessions: number;
 }
 
 /**
@@ -36,17 +38,21 @@ export class PresenceRegistry {
   join(group: GroupName, userId: UserId, sessionId: SessionId, meta: PresenceMeta, since: number): PresenceChange | null {
     let presence = this.groups.get(group);
     if (!presence) {
-      presence = { users: new Map(), order: new BTree(undefined, compareMembers), listed: new Map(), version: this.emptied.get(group)?.version ?? 0 };
+      presence = { users: new Map(), order: new BTree(undefined, compareMembers), listed: new Map(), version: this.emptied.get(group)?.version ?? 0, sessions: 0 };
       this.emptied.delete(group);
       this.groups.set(group, presence);
     }
     const conns = presence.users.get(userId);
     if (conns) {
-      if (!conns.has(sessionId)) conns.set(sessionId, { meta, since });
+      if (!conns.has(sessionId)) {
+        conns.set(sessionId, { meta, since });
+        presence.sessions++;
+      }
       this.relist(presence, userId, conns);
       return null;
     }
     presence.users.set(userId, new Map([[sessionId, { meta, since }]]));
+    presence.sessions++;
     const member = { userId, meta, since };
     presence.order.set(member, member);
     presence.listed.set(userId, member);
@@ -58,6 +64,7 @@ export class PresenceRegistry {
     const presence = this.groups.get(group);
     const conns = presence?.users.get(userId);
     if (!presence || !conns || !conns.delete(sessionId)) return null;
+    presence.sessions--;
     if (conns.size > 0) {
       this.relist(presence, userId, conns);
       return null;
@@ -115,6 +122,11 @@ export class PresenceRegistry {
     }
     const last = members[members.length - 1];
     return { members, count: presence.users.size, next: more && last ? encodeCursor(last) : null, version: presence.version };
+  }
+
+  stats(group: GroupName): GroupStats {
+    const presence = this.groups.get(group);
+    return { users: presence?.users.size ?? 0, sessions: presence?.sessions ?? 0 };
   }
 
   /** Every (group, user, connection) held. */

@@ -266,6 +266,24 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       expect(await a.members('never', undefined, 10)).toEqual({ members: [], count: 0, next: null, version: 0 });
     });
 
+    it('counts a group’s users and sessions across the cluster, each user once however many sessions they hold', async () => {
+      const [a, b] = await cluster('a', 'b');
+      expect(await a.stats('g')).toEqual({ users: 0, sessions: 0 });
+      await a.join(entry('g', 'alice', 's1', 1));
+      await b.join(entry('g', 'alice', 's2', 2));
+      await b.join(entry('g', 'bob', 's3', 3));
+      await a.join(entry('h', 'carol', 's4', 4));
+      // A repeated join of a session counts it once.
+      await a.join(entry('g', 'alice', 's1', 1));
+      for (const store of [a, b]) expect(await store.stats('g')).toEqual({ users: 2, sessions: 3 });
+      await b.leave('g', 'alice', 's2');
+      expect(await a.stats('g')).toEqual({ users: 2, sessions: 2 });
+      await a.leave('g', 'alice', 's1');
+      await b.leave('g', 'bob', 's3');
+      expect(await b.stats('g')).toEqual({ users: 0, sessions: 0 });
+      expect(await b.stats('h')).toEqual({ users: 1, sessions: 1 });
+    });
+
     it('pages the member list: at most `limit` members, `next` the cursor of the last one while more follow, null at the end', async () => {
       const [a, b] = await cluster('a', 'b');
       const users = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7'];

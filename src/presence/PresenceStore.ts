@@ -34,6 +34,17 @@ export interface MemberPage {
   version: number;
 }
 
+/** How many are in a group, cluster-wide. */
+export interface GroupStats {
+  /** Users with at least one session in the group (the member list's `count`). */
+  users: number;
+  /**
+   * Sessions in the group: one per client connection, and one per session whose connection dropped and that can still
+   * be resumed. A session moving between instances may count twice for the moment of its move.
+   */
+  sessions: number;
+}
+
 /** What backends read (Redis stream rt:events, or the log without Redis). */
 export interface PresenceEvent {
   type: 'online' | 'offline';
@@ -66,6 +77,8 @@ export interface PresenceStore {
    * their earliest connection. Costs the page, not the group.
    */
   members(group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage>;
+  /** The group's user and session counts, read at one moment; costs two counters, not the group. */
+  stats(group: GroupName): Promise<GroupStats>;
   /** Counts an identified connection for its user; false, counting nothing, when the user already has `max`. */
   connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean>;
   disconnect(userId: UserId, sessionId: SessionId): Promise<void>;

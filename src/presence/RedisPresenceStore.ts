@@ -6,7 +6,7 @@ import { compareMembers, encodeCursor, type GroupName, type Member, type MemberC
 import { isReady, type Redis } from '../redis/connection';
 import type { Logger } from '../utils/logger';
 import { PresenceRegistry } from './PresenceRegistry';
-import type { MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
+import type { GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
 
 /**
  * How long an empty group's version is kept. Versions must not start again while batches numbered before the group
@@ -274,6 +274,14 @@ export class RedisPresenceStore implements PresenceStore {
     const page = members.slice(0, limit);
     const last = page[page.length - 1];
     return { members: page, count, next: members.length > limit && last ? encodeCursor(last) : null, version };
+  }
+
+  /** The group's hash holds one field per session and its listed hash one per user: their lengths, in one MULTI. */
+  async stats(group: GroupName): Promise<GroupStats> {
+    const answer = await this.attempt(() => this.redis.multi().hlen(keys.presence(group)).hlen(keys.listed(group)).exec());
+    const [sessions, users] = (answer ?? []).map(([err, n]) => (err ? undefined : Number(n)));
+    if (sessions === undefined || users === undefined) return this.local.stats(group);
+    return { users, sessions };
   }
 
   async connect(userId: UserId, sessionId: SessionId, max: number): Promise<boolean> {

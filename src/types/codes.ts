@@ -104,12 +104,18 @@ export const ErrorCode = {
 
 export type ErrorCodeName = keyof typeof ErrorCode;
 
-/** Error codes of the HTTP endpoints (`{ ok: false, error: { code, message } }`), with their status. */
+/**
+ * Error codes of the HTTP endpoints (`{ ok: false, error: { code, message, field? } }`), with their status. The server
+ * API's `batch` replies carry the same codes for the commands that failed.
+ */
 export const HttpErrorCode = {
-  BAD_REQUEST: { status: 400, meaning: 'The request could not be read (e.g. a malformed JSON body).' },
-  UNAUTHORIZED: { status: 401, meaning: '`/metrics` needs `Authorization: Bearer <GW_METRICS_TOKEN>`.' },
-  NOT_FOUND: { status: 404, meaning: 'No such endpoint.' },
+  BAD_REQUEST: { status: 400, meaning: 'The request could not be read (e.g. a body that is not JSON).' },
+  INVALID_REQUEST: { status: 400, meaning: 'A server API request whose JSON breaks its method\'s schema; `field` names the offending field (its path, joined with `.`).' },
+  UNAUTHORIZED: { status: 401, meaning: '`/metrics` needs `Authorization: Bearer <GW_METRICS_TOKEN>`, the server API `Authorization: Bearer <GW_API_KEY>` (missing and wrong are not told apart).' },
+  NOT_FOUND: { status: 404, meaning: 'No such endpoint, or no such server API method (every `/api/*` path while `GW_API_KEY` is unset).' },
+  PAYLOAD_TOO_LARGE: { status: 413, meaning: 'A server API request body over `GW_API_MAX_BODY_BYTES`.' },
   UPGRADE_REQUIRED: { status: 426, meaning: 'A plain GET of the WebSocket path: connect with a WebSocket client.' },
+  RATE_LIMITED: { status: 429, meaning: 'Over `GW_API_RATE_PER_SEC` server API requests per second on this instance; `Retry-After` says when to send again (seconds).' },
   INTERNAL: { status: 500, meaning: 'The gateway failed to handle the request.' },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 

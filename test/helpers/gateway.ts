@@ -56,7 +56,7 @@ export async function startTestGateway(env: Record<string, string> = {}, options
     GW_SHUTDOWN_GRACE_MS: '500',
     // Every test client comes from 127.0.0.1; suites that test the per-IP limit set their own.
     GW_RATE_CONN_PER_MIN: '100000',
-    GW_METRICS_PORT: '0',
+    GW_INTERNAL_PORT: '0',
     ...env,
   });
   const gateway = await startGateway({ config, ...options });

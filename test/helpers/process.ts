@@ -39,7 +39,7 @@ export function spawnGateway(env: Record<string, string>, nodeArgs: string[] = [
   const cwd = tempDir('gw-proc-');
   const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', ...nodeArgs, join(root, 'src', 'server.ts')], {
     cwd,
-    env: childEnv({ TS_NODE_PROJECT: join(root, 'tsconfig.json'), NODE_PATH: join(root, 'node_modules'), GW_METRICS_PORT: '0', ...env }),
+    env: childEnv({ TS_NODE_PROJECT: join(root, 'tsconfig.json'), NODE_PATH: join(root, 'node_modules'), GW_INTERNAL_PORT: '0', ...env }),
   });
   children.push(child);
   let out = '';

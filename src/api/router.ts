@@ -1,0 +1,74 @@
+// The server API over HTTP, mounted at /api on the internal listener: `POST /api/<method>` with a JSON body, answered
+// `{ ok: true, data }` or `{ ok: false, error }`. Checks in order: the key (401), the rate limit (429), the method
+// (404), the body (413, 400), the method's schema (400 INVALID_REQUEST); `GET /api/openapi.json` is the contract.
+import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
+import type { ApiConfig } from '../config';
+import { hasBearer } from '../http/bearer';
+import { httpError } from '../http/errors';
+import { createBucket } from '../hub/rateLimits';
+import type { ApiMethods } from './methods';
+import { isApiMethod, type ApiMethodName } from './schemas';
+
+export interface ApiRouterOptions {
+  config: ApiConfig;
+  methods: ApiMethods;
+  /** The OpenAPI document served at /api/openapi.json. */
+  document: object;
+}
+
+/** Unknown method names are echoed back this long at most. */
+const MAX_ECHOED_NAME = 64;
+
+export function createApiRouter({ config, methods, document }: ApiRouterOptions): Router {
+  const router = express.Router();
+  // One bucket per instance, one second's worth of requests: a burst up to the rate, then the rate.
+  const bucket = createBucket(config.ratePerSec, 1_000);
+
+  // The key first, so callers without it cannot spend the bucket of those who have it. Whether the header was missing
+  // or wrong is not said.
+  const admit: RequestHandler = (req, res, next) => {
+    if (!hasBearer(req, config.key)) return httpError(res.set('WWW-Authenticate', 'Bearer'), 'UNAUTHORIZED', 'a valid API key is required');
+    if (!bucket.tryRemoveTokens(1)) {
+      const seconds = Math.max(1, Math.ceil(bucket.getWaitTime(1) / 1000));
+      return httpError(res.set('Retry-After', String(seconds)), 'RATE_LIMITED', `more than ${config.ratePerSec} requests per second; retry after ${seconds} s`);
+    }
+    next();
+  };
+
+  const knownMethod: RequestHandler = (req, res, next) => {
+    const name = String(req.params.method);
+    if (isApiMethod(name)) return next();
+    httpError(res, 'NOT_FOUND', `no such method "${name.slice(0, MAX_ECHOED_NAME)}"`);
+  };
+
+  // Any Content-Type is read as JSON (curl -d sends a form type); `strict: false` lets a bare JSON value through to
+  // the schema, so BAD_REQUEST means "not JSON" and INVALID_REQUEST "JSON of the wrong shape" (an empty body is
+  // read as {}, a request without one leaves the body undefined: both break the schema as a whole).
+  const readBody = express.json({ limit: config.maxBodyBytes, strict: false, type: () => true });
+
+  const run: RequestHandler = async (req, res) => {
+    // knownMethod let only method names through.
+    const reply = await methods.call(req.params.method as ApiMethodName, req.body);
+    if ('error' in reply) return httpError(res, reply.error.code, reply.error.message, reply.error.field);
+    res.json({ ok: true, data: reply.result });
+  };
+
+  router.use(admit);
+  router.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+  router.post('/:method', knownMethod, readBody, run);
+  router.use((_req, res) => {
+    httpError(res, 'NOT_FOUND', 'no such endpoint');
+  });
+
+  // What the body reader refuses (body-parser's error types), and anything else without a stack.
+  const onError: ErrorRequestHandler = (err: { type?: string; status?: number }, _req, res, _next) => {
+    if (err.type === 'entity.too.large') return httpError(res, 'PAYLOAD_TOO_LARGE', `the body is over ${config.maxBodyBytes} bytes`);
+    if (err.type === 'entity.parse.failed') return httpError(res, 'BAD_REQUEST', 'the body is not valid JSON');
+    const clientFault = typeof err.status === 'number' && err.status >= 400 && err.status < 500;
+    httpError(res, clientFault ? 'BAD_REQUEST' : 'INTERNAL', clientFault ? 'the body could not be read' : 'request failed');
+  };
+  router.use(onError);
+  return router;
+}

@@ -1,0 +1,152 @@
+// The server API's contract: each method's request and result as zod schemas. Requests are validated with them, the
+// OpenAPI document is generated from them (openapi.ts), and the TypeScript types below are inferred from them.
+//
+// Every object is strict: a field the gateway does not know is refused (INVALID_REQUEST), never ignored, so a backend
+// that sends a field a newer gateway understands (publish filters, say) learns that this one would not apply it.
+import { z } from 'zod';
+import { limits } from '../config/limits';
+import { HttpErrorCode, type HttpErrorCodeName } from '../types/codes';
+import { groupNameSchema, memberCursorSchema, userIdSchema } from '../types/domain';
+import { nestsDeeperThan } from '../utils/json';
+
+/**
+ * The deepest a payload may nest: the `data_update` carrying it (envelope, then `data`) must stay within the frame
+ * nesting limit, or instances would drop it as it arrives from Redis while this one delivered it.
+ */
+export const MAX_PAYLOAD_DEPTH = limits.maxJsonDepth - 2;
+
+/** Shown to recipients as `from.userId` when a request names no `from`. */
+export const DEFAULT_FROM = 'api';
+
+const payloadSchema = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    if (value === undefined) ctx.addIssue({ code: 'custom', message: 'payload is required (any JSON value, null included)' });
+    else if (nestsDeeperThan(value, MAX_PAYLOAD_DEPTH)) ctx.addIssue({ code: 'custom', message: `payload nests deeper than ${MAX_PAYLOAD_DEPTH} levels` });
+  })
+  .meta({ description: `Any JSON value (null included), nested at most ${MAX_PAYLOAD_DEPTH} levels.` });
+
+const fromSchema = userIdSchema.default(DEFAULT_FROM).meta({ description: 'Shown to recipients as `from.userId` (`connectionId` is null); the rules of a user id.' });
+
+const publishParams = z
+  .strictObject({
+    group: groupNameSchema.optional().meta({ description: 'Every member of the group, on every instance.' }),
+    user: userIdSchema.optional().meta({ description: 'Every session of the user, on every instance, whatever its groups (`group` is null in what they receive).' }),
+    payload: payloadSchema,
+    from: fromSchema,
+  })
+  .superRefine(({ group, user }, ctx) => {
+    if (group !== undefined && user !== undefined) ctx.addIssue({ code: 'custom', path: ['user'], message: 'give either group or user, not both' });
+    else if (group === undefined && user === undefined) ctx.addIssue({ code: 'custom', path: ['group'], message: 'group or user is required' });
+  })
+  // zod cannot say "exactly one of" in JSON Schema by itself.
+  .meta({ oneOf: [{ required: ['group'] }, { required: ['user'] }] });
+
+const broadcastParams = z.strictObject({
+  groups: z
+    .array(groupNameSchema)
+    .min(1)
+    .max(limits.apiBatchMax)
+    .superRefine((groups, ctx) => {
+      const seen = new Set<string>();
+      groups.forEach((group, i) => {
+        if (seen.has(group)) ctx.addIssue({ code: 'custom', path: [i], message: `group "${group}" is listed twice` });
+        seen.add(group);
+      });
+    })
+    .meta({ description: `1 to ${limits.apiBatchMax} distinct groups; each gets the payload once.` }),
+  payload: payloadSchema,
+  from: fromSchema,
+});
+
+const presenceParams = z.strictObject({
+  group: groupNameSchema,
+  after: memberCursorSchema.optional().meta({ description: 'The `next` of an earlier page; absent: the first page.' }),
+  limit: z.number().int().min(1).max(limits.memberPageMax).default(limits.memberPage),
+});
+
+const presenceStatsParams = z.strictObject({ group: groupNameSchema });
+
+/** Empty for now; an object, so later fields (offsets, say) can join without breaking anyone. */
+const publishResult = z.strictObject({});
+const broadcastResult = z.strictObject({});
+
+const memberSchema = z.strictObject({
+  userId: z.string(),
+  meta: z.record(z.string(), z.unknown()),
+  since: z.number().int(),
+});
+
+const presenceResult = z.strictObject({
+  group: z.string(),
+  members: z.array(memberSchema),
+  count: z.number().int().min(0).meta({ description: 'Users in the group, cluster-wide.' }),
+  next: z.string().nullable().meta({ description: 'The cursor of the next page (`after`), null at the end.' }),
+});
+
+const presenceStatsResult = z.strictObject({
+  group: z.string(),
+  users: z.number().int().min(0).meta({ description: 'Users in the group, cluster-wide.' }),
+  sessions: z
+    .number()
+    .int()
+    .min(0)
+    .meta({ description: "Client sessions in the group, cluster-wide: one per connection, and one per dropped connection's session that can still resume." }),
+});
+
+export const apiErrorSchema = z.strictObject({
+  code: z.enum(Object.keys(HttpErrorCode) as [HttpErrorCodeName, ...HttpErrorCodeName[]]),
+  message: z.string(),
+  field: z.string().optional().meta({ description: 'INVALID_REQUEST: the offending field, its path joined with `.`.' }),
+});
+export type ApiError = z.infer<typeof apiErrorSchema>;
+
+/** The methods a `batch` may hold (a batch does not nest). */
+const single = {
+  publish: { params: publishParams, result: publishResult, summary: 'A data_update to a group or to one user, cluster-wide.' },
+  broadcast: { params: broadcastParams, result: broadcastResult, summary: 'One payload to several groups, cluster-wide.' },
+  presence: { params: presenceParams, result: presenceResult, summary: "A page of a group's member list, cluster-wide." },
+  presence_stats: { params: presenceStatsParams, result: presenceStatsResult, summary: "A group's user and session counts, cluster-wide." },
+} as const;
+
+type SingleName = keyof typeof single;
+const SINGLE_NAMES = Object.keys(single) as [SingleName, ...SingleName[]];
+
+const batchParams = z.strictObject({
+  commands: z
+    .array(
+      z.strictObject({
+        method: z.enum(SINGLE_NAMES),
+        params: z.looseObject({}).meta({ description: "The method's request body; checked when the command runs (a bad one fails that command alone)." }),
+      }),
+    )
+    .min(1)
+    .max(limits.apiBatchMax),
+});
+
+const batchResult = z.strictObject({
+  replies: z
+    .array(z.union([z.strictObject({ result: z.union([publishResult, broadcastResult, presenceResult, presenceStatsResult]) }), z.strictObject({ error: apiErrorSchema })]))
+    .meta({ description: 'One per command, in order: its result, or its error.' }),
+});
+
+/** Every method of the server API (`POST /api/<name>`): its request body, its result (`data`) and what it does. */
+export const apiMethods = {
+  ...single,
+  batch: { params: batchParams, result: batchResult, summary: `Up to ${limits.apiBatchMax} commands in one request, run in order; a failing command does not stop the others.` },
+} as const;
+
+export type ApiMethodName = keyof typeof apiMethods;
+export type ApiParams<M extends ApiMethodName> = z.output<(typeof apiMethods)[M]['params']>;
+export type ApiResult<M extends ApiMethodName> = z.output<(typeof apiMethods)[M]['result']>;
+
+export function isApiMethod(name: string): name is ApiMethodName {
+  return Object.prototype.hasOwnProperty.call(apiMethods, name);
+}
+
+/** The answer to every server API request: `data` on success, else the error. */
+export function okEnvelope<T extends z.ZodType>(data: T) {
+  return z.strictObject({ ok: z.literal(true), data });
+}
+
+export const errorEnvelope = z.strictObject({ ok: z.literal(false), error: apiErrorSchema });
