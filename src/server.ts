@@ -205,6 +205,7 @@ async function main(): Promise<void> {
     logger.fatal({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled rejection; exiting');
     process.exit(1);
   });
+  for (const notice of config.notices) logger.warn(notice);
   if (config.usingDevSecret) logger.warn('using the documented development JWT secret (NODE_ENV=development); set GW_JWT_SECRET in production');
   if (config.tokenExpiryGraceMs < config.auth.clockToleranceMs) {
     // A token presented within the tolerance after its exp is accepted, then its connection closed (4004) at once.

@@ -35,14 +35,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ GW_JWT_SECRET: secret, GW_PORT: '60000' })).toThrow(/^GW_INTERNAL_PORT: is unset and its default, GW_PORT \+ 10000, is above 65535/);
   });
 
-  it('still reads GW_METRICS_PORT and GW_METRICS_HOST, the former names, and refuses them set apart from the new ones', () => {
-    expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_PORT: '9464', GW_METRICS_HOST: '0.0.0.0' })).toMatchObject({ internalPort: 9464, internalHost: '0.0.0.0' });
-    expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_PORT: '9464', GW_INTERNAL_PORT: '9464' }).internalPort).toBe(9464);
+  it('still reads GW_METRICS_PORT and GW_METRICS_HOST, the former names; set apart from the new ones, the new ones win with a notice', () => {
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_PORT: '9464', GW_METRICS_HOST: '0.0.0.0' })).toMatchObject({ internalPort: 9464, internalHost: '0.0.0.0', notices: [] });
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_PORT: '9464', GW_INTERNAL_PORT: '9464' })).toMatchObject({ internalPort: 9464, notices: [] });
     expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_HOST: '', GW_INTERNAL_HOST: '10.0.0.2' }).internalHost).toBe('10.0.0.2');
-    expect(() => loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_PORT: '9464', GW_INTERNAL_PORT: '9465' })).toThrow(
-      /^GW_INTERNAL_PORT: and GW_METRICS_PORT \(its former name\) are set to different values: set only GW_INTERNAL_PORT$/,
-    );
-    expect(() => loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_HOST: '127.0.0.1', GW_INTERNAL_HOST: '0.0.0.0' })).toThrow(/^GW_INTERNAL_HOST: and GW_METRICS_HOST \(its former name\)/);
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_PORT: '9464', GW_INTERNAL_PORT: '9465' })).toMatchObject({
+      internalPort: 9465,
+      notices: ['GW_METRICS_PORT (the former name of GW_INTERNAL_PORT) is ignored: GW_INTERNAL_PORT is set as well, to another value; remove GW_METRICS_PORT'],
+    });
+    // An .env from before the rename next to the compose file's setting.
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_METRICS_HOST: '127.0.0.1', GW_INTERNAL_HOST: '0.0.0.0' })).toMatchObject({ internalHost: '0.0.0.0', notices: [expect.stringMatching(/^GW_METRICS_HOST \(the former name of GW_INTERNAL_HOST\) is ignored/)] });
   });
 
   it('uses the development secret only in development', () => {

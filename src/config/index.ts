@@ -87,6 +87,8 @@ const envSchema = z.object({
 export const CONFIG_VARIABLES = Object.keys(envSchema.shape);
 
 export interface Config {
+  /** Things worth a warning at start that do not stop it (a former variable name overridden by its new one). */
+  notices: string[];
   env: string;
   port: number;
   host: string;
@@ -181,11 +183,14 @@ export function loadConfig(env: Env): Config {
   if (e.GW_HEARTBEAT_INTERVAL_MS >= e.GW_HEARTBEAT_TIMEOUT_MS) {
     throw new ConfigError('GW_HEARTBEAT_INTERVAL_MS', 'must be shorter than GW_HEARTBEAT_TIMEOUT_MS');
   }
-  const internalPort = aliased('GW_METRICS_PORT', e.GW_INTERNAL_PORT, e.GW_METRICS_PORT) ?? (e.GW_PORT === 0 ? 0 : e.GW_PORT + INTERNAL_PORT_OFFSET);
+  const notices: string[] = [];
+  const internalPort = aliased('GW_METRICS_PORT', e.GW_INTERNAL_PORT, e.GW_METRICS_PORT, notices) ?? (e.GW_PORT === 0 ? 0 : e.GW_PORT + INTERNAL_PORT_OFFSET);
+  const internalHost = aliased('GW_METRICS_HOST', e.GW_INTERNAL_HOST, e.GW_METRICS_HOST, notices) ?? '127.0.0.1';
   if (internalPort > 65535) {
     throw new ConfigError('GW_INTERNAL_PORT', `is unset and its default, GW_PORT + ${INTERNAL_PORT_OFFSET}, is above 65535: set it`);
   }
   return {
+    notices,
     env: e.NODE_ENV,
     port: e.GW_PORT,
     host: e.GW_HOST,
@@ -219,20 +224,21 @@ export function loadConfig(env: Env): Config {
     presenceLargeGroup: e.GW_PRESENCE_LARGE_GROUP,
     presenceCountIntervalMs: e.GW_PRESENCE_COUNT_INTERVAL_MS,
     internalPort,
-    internalHost: aliased('GW_METRICS_HOST', e.GW_INTERNAL_HOST, e.GW_METRICS_HOST) ?? '127.0.0.1',
+    internalHost,
     metricsToken: e.GW_METRICS_TOKEN,
     api: e.GW_API_KEY === undefined ? undefined : { key: e.GW_API_KEY, maxBodyBytes: e.GW_API_MAX_BODY_BYTES, ratePerSec: e.GW_API_RATE_PER_SEC },
   };
 }
 
 /**
- * The value of a variable (`value`) or of its former name `alias` (`aliasValue`): either one, or both when they agree
- * (a deployment renamed in one place but not yet in another still starts).
+ * The value of a variable (`value`), else of its former name `alias` (`aliasValue`). When both are set and differ the
+ * new name wins, with a notice: an `.env` from before the rename (GW_METRICS_HOST=127.0.0.1) next to the compose file's
+ * GW_INTERNAL_HOST=0.0.0.0 must not stop an upgraded gateway, and the compose file is the one that knows the network.
  */
-function aliased<T>(alias: keyof typeof CONFIG_ALIASES, value: T | undefined, aliasValue: T | undefined): T | undefined {
+function aliased<T>(alias: keyof typeof CONFIG_ALIASES, value: T | undefined, aliasValue: T | undefined, notices: string[]): T | undefined {
   const name = CONFIG_ALIASES[alias];
   if (value !== undefined && aliasValue !== undefined && value !== aliasValue) {
-    throw new ConfigError(name, `and ${alias} (its former name) are set to different values: set only ${name}`);
+    notices.push(`${alias} (the former name of ${name}) is ignored: ${name} is set as well, to another value; remove ${alias}`);
   }
   return value ?? aliasValue;
 }
