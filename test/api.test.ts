@@ -45,7 +45,7 @@ describe('server API: the key', () => {
       { key: 'short' },
       { authorization: `Basic ${Buffer.from(`api:${API_KEY}`).toString('base64')}` },
       { authorization: API_KEY },
-      { authorization: `bearer ${API_KEY}` },
+      { authorization: `Bearer  ${API_KEY}` },
     ];
     for (const options of attempts) {
       const refused = await api.call('publish', { group: 'g', payload: 'no' }, options);
@@ -53,6 +53,8 @@ describe('server API: the key', () => {
     }
     expect((await api.get('/api/openapi.json', { key: null })).status).toBe(401);
     expect(dataUpdates(await alice.barrier())).toEqual([]);
+    // The scheme's name is case-insensitive in HTTP.
+    expect((await api.call('publish', { group: 'g', payload: 'yes' }, { authorization: `bearer ${API_KEY}` })).status).toBe(200);
   });
 
   it('is refused before the rate limit: calls without the key do not spend the bucket', async () => {

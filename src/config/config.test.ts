@@ -83,6 +83,9 @@ describe('loadConfig', () => {
     expect(loadConfig({ GW_JWT_SECRET: secret, GW_API_KEY: 'k'.repeat(32), GW_API_MAX_BODY_BYTES: '4096', GW_API_RATE_PER_SEC: '5' }).api).toMatchObject({ maxBodyBytes: 4096, ratePerSec: 5 });
     const short = configError({ GW_JWT_SECRET: secret, GW_API_KEY: 'short-api-key' });
     expect([short.variable, short.message]).toEqual(['GW_API_KEY', 'GW_API_KEY: must be at least 32 characters']);
+    // No request could ever carry a key of spaces, or one a header cannot hold.
+    expect(configError({ GW_JWT_SECRET: secret, GW_API_KEY: ' '.repeat(40) }).message).toBe('GW_API_KEY: must be printable ASCII without spaces (a request header carries it)');
+    expect(configError({ GW_JWT_SECRET: secret, GW_API_KEY: `${'k'.repeat(32)}é` }).variable).toBe('GW_API_KEY');
     for (const [variable, value] of [['GW_API_MAX_BODY_BYTES', '100'], ['GW_API_MAX_BODY_BYTES', 'lots'], ['GW_API_RATE_PER_SEC', '0'], ['GW_API_RATE_PER_SEC', '1.5']]) {
       expect(configError({ GW_JWT_SECRET: secret, GW_API_KEY: 'k'.repeat(32), [variable!]: value! }).variable).toBe(variable);
     }

@@ -78,7 +78,11 @@ const envSchema = z.object({
   GW_METRICS_PORT: port.optional(),
   GW_METRICS_HOST: z.string().min(1).optional(),
   GW_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  GW_API_KEY: z.string().min(MIN_API_KEY_LENGTH, `must be at least ${MIN_API_KEY_LENGTH} characters`).optional(),
+  GW_API_KEY: z
+    .string()
+    .min(MIN_API_KEY_LENGTH, `must be at least ${MIN_API_KEY_LENGTH} characters`)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (a request header carries it)')
+    .optional(),
   GW_API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(limits.apiMaxBodyBytes),
   GW_API_RATE_PER_SEC: count(limits.apiRatePerSec),
 });

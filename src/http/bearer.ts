@@ -3,9 +3,15 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 
-/** True when the request carries `Authorization: Bearer <secret>`; the time taken does not depend on where a wrong value differs. */
+/**
+ * True when the request carries `Authorization: Bearer <secret>` (the scheme in any case, as HTTP defines it); the time
+ * taken does not depend on where a wrong secret differs.
+ */
 export function hasBearer(req: Request, secret: string): boolean {
-  const given = Buffer.from(req.get('authorization') ?? '');
-  const expected = Buffer.from(`Bearer ${secret}`);
+  const header = req.get('authorization') ?? '';
+  const space = header.indexOf(' ');
+  if (space < 0 || header.slice(0, space).toLowerCase() !== 'bearer') return false;
+  const given = Buffer.from(header.slice(space + 1));
+  const expected = Buffer.from(secret);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
