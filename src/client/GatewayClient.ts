@@ -246,7 +246,7 @@ export class GatewayClient {
 
   /**
    * Connects (and keeps reconnecting until close()); resolves at the first `ready`. Rejects with a GatewayError when
-   * the client ends before that: close(), a close after which reconnecting cannot help (4003, 4011, 4029), or giving up.
+   * the client ends before that: close(), a close after which reconnecting cannot help (4003, 4005, 4011, 4029), or giving up.
    */
   connect(): Promise<void> {
     if (this.stopped) {
