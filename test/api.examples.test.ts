@@ -36,9 +36,16 @@ function run(command: string, args: string[], input = ''): Promise<{ code: numbe
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-/** alice in team-red and bob in team-blue, the examples' audience. */
-async function audience(gw: TestGateway): Promise<{ alice: ProbeClient; bob: ProbeClient }> {
-  return { alice: await gw.join('alice', ['team-red']), bob: await gw.join('bob', ['team-blue']) };
+/** alice in team-red, bob in team-blue and carol in no group, the examples' audience. */
+async function audience(gw: TestGateway): Promise<{ alice: ProbeClient; bob: ProbeClient; carol: ProbeClient }> {
+  return { alice: await gw.join('alice', ['team-red']), bob: await gw.join('bob', ['team-blue']), carol: await gw.join('carol', []) };
+}
+
+/** What the unsubscribe and disconnect examples do: bob leaves team-blue, carol is disconnected for good. */
+async function expectRevoked(bob: ProbeClient, carol: ProbeClient): Promise<void> {
+  expect((await bob.next('unsubscribed')).data).toEqual({ group: 'team-blue', reason: 'server' });
+  expect((await carol.next('error')).data).toEqual({ code: 'REVOKED', message: 'account closed' });
+  expect(await carol.closed).toEqual({ code: 4005, reason: 'account closed' });
 }
 
 const payloads = async (c: ProbeClient) => (await c.barrier()).filter((e) => e.type === 'data_update').map((e) => e.data!.payload);
@@ -50,9 +57,9 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
   it('every curl command answers as the document says', async () => {
     const gw = await startTestGateway(API_ENV);
     const url = `http://127.0.0.1:${gw.gateway.internalPort}`;
-    const { alice, bob } = await audience(gw);
+    const { alice, bob, carol } = await audience(gw);
     const commands = blocks('sh').filter((b) => b.startsWith('curl '));
-    expect(commands.length).toBeGreaterThanOrEqual(7);
+    expect(commands.length).toBeGreaterThanOrEqual(9);
     const answers = [];
     for (const command of commands) {
       const done = await run('/bin/sh', ['-c', command.replaceAll(DOCUMENTED_URL, url)]);
@@ -62,6 +69,8 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
     expect(answers[0]!.openapi).toBe('3.1.0');
     for (const answer of answers.slice(1)) expect(answer.ok, JSON.stringify(answer)).toBe(true);
     expect(answers.at(-1)!.data!.replies).toEqual([{ result: {} }, { error: expect.objectContaining({ code: 'INVALID_REQUEST', field: 'group' }) }, { result: {} }]);
+    expect(answers.map((a) => a.data).filter((data) => data && Object.keys(data).join() === 'sessions')).toEqual([{ sessions: 1 }, { sessions: 1 }]);
+    await expectRevoked(bob, carol);
     expect(await payloads(alice)).toEqual(ALICE_GETS);
     expect(await payloads(bob)).toEqual([{ text: 'deploy at 18:00' }]);
   });
@@ -69,7 +78,7 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
   it('the Python snippets, in order, print what the document says', async () => {
     const gw = await startTestGateway(API_ENV);
     const url = `http://127.0.0.1:${gw.gateway.internalPort}`;
-    const { alice, bob } = await audience(gw);
+    const { alice, bob, carol } = await audience(gw);
     const done = await run(PYTHON, ['-'], blocks('python').join('\n').replaceAll(DOCUMENTED_URL, url));
     expect(done.stdout.trimEnd().split('\n'), done.stderr).toEqual([
       '{}',
@@ -78,9 +87,12 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
       '{}',
       "1 ['alice']",
       "{'group': 'team-red', 'users': 1, 'sessions': 1}",
+      "{'sessions': 1}",
+      "{'sessions': 1}",
       "['ok', 'group', 'ok']",
     ]);
     expect([done.code, done.stderr]).toEqual([0, '']);
+    await expectRevoked(bob, carol);
     expect(await payloads(alice)).toEqual(ALICE_GETS);
     expect(await payloads(bob)).toEqual([{ text: 'deploy at 18:00' }]);
   });

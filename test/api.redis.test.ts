@@ -1,14 +1,16 @@
 // The server API across two real gateways on one real redis-server: a call to either instance publishes to clients
-// of both, and reads presence of both. Every answer is checked against the OpenAPI document (helpers/api.ts).
+// of both, reads presence of both, and ends or unsubscribes a user's sessions on both. Every answer is checked against the OpenAPI document (helpers/api.ts).
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { API_ENV, apiClient } from './helpers/api';
 import { nextMillisecond, startTestGateway } from './helpers/gateway';
+import { member } from './helpers/presence';
 import type { ServerEnvelope } from './helpers/ProbeClient';
 import { hasRedis, startRedis, stopAllRedis, type RedisServer } from './helpers/redis';
 
 const seqOf = (e: ServerEnvelope) => (e as unknown as { seq: number }).seq;
 const dataUpdates = (seen: ServerEnvelope[]) => seen.filter((e) => e.type === 'data_update');
+const up = (userId: string) => (e: ServerEnvelope) => e.type === 'presence_update' && e.data?.userId === userId && e.data.status === 'UP';
 
 describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
   let redis: RedisServer;
@@ -88,5 +90,61 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
         { result: { group: 'nobody', users: 0, sessions: 0 } },
       ],
     });
+  });
+
+  it('disconnect through one instance ends the user’s sessions on both: each closed with 4005, DOWN once, no resume on either', async () => {
+    const [a, b] = await pair();
+    const bob = await b.join('bob', ['g']);
+    const onA = await member(a, 'alice', ['g']);
+    const onB = await member(b, 'alice', ['g']);
+    await bob.next(up('alice'));
+    expect(await apiClient(a).ok('disconnect', { user: 'alice', reason: 'fraud check' })).toEqual({ sessions: 2 });
+    for (const { client } of [onA, onB]) {
+      expect((await client.next('error')).data).toEqual({ code: 'REVOKED', message: 'fraud check' });
+      expect(await client.closed).toEqual({ code: 4005, reason: 'fraud check' });
+    }
+    expect((await bob.next('presence_update')).data).toMatchObject({ userId: 'alice', status: 'DOWN' });
+    const sentinel = bob.before((e) => e.type === 'data_update');
+    await apiClient(b).ok('publish', { group: 'g', payload: 'sentinel' });
+    expect((await sentinel).filter((e) => e.type === 'presence_update')).toEqual([]);
+    expect(await admin.smembers('rt:conns:alice')).toEqual([]);
+    for (const gw of [a, b]) {
+      for (const { ready } of [onA, onB]) {
+        const back = await gw.connect();
+        const reply = await back.request('identify', { token: await gw.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: 0 } });
+        expect(reply.data).toMatchObject({ resumed: false });
+        back.socket.terminate();
+      }
+    }
+  });
+
+  it('disconnect of one session held by the other instance, reconnect: true: only that session ends, with 4006', async () => {
+    const [a, b] = await pair();
+    const onA = await a.join('alice', ['g']);
+    const onB = await member(b, 'alice', ['g']);
+    expect(await apiClient(a).ok('disconnect', { user: 'alice', session: onB.ready.sessionId, reconnect: true })).toEqual({ sessions: 1 });
+    expect(await onB.client.closed).toEqual({ code: 4006, reason: 'disconnected' });
+    expect((await onA.barrier()).filter((e) => e.type === 'error')).toEqual([]);
+    expect(await apiClient(b).ok('presence_stats', { group: 'g' })).toEqual({ group: 'g', users: 1, sessions: 1 });
+  });
+
+  it('unsubscribe through one instance takes the user’s sessions on both out of the group', async () => {
+    const [a, b] = await pair();
+    const bob = await a.join('bob', ['g', 'h']);
+    const onA = await a.join('alice', ['g', 'h']);
+    const onB = await b.join('alice', ['g']);
+    await bob.next(up('alice'));
+    expect(await apiClient(b).ok('unsubscribe', { user: 'alice', group: 'g' })).toEqual({ sessions: 2 });
+    for (const c of [onA, onB]) {
+      const notice = await c.next('unsubscribed');
+      expect([notice.data, notice.replyTo]).toEqual([{ group: 'g', reason: 'server' }, undefined]);
+    }
+    expect((await bob.next((e) => e.type === 'presence_update' && e.data?.status === 'DOWN')).data).toMatchObject({ group: 'g', userId: 'alice' });
+    await apiClient(b).ok('publish', { group: 'g', payload: 'to g' });
+    await apiClient(b).ok('publish', { group: 'h', payload: 'to h' });
+    expect((await bob.next((e) => e.type === 'data_update' && e.data?.payload === 'to h')).type).toBe('data_update');
+    expect((await onA.before((e) => e.type === 'data_update' && e.data?.payload === 'to h')).filter((e) => e.type === 'data_update')).toEqual([]);
+    expect((await onB.barrier()).filter((e) => e.type === 'data_update')).toEqual([]);
+    expect(await apiClient(a).ok('presence_stats', { group: 'g' })).toEqual({ group: 'g', users: 1, sessions: 1 });
   });
 });

@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { GatewayClient, GatewayError, type WebSocketConstructor } from '../src/client';
+import { API_ENV, apiClient } from './helpers/api';
 import { startTestGateway, type TestGateway } from './helpers/gateway';
 
 /** `ws` that remembers every socket it opened, so a test can cut one as the network would, and that can be cut off from the network. */
@@ -507,6 +508,61 @@ describe('GatewayClient token refresh', () => {
     await alice.connect();
     expect(alice.count('b')).toBe(1);
     expect(await removed).toEqual({ group: 'b', reason: 'not_granted' });
+    expect(alice.count('b')).toBeUndefined();
+    expect(alice.count('a')).toBe(1);
+  });
+});
+
+describe('GatewayClient and the server API (disconnect, unsubscribe)', () => {
+  it('disconnect without reconnect (4005 REVOKED) ends the client for good: a pending request rejects with REVOKED and 4005, no reconnect', async () => {
+    const gw = await startTestGateway(API_ENV);
+    const { Impl, sockets } = trackedWebSocket();
+    let tokens = 0;
+    const alice = client(gw, 'alice', ['g'], { WebSocket: Impl, getToken: () => (tokens++, gw.token({ sub: 'alice', groups: ['*'] })) });
+    await alice.connect();
+    const errors: { code: string; message: string }[] = [];
+    alice.on('error', (e) => errors.push(e));
+    const states: string[] = [];
+    alice.on('state', (s) => states.push(s));
+    sockets[0]!.pause();
+    expect(await apiClient(gw).ok('disconnect', { user: 'alice', reason: 'account closed' })).toEqual({ sessions: 1 });
+    // Sent after the gateway closed this connection: it is never answered, so only the close can settle it.
+    const pending = alice.ping().catch((e: unknown) => e);
+    sockets[0]!.resume();
+    expect(await pending).toMatchObject({ name: 'GatewayError', code: 'REVOKED', closeCode: 4005 });
+    expect(alice.state).toBe('closed');
+    // The gateway's error (the backend's reason), then the close that ends the client.
+    expect(errors).toEqual([
+      { code: 'REVOKED', message: 'account closed' },
+      { code: 'CLOSED', message: 'closed by the gateway with 4005: account closed' },
+    ]);
+    expect(states).toEqual(['closed']);
+    expect([tokens, sockets.length, gw.gateway.sessionCount]).toEqual([1, 1, 0]);
+  });
+
+  it('disconnect with reconnect (4006 DISCONNECTED) reconnects at once into a fresh session, rejoining its groups', async () => {
+    const gw = await startTestGateway(API_ENV);
+    const watcher = await gw.join('watcher', ['g']);
+    const alice = client(gw, 'alice', ['g']);
+    await alice.connect();
+    await watcher.next('presence_update');
+    const first = alice.sessionId;
+    const next = new Promise<{ resumed: boolean }>((resolve) => alice.on('ready', resolve));
+    expect(await apiClient(gw).ok('disconnect', { user: 'alice', session: first, reconnect: true })).toEqual({ sessions: 1 });
+    expect(await next).toEqual(expect.objectContaining({ resumed: false }));
+    expect(alice.sessionId).not.toBe(first);
+    expect(alice.state).toBe('ready');
+    expect(alice.members('g').map((m) => m.userId)).toEqual(['watcher', 'alice']);
+    expect(gw.gateway.sessionCount).toBe(2);
+  });
+
+  it('unsubscribe: the client emits unsubscribed (server) and drops the group, keeping the others', async () => {
+    const gw = await startTestGateway(API_ENV);
+    const alice = client(gw, 'alice', ['a', 'b']);
+    const removed = new Promise((resolve) => alice.on('unsubscribed', resolve));
+    await alice.connect();
+    expect(await apiClient(gw).ok('unsubscribe', { user: 'alice', group: 'b' })).toEqual({ sessions: 1 });
+    expect(await removed).toEqual({ group: 'b', reason: 'server' });
     expect(alice.count('b')).toBeUndefined();
     expect(alice.count('a')).toBe(1);
   });

@@ -4,10 +4,11 @@
 import { describe, expect, it, vi } from 'vitest';
 import { MemoryCluster } from '../src/cluster';
 import { timings } from '../src/config/timings';
+import { API_ENV, apiClient } from './helpers/api';
 import { startTestGateway, type TestGateway } from './helpers/gateway';
 import type { ProbeClient, ServerEnvelope } from './helpers/ProbeClient';
 
-type Op = 'claim' | 'offer' | 'take' | 'commit' | 'mark' | 'state' | 'done' | 'gone';
+type Op = 'claim' | 'offer' | 'take' | 'commit' | 'mark' | 'state' | 'done' | 'gone' | 'revoke' | 'revoked';
 const opOf = (body: string) => (JSON.parse(body) as { op: Op }).op;
 const seqOf = (e: ServerEnvelope) => (e as unknown as { seq: number }).seq;
 
@@ -304,5 +305,39 @@ describe('handoff faults', () => {
     expect(['owner', 'other']).toContain(ownerOf(cluster, credentials.sessionId));
     expect((await resume(other, credentials)).reply.data).toMatchObject({ resumed: true, sessionId: credentials.sessionId });
     expect(owner.gateway.sessionCount + other.gateway.sessionCount).toBe(1);
+  });
+});
+
+describe('a backend ending a session that is being handed over', () => {
+  it('the owner lets the handoff settle, the call follows the session to the instance it moved to and ends it there', async () => {
+    const { cluster, gws } = await start(['owner', 'claimer'], API_ENV);
+    const [owner, claimer] = gws as [TestGateway, TestGateway];
+    const watcher = await owner.join('watcher', ['g']);
+    const credentials = await orphanedAlice(owner);
+    const aliceIn = (e: ServerEnvelope) => e.type === 'presence_update' && e.data?.userId === 'alice';
+    expect((await watcher.next(aliceIn)).data).toMatchObject({ status: 'UP' });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let sawState!: () => void;
+    const stateSent = new Promise<void>((resolve) => (sawState = resolve));
+    cluster.bus.fault = ({ to, body }) => {
+      if (to === 'claimer' && opOf(body) === 'state') {
+        sawState();
+        return held;
+      }
+      // The revoke reaches the owner while its handoff is committed but not done: only then does the move go on.
+      if (to === 'owner' && opOf(body) === 'revoke') release();
+      return 'deliver';
+    };
+    const resuming = resume(claimer, credentials);
+    await stateSent;
+    expect(await apiClient(claimer).ok('disconnect', { user: 'alice' })).toEqual({ sessions: 1 });
+    const { client, reply } = await resuming;
+    // Ended on the claimer, where it arrived: a resume that got there first is closed with 4005, a later one starts afresh.
+    if (reply.data!.sessionId === credentials.sessionId) expect(await client.closed).toMatchObject({ code: 4005 });
+    else expect(reply.data).toMatchObject({ resumed: false });
+    expect(ownerOf(cluster, credentials.sessionId)).toBeNull();
+    expect(owner.gateway.sessionCount).toBe(1);
+    expect((await watcher.next(aliceIn)).data).toMatchObject({ status: 'DOWN' });
   });
 });

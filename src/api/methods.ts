@@ -1,9 +1,10 @@
 // What each server API method does, on the paths the gateway already has: publishes go through Membership (local
 // sessions at once, other instances through the broker, serialized once as the emitter does), presence reads through
-// the PresenceStore. `call` validates a method's parameters first; it never throws.
+// the PresenceStore, disconnect and unsubscribe through Revocations (the session directory, then each holder). `call` validates a method's parameters first; it never throws.
 import type { z } from 'zod';
 import type { ChannelKind } from '../broker/Broker';
 import type { Membership } from '../hub/Membership';
+import type { Revocations } from '../hub/Revocations';
 import type { PresenceStore } from '../presence/PresenceStore';
 import { serializeEnvelope } from '../types/envelope';
 import type { Logger } from '../utils/logger';
@@ -14,6 +15,7 @@ export type ApiReply = { result: unknown } | { error: ApiError };
 export interface ApiMethodsDeps {
   membership: Pick<Membership, 'publish'>;
   presence: Pick<PresenceStore, 'members' | 'stats'>;
+  revocations: Pick<Revocations, 'disconnect' | 'unsubscribe'>;
   logger: Logger;
 }
 
@@ -38,6 +40,8 @@ export class ApiMethods {
         return { group, members, count, next };
       },
       presence_stats: async ({ group }) => ({ group, ...(await this.deps.presence.stats(group)) }),
+      disconnect: async ({ user, session, reason, reconnect }) => ({ sessions: await this.deps.revocations.disconnect(user, session, reconnect ? 'DISCONNECTED' : 'REVOKED', reason) }),
+      unsubscribe: async ({ user, group }) => ({ sessions: await this.deps.revocations.unsubscribe(user, group) }),
       // One after the other: commands publishing to the same audience arrive in the order they are listed.
       batch: async ({ commands }) => {
         const replies: ApiReply[] = [];

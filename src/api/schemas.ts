@@ -67,6 +67,52 @@ const presenceParams = z.strictObject({
 
 const presenceStatsParams = z.strictObject({ group: groupNameSchema });
 
+/** A WebSocket close reason is at most 123 bytes of UTF-8; 100 printable characters leave room for most scripts. */
+const MAX_REASON_CHARS = 100;
+
+const disconnectParams = z.strictObject({
+  user: userIdSchema.meta({ description: 'The user whose sessions end, on every instance.' }),
+  session: z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .meta({ description: "Only this session of the user (a `ready.sessionId`); absent: every session of the user." }),
+  reason: z
+    .string()
+    .min(1)
+    .max(MAX_REASON_CHARS)
+    .regex(/^[^\p{C}\p{Zl}\p{Zp}]*$/u, 'reason must be printable (no control, format or unassigned characters, no line breaks)')
+    .refine((reason) => Buffer.byteLength(reason) <= limits.maxCloseReasonBytes, `reason is over ${limits.maxCloseReasonBytes} bytes of UTF-8 (a WebSocket close reason's limit)`)
+    .optional()
+    .meta({ description: `Told to each client as the close reason and the error's message: 1–${MAX_REASON_CHARS} printable characters, at most ${limits.maxCloseReasonBytes} bytes of UTF-8.` }),
+  reconnect: z
+    .boolean()
+    .default(false)
+    .meta({ description: 'false: close 4005 (REVOKED), the client must not reconnect until it has a new token from the platform. true: close 4006 (DISCONNECTED), the client reconnects with a fresh session.' }),
+});
+
+const unsubscribeParams = z.strictObject({
+  user: userIdSchema.meta({ description: 'The user whose sessions leave the group, on every instance.' }),
+  group: groupNameSchema,
+});
+
+const disconnectResult = z.strictObject({
+  sessions: z
+    .number()
+    .int()
+    .min(0)
+    .meta({ description: 'Sessions this call ended (with or without a connection), each once; a session whose instance is gone or did not answer in time is not counted.' }),
+});
+
+const unsubscribeResult = z.strictObject({
+  sessions: z
+    .number()
+    .int()
+    .min(0)
+    .meta({ description: 'Sessions this call took out of the group (those that were in it), each once; a session whose instance is gone or did not answer in time is not counted.' }),
+});
+
 /** Empty for now; an object, so later fields (offsets, say) can join without breaking anyone. */
 const publishResult = z.strictObject({});
 const broadcastResult = z.strictObject({});
@@ -107,6 +153,8 @@ const single = {
   broadcast: { params: broadcastParams, result: broadcastResult, summary: 'One payload to several groups, cluster-wide.' },
   presence: { params: presenceParams, result: presenceResult, summary: "A page of a group's member list, cluster-wide." },
   presence_stats: { params: presenceStatsParams, result: presenceStatsResult, summary: "A group's user and session counts, cluster-wide." },
+  disconnect: { params: disconnectParams, result: disconnectResult, summary: "Ends a user's sessions (or one of them), cluster-wide, with a close code that tells the client whether to reconnect." },
+  unsubscribe: { params: unsubscribeParams, result: unsubscribeResult, summary: "Takes every session of a user out of a group, cluster-wide." },
 } as const;
 
 type SingleName = keyof typeof single;
@@ -126,7 +174,7 @@ const batchParams = z.strictObject({
 
 const batchResult = z.strictObject({
   replies: z
-    .array(z.union([z.strictObject({ result: z.union([publishResult, broadcastResult, presenceResult, presenceStatsResult]) }), z.strictObject({ error: apiErrorSchema })]))
+    .array(z.union([z.strictObject({ result: z.union([publishResult, broadcastResult, presenceResult, presenceStatsResult, disconnectResult, unsubscribeResult]) }), z.strictObject({ error: apiErrorSchema })]))
     .meta({ description: 'One per command, in order: its result, or its error.' }),
 });
 

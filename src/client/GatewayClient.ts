@@ -38,9 +38,12 @@ export interface ClientEvents {
   /** The group's user count changed (from a member list, a `presence_diff` or a `presence_count`). */
   count: CountUpdate;
   signal: Signal;
-  /** The gateway took this client out of a group (`not_granted`: the refreshed token no longer grants it); it is not re-joined. */
+  /**
+   * The gateway took this client out of a group (`not_granted`: the refreshed token no longer grants it; `server`: a
+   * backend took the user out of it); it is not re-joined.
+   */
   unsubscribed: { group: string; reason: UnsubscribeReason };
-  /** An `error` envelope that answered no request of ours, or a close that ends the client (4003, 4011, 4029, giving up). */
+  /** An `error` envelope that answered no request of ours, or a close that ends the client (4003, 4005, 4011, 4029, giving up). */
   error: { code: ErrorCodeName | 'CLOSED' | 'DISCONNECTED'; message: string };
 }
 
@@ -138,6 +141,7 @@ const REFRESH_RETRY_FLOOR_MS = 1_000;
 /** Close codes after which reconnecting would not help, and the error connect() and pending requests reject with. */
 const FINAL_CLOSES = new Map<number, GatewayError['code']>([
   [CloseCode.AUTH_FAILED.code, 'AUTH_FAILED'],
+  [CloseCode.REVOKED.code, 'REVOKED'],
   [CloseCode.SESSION_TAKEN_OVER.code, 'CLOSED'],
   [CloseCode.TOO_MANY_CONNECTIONS.code, 'LIMIT_EXCEEDED'],
 ]);
@@ -242,7 +246,7 @@ export class GatewayClient {
 
   /**
    * Connects (and keeps reconnecting until close()); resolves at the first `ready`. Rejects with a GatewayError when
-   * the client ends before that: close(), a close after which reconnecting cannot help (4003, 4011, 4029), or giving up.
+   * the client ends before that: close(), a close after which reconnecting cannot help (4003, 4005, 4011, 4029), or giving up.
    */
   connect(): Promise<void> {
     if (this.stopped) {
@@ -314,6 +318,8 @@ export class GatewayClient {
       this.emit('error', { code: 'CLOSED', message });
       return;
     }
+    // A backend ended the session: there is nothing to resume, the next identify starts a fresh one.
+    if (code === CloseCode.DISCONNECTED.code) this.session = null;
     this.failPending(new GatewayError('DISCONNECTED', 'the connection was lost before the reply arrived', undefined, code));
     if (this.attempt >= (this.options.maxReconnectAttempts ?? Number.POSITIVE_INFINITY)) {
       const message = `gave up after ${this.attempt} reconnect attempts (last close ${code})`;

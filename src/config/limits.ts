@@ -4,6 +4,8 @@ export const limits = {
   maxPayloadBytes: 65_536,
   /** Deepest nesting of objects/arrays accepted in a frame (the envelope itself is level 1). */
   maxJsonDepth: 64,
+  /** A WebSocket close reason's limit (RFC 6455: a control frame's 125 bytes less the 2-byte code), in bytes of UTF-8. */
+  maxCloseReasonBytes: 123,
   /** Default GW_RATE_CONN_PER_MIN: upgrade attempts per client IP per minute. */
   connectionsPerMinutePerIp: 10,
   /** Default GW_RATE_MSG_PER_10S: size of each connection's message bucket, refilled continuously over 10 s. */

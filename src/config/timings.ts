@@ -23,6 +23,11 @@ export const timings = {
   /** How long an instance waits for each step of a session handoff from another instance before giving up. */
   handoffTimeoutMs: 1_000,
   /**
+   * How long a server API `disconnect` or `unsubscribe` waits for another instance's answer: longer than the handoff of
+   * a session that instance may have to let settle first (a few handoff steps).
+   */
+  revocationTimeoutMs: 5_000,
+  /**
    * How long a stopping instance goes on handing sessions over; the rest stay (orphaned) and the shutdown goes on, so a
    * supervisor's kill (compose: stop_grace_period 30 s) never cuts it short.
    */

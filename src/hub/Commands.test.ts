@@ -16,6 +16,7 @@ import { clientSignals, type ClientSignalData, type ClientSignalType } from '../
 import { createLogger } from '../utils/logger';
 import { Commands } from './Commands';
 import type { ConnectionContext } from './ConnectionContext';
+import { Control } from './Control';
 import { sequencedTextFrame, textFrame } from './frames';
 import { Membership } from './Membership';
 import { Replies } from './Replies';
@@ -144,7 +145,7 @@ async function gateway(options: { resumeBufferMessages?: number } = {}): Promise
   const replies = new Replies(metrics);
   const commands = new Commands({ config, logger, sessions, membership, deduper: new MemoryDeduper(), replies, metrics, tokens, verifier: createVerifier(SECRET) });
   await broker.start(membership);
-  await broker.listenControl(sessions.control);
+  await broker.listenControl(new Control([sessions.control], logger));
   await presence.start();
   const gw: Gateway = { presence, state, membership, sessions, tokens, metrics, commands, broker };
   running.push(gw);

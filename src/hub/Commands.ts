@@ -97,7 +97,8 @@ export class Commands {
       this.sessions.add(session, ctx);
       const { joined, denied } = await this.joinRequested(session, data.groups ?? []);
       const groups = await this.memberLists(session);
-      if (ctx.closed || ctx.draining) return;
+      // Closed, draining, or ended by a backend meanwhile (which closes the connection itself).
+      if (ctx.closed || ctx.draining || !this.sessions.holds(session)) return;
       // From here to the replay nothing awaits: what reached the session while it joined follows `ready`, numbered.
       this.sessions.attach(session, ctx);
       this.replies.send(ctx, 'ready', { sessionId: session.id, connectionId: ctx.id, userId, role, groups, denied, resumed: false, sessionToken: this.options.tokens.issue(session.id), expiresAt: session.expiresAt }, id);

@@ -6,6 +6,7 @@ import { Metrics } from '../metrics';
 import type { GroupName, SessionId, UserId } from '../types/domain';
 import { createLogger } from '../utils/logger';
 import type { Capture } from './Capture';
+import { Control } from './Control';
 import { Handoff, type HandoffHost, type HandoffOffer } from './Handoff';
 import { Session, type PresenceView } from './Session';
 
@@ -138,6 +139,8 @@ interface Instance {
   host: FakeHost;
   broker: MemoryBroker;
   handoff: Handoff;
+  /** Where the broker delivers this instance's control messages. */
+  control: Control;
 }
 
 interface Cluster {
@@ -163,10 +166,11 @@ async function cluster(ids: string[], timeoutMs = TIMEOUT_MS): Promise<Cluster> 
     const broker = new MemoryBroker(id, bus);
     const metrics = new Metrics({ connections: () => 0, sessions: () => 0, groups: () => 0, redis: () => undefined, dropped: () => 0, invalid: () => 0 });
     const handoff = new Handoff({ instanceId: id, broker, host, timeoutMs, logger, metrics });
-    await broker.listenControl(handoff);
+    const control = new Control([handoff], logger);
+    await broker.listenControl(control);
     await broker.start({ onRelayed() {} });
     running.push(broker);
-    instances[id] = { id, metrics, host, broker, handoff };
+    instances[id] = { id, metrics, host, broker, handoff, control };
   }
   const c: Cluster = { bus, directory, messages: [], instances, logs };
   return c;
@@ -374,7 +378,7 @@ describe('Handoff pull', () => {
     expect(session?.seq).toBe(1);
     expect(replay(session!, 0)).toEqual([[1, '{"n":1']]);
     expect(ops(c)).toEqual(['a>b:claim', 'b>a:offer', 'a>b:commit', 'm>a:state', 'b>a:state', 'a>b:done']);
-    expect(a.handoff.invalid).toBe(0); // refused for its sender, not for its shape
+    expect(a.control.invalid).toBe(0); // refused for its sender, not for its shape
   });
 });
 
@@ -551,8 +555,8 @@ describe('Handoff input', () => {
       JSON.stringify({ op: 'take', id: 'x', sessionId: 's1', userId: 'alice', groups: ['no spaces allowed'], role: 'client', grants: [], meta: {}, createdAt: 0, presence: NO_PRESENCE_VIEW }),
     ];
     for (const body of malformed) expect(await a.broker.sendControl('b', body)).toBe(true);
-    expect(b.handoff.invalid).toBe(malformed.length);
-    expect(a.handoff.invalid).toBe(0);
+    expect(b.control.invalid).toBe(malformed.length);
+    expect(a.control.invalid).toBe(0);
     expect(c.logs.filter((line) => line.includes('malformed control message ignored'))).toHaveLength(malformed.length);
     expect(JSON.parse(c.logs[0]!)).toMatchObject({ from: 'a', msg: 'malformed control message ignored' });
 
@@ -562,7 +566,7 @@ describe('Handoff input', () => {
     expect(b.host.detached).toEqual([]);
     expect(b.host.sessions.has('s1')).toBe(true);
     expect(b.host.standIns).toEqual([]);
-    expect(b.handoff.invalid).toBe(malformed.length);
+    expect(b.control.invalid).toBe(malformed.length);
 
     // And the instance still hands sessions over.
     expect((await a.handoff.pull('s1', 'alice', 0))?.seq).toBe(1);
@@ -578,7 +582,7 @@ describe('Handoff input', () => {
       return 'deliver';
     });
     // MemoryBroker hands a mark straight to its own listener, bypassing the bus: drop it there.
-    await a.broker.listenControl({ onControl: (message, from) => (from === 'a' && opOf(message) === 'mark' ? undefined : a.handoff.onControl(message, from)) });
+    await a.broker.listenControl({ onControl: (message, from) => (from === 'a' && opOf(message) === 'mark' ? undefined : a.control.onControl(message, from)) });
     expect(await a.handoff.pull('s1', 'alice', 0)).toBeNull();
     expect(c.messages.some((m) => m.op === 'mark' && m.from === 'b')).toBe(true);
     expect(a.host.abandoned).toHaveLength(1);

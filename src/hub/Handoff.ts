@@ -7,15 +7,16 @@
 // commits. The owner keeps the session, in its groups and buffering, until `done`. The claimer moving the directory
 // entry under its lease (PresenceStore.transfer) is the one commit point; an owner that hears nothing revokes the
 // lease and, if the entry is still its own, keeps the session, resumable. So a session is never held by two instances
-// and never by none. Messages are validated (zod); what does not parse is counted, logged and dropped.
+// and never by none. Messages arrive through Control and are validated here (zod); what does not parse is refused.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { Broker, ControlHandlers } from '../broker/Broker';
+import type { Broker } from '../broker/Broker';
 import { groupNameSchema, roleSchema, userIdSchema, type GroupName, type PresenceMeta, type Role, type SessionId, type UserId } from '../types/domain';
 import { jsonObjectSchema } from '../types/envelope';
 import type { Metrics } from '../metrics';
 import type { Logger } from '../utils/logger';
 import { Capture } from './Capture';
+import type { ControlReceiver } from './Control';
 import { SharedBodies } from './SharedBodies';
 import type { PresenceView, Session, SessionState } from './Session';
 
@@ -126,7 +127,7 @@ export interface HandoffOptions {
   metrics: Metrics;
 }
 
-export class Handoff implements ControlHandlers {
+export class Handoff implements ControlReceiver {
   private readonly self: string;
   private readonly broker: Broker;
   private readonly host: HandoffHost;
@@ -139,7 +140,6 @@ export class Handoff implements ControlHandlers {
   private readonly incoming = new Set<Promise<Session | null>>();
   /** Restored buffers share their bodies again, as they were shared on the owner. */
   private readonly bodies = new SharedBodies(SHARED_BODIES_MAX_BYTES, SHARED_BODIES_IDLE_MS);
-  private invalidCount = 0;
 
   constructor(options: HandoffOptions) {
     this.self = options.instanceId;
@@ -150,10 +150,8 @@ export class Handoff implements ControlHandlers {
     this.metrics = options.metrics;
   }
 
-  /** Control messages that did not parse. */
-  get invalid(): number {
-    return this.invalidCount;
-  }
+  /** The ops of a handoff's control messages (see Control). */
+  readonly ops = messageSchema.options.map((option) => option.shape.op.value);
 
   /** Whether a handoff is moving this session away from this instance now. */
   moving(sessionId: SessionId): boolean {
@@ -183,7 +181,7 @@ export class Handoff implements ControlHandlers {
       if (owner === this.self) return this.host.candidate(sessionId, userId);
       const id = randomBytes(8).toString('hex');
       const offer = await this.ask(owner, { op: 'claim', id, sessionId, userId }, null);
-      if (offer?.op === 'offer') return this.receive(owner, id, sessionId, userId, offer, lastSeq);
+      if (offer?.op === 'offer') return this.receiveSession(owner, id, sessionId, userId, offer, lastSeq);
       if (offer === null) return null;
     }
     return null;
@@ -200,40 +198,36 @@ export class Handoff implements ControlHandlers {
     return out.settled;
   }
 
-  onControl(raw: string, from: string): void {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      parsed = undefined;
-    }
-    const checked = messageSchema.safeParse(parsed);
-    if (!checked.success) {
-      this.invalidCount++;
-      this.log.warn({ from }, 'malformed control message ignored');
-      return;
-    }
+  /** Handles a control message of a handoff; false when it is malformed. */
+  receive(raw: unknown, from: string): boolean {
+    const checked = messageSchema.safeParse(raw);
+    if (!checked.success) return false;
     const message = checked.data;
     switch (message.op) {
       case 'claim':
-        return void this.offer(from, message);
+        void this.offer(from, message);
+        break;
       case 'take':
-        return void this.take(from, message);
+        void this.take(from, message);
+        break;
       case 'commit':
-        return this.commit(from, message);
+        this.commit(from, message);
+        break;
       case 'done':
-        return this.done(from, message);
+        this.done(from, message);
+        break;
       case 'mark':
         if (from === this.self) this.waiting.get(message.id)?.capture?.marked();
-        return;
+        break;
       default: {
         const waiting = this.waiting.get(message.id);
-        if (!waiting || waiting.from !== from) return;
+        if (!waiting || waiting.from !== from) break;
         // Synchronously, in the order Redis delivered it: deliveries read after this one are the claimer's to number.
         if (message.op === 'state') waiting.capture?.answered();
         waiting.answer(message);
       }
     }
+    return true;
   }
 
   // --- the claimer's side --------------------------------------------------------------------
@@ -243,11 +237,11 @@ export class Handoff implements ControlHandlers {
     const { id, sessionId, userId } = message;
     // Refused (this instance shuts down too): the owner keeps the session.
     if (!this.host.accepting) return void this.send(from, { op: 'done', id, sessionId, userId, moved: false });
-    await this.receive(from, id, sessionId, userId, message, null);
+    await this.receiveSession(from, id, sessionId, userId, message, null);
   }
 
   /** Stands in, commits, restores the owner's state and moves the directory entry; the session, or null. */
-  private receive(owner: string, id: string, sessionId: SessionId, userId: UserId, offer: HandoffOffer, lastSeq: number | null): Promise<Session | null> {
+  private receiveSession(owner: string, id: string, sessionId: SessionId, userId: UserId, offer: HandoffOffer, lastSeq: number | null): Promise<Session | null> {
     const arriving = this.arrive(owner, id, sessionId, userId, offer, lastSeq);
     this.incoming.add(arriving);
     void arriving.finally(() => this.incoming.delete(arriving));

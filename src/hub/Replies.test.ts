@@ -117,6 +117,8 @@ describe('Replies', () => {
     ALREADY_IDENTIFIED: null,
     AUTH_FAILED: { code: 4003, reason: 'auth failed', onlyFor: 'identify' },
     TOKEN_EXPIRED: { code: 4004, reason: 'token expired' },
+    REVOKED: { code: 4005, reason: 'revoked' },
+    DISCONNECTED: { code: 4006, reason: 'disconnected' },
     FORBIDDEN: null,
     IDENTIFY_TIMEOUT: { code: 4001, reason: 'identify timeout' },
     RATE_LIMITED: null,
@@ -127,6 +129,12 @@ describe('Replies', () => {
 
   it('the expectations cover exactly the codes in the table', () => {
     expect(Object.keys(EXPECTED_CLOSE).sort()).toEqual(Object.keys(ErrorCode).sort());
+  });
+
+  it('closes with a reason of its own when the refusal brings one (a backend ending a session)', () => {
+    const { ctx, written } = fakeConnection();
+    replies.refuse(ctx, 'REVOKED', 'account closed', { closeReason: 'account closed' });
+    expect(written).toEqual([errorEnvelope({ code: 'REVOKED', message: 'account closed' }), { close: { code: 4005, reason: 'account closed' } }]);
   });
 
   describe.each(Object.keys(ErrorCode) as ErrorCodeName[])('%s', (code) => {

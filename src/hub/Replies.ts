@@ -12,6 +12,8 @@ export interface Refusal {
   /** The type of the refused envelope, when known (some errors close only for one type). */
   refused?: ClientSignalType;
   retryAfterMs?: number;
+  /** The close reason, when the close has one of its own (a backend's); else the code's name. */
+  closeReason?: string;
 }
 
 export class Replies {
@@ -27,8 +29,8 @@ export class Replies {
     this.send(ctx, 'error', { code, message, retryAfterMs: refusal.retryAfterMs }, refusal.replyTo);
     const closes = (ErrorCode[code] as { closes?: { code: keyof typeof CloseCode; on?: ClientSignalType } }).closes;
     if (closes && (closes.on === undefined || closes.on === refusal.refused)) {
-      // The close reason is the code's name (a reason is at most 123 bytes); the error before it carries the detail.
-      ctx.close(CloseCode[closes.code].code, closes.code.toLowerCase().replace(/_/g, ' '));
+      // The close reason is the code's name unless the caller has one (a reason is at most 123 bytes); the error before it carries the detail.
+      ctx.close(CloseCode[closes.code].code, refusal.closeReason ?? closes.code.toLowerCase().replace(/_/g, ' '));
     }
     return undefined;
   }

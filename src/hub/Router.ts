@@ -1,5 +1,6 @@
 // Router: the protocol layer's composition and its connection registry. The Hub hands it connections through typed
-// callbacks; it passes their frames to Inbound, their closes to Sessions, their pongs to Liveness, and runs shutdown.
+// callbacks; it passes their frames to Inbound, their closes to Sessions, their pongs to Liveness, control messages
+// from other instances through Control to Handoff and Revocations, and runs shutdown.
 import type { RawData, WebSocket } from 'ws';
 import type { Config } from '../config';
 import { limits } from '../config/limits';
@@ -15,12 +16,14 @@ import type { Logger } from '../utils/logger';
 import type { Metrics } from '../metrics';
 import { Commands } from './Commands';
 import { ConnectionContext, type ConnectionPolicy } from './ConnectionContext';
+import { Control } from './Control';
 import type { HubHandlers } from './Hub';
 import { Inbound } from './Inbound';
 import { Liveness } from './Liveness';
 import type { Membership } from './Membership';
 import { createBucket } from './rateLimits';
 import { Replies } from './Replies';
+import { Revocations } from './Revocations';
 import { Sessions } from './Sessions';
 
 export interface RouterOptions {
@@ -43,6 +46,9 @@ export class Router implements HubHandlers {
   private readonly liveness: Liveness;
   private readonly sessions: Sessions;
   private readonly inbound: Inbound;
+  private readonly controlMessages: Control;
+  /** What a backend takes back from a user on every instance (server API `disconnect`, `unsubscribe`). */
+  readonly revocations: Revocations;
 
   constructor(options: RouterOptions) {
     const { config, logger, metrics } = options;
@@ -54,6 +60,17 @@ export class Router implements HubHandlers {
     this.liveness = new Liveness(config, this.connections, this.replies, logger);
     this.sessions = new Sessions({ config, logger, membership: options.membership, presence: options.presence, broker: options.broker, tokens, metrics });
     const commands = new Commands({ config, logger, sessions: this.sessions, membership: options.membership, deduper: options.deduper, replies: this.replies, metrics, tokens, verifier: options.verifier });
+    this.revocations = new Revocations({
+      instanceId: config.instanceId,
+      broker: options.broker,
+      presence: options.presence,
+      sessions: this.sessions,
+      membership: options.membership,
+      replies: this.replies,
+      timeoutMs: timings.revocationTimeoutMs,
+      logger,
+    });
+    this.controlMessages = new Control([this.sessions.control, this.revocations], logger);
     this.inbound = new Inbound({ commands, replies: this.replies, liveness: this.liveness, metrics, logger, messagesPer10s: config.messagesPer10s });
     this.policy = {
       slowConsumerBytes: config.slowConsumerBytes,
@@ -74,14 +91,14 @@ export class Router implements HubHandlers {
     return this.sessions.size;
   }
 
-  /** Where the broker delivers control messages (session handoffs between instances). */
+  /** Where the broker delivers control messages (session handoffs and revocations between instances). */
   get control(): ControlHandlers {
-    return this.sessions.control;
+    return this.controlMessages;
   }
 
   /** Control messages from other instances that did not parse. */
   get invalidControl(): number {
-    return this.sessions.invalidControl;
+    return this.controlMessages.invalid;
   }
 
   start(): void {

@@ -10,6 +10,7 @@ import type { GroupName, UserId } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 import { createLogger } from '../utils/logger';
 import type { ConnectionContext } from './ConnectionContext';
+import { Control } from './Control';
 import { Membership } from './Membership';
 import type { Session } from './Session';
 import { Sessions } from './Sessions';
@@ -90,7 +91,7 @@ async function instance(id: string, options: Options = {}): Promise<Instance> {
     metrics,
   });
   await broker.start(membership);
-  await broker.listenControl(sessions.control);
+  await broker.listenControl(new Control([sessions.control], logger));
   await presence.start();
   const made: Instance = { id, broker, presence, membership, metrics, tokens, sessions, logs };
   started.push(made);

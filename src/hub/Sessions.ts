@@ -4,7 +4,7 @@
 import type { Config } from '../config';
 import { timings } from '../config/timings';
 import type { SessionTokens } from '../auth/sessionToken';
-import type { Broker, ControlHandlers } from '../broker/Broker';
+import type { Broker } from '../broker/Broker';
 import type { PresenceStore } from '../presence/PresenceStore';
 import { CloseCode } from '../types/codes';
 import type { PresenceMeta, Role, SessionId, UserId } from '../types/domain';
@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics';
 import type { Logger } from '../utils/logger';
 import type { Capture } from './Capture';
 import type { ConnectionContext } from './ConnectionContext';
+import type { ControlReceiver } from './Control';
 import { Handoff, type HandoffHost, type HandoffOffer } from './Handoff';
 import type { Membership } from './Membership';
 import { Session, type SessionLimits } from './Session';
@@ -46,6 +47,8 @@ export class Sessions implements HandoffHost {
   private readonly handoff: Handoff;
   private readonly limits: SessionLimits;
   private readonly log: Logger;
+  /** New sessions and the connection identifying them, until `attach` (a backend may end a session meanwhile). */
+  private readonly joining = new WeakMap<Session, ConnectionContext>();
   private timer: NodeJS.Timeout | null = null;
   accepting = true;
 
@@ -60,14 +63,9 @@ export class Sessions implements HandoffHost {
     return this.store.size;
   }
 
-  /** Where the broker delivers control messages (handoffs). */
-  get control(): ControlHandlers {
+  /** Where Control routes the control messages of handoffs. */
+  get control(): ControlReceiver {
     return this.handoff;
-  }
-
-  /** Control messages from other instances that did not parse. */
-  get invalidControl(): number {
-    return this.handoff.invalid;
   }
 
   /** Starts expiring orphans. */
@@ -92,6 +90,7 @@ export class Sessions implements HandoffHost {
    */
   add(session: Session, ctx: ConnectionContext): void {
     this.store.add(session);
+    this.joining.set(session, ctx);
     ctx.session = session;
   }
 
@@ -121,6 +120,7 @@ export class Sessions implements HandoffHost {
       previous.session = null;
       previous.close(CloseCode.SESSION_TAKEN_OVER.code, 'session resumed elsewhere');
     }
+    this.joining.delete(session);
     this.store.adopt(session, ctx);
     ctx.session = session;
     return previous !== null && previous !== ctx;
@@ -145,6 +145,28 @@ export class Sessions implements HandoffHost {
   end(session: Session): void {
     this.store.remove(session);
     this.options.membership.release(session);
+  }
+
+  /** Session `sessionId` of `userId` once no handoff is moving it: here, or null (it moved on, or is not here). */
+  async here(userId: UserId, sessionId: SessionId): Promise<Session | null> {
+    while (this.handoff.moving(sessionId)) await this.handoff.settled(sessionId);
+    return this.candidate(sessionId, userId);
+  }
+
+  /**
+   * Ends session `sessionId` of `userId` here at a backend's request, whatever its state (attached, being set up,
+   * orphaned). A handoff moving it settles first: the session ends where it then is, so one that moved on is not here
+   * (null) and the caller follows it. Resolves with the connection it had, detached for the caller to close (its close
+   * then changes nothing), or null when it had none.
+   */
+  async endHere(userId: UserId, sessionId: SessionId): Promise<{ conn: ConnectionContext | null } | null> {
+    const session = await this.here(userId, sessionId);
+    if (!session) return null;
+    const conn = session.conn ?? this.joining.get(session) ?? null;
+    this.joining.delete(session);
+    if (conn) conn.session = null;
+    this.end(session);
+    return { conn };
   }
 
   /** Ends every session still here (the instance is going away), announcing DOWN where due. */

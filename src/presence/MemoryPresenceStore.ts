@@ -2,7 +2,7 @@
 // (in-process instances); online/offline events go to a hook (the log). Not for several processes.
 import type { SessionId, GroupName, MemberCursor, UserId } from '../types/domain';
 import { PresenceRegistry } from './PresenceRegistry';
-import type { GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceEvent, PresenceStore } from './PresenceStore';
+import type { DirectoryEntry, GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceEvent, PresenceStore } from './PresenceStore';
 
 export class MemoryPresenceState {
   readonly registry = new PresenceRegistry();
@@ -87,6 +87,10 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async owner(userId: UserId, sessionId: SessionId): Promise<string | null> {
     return this.state.users.get(userId)?.get(sessionId) ?? null;
+  }
+
+  async sessionsOf(userId: UserId): Promise<DirectoryEntry[]> {
+    return [...(this.state.users.get(userId) ?? [])].map(([sessionId, instanceId]) => ({ sessionId, instanceId }));
   }
 
   /** Nothing here is reconciled. */

@@ -132,6 +132,27 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       expect(await a.owner('alice', 's2')).toBe('b');
     });
 
+    it("lists a user's sessions with the instance holding each, on every store, until they end or move", async () => {
+      const [a, b] = await cluster('a', 'b');
+      expect(await a.sessionsOf('alice')).toEqual([]);
+      await a.connect('alice', 's1', 5);
+      await b.connect('alice', 's2', 5);
+      await b.connect('bob', 's3', 5);
+      const sorted = (entries: { sessionId: string }[]) => [...entries].sort((x, y) => x.sessionId.localeCompare(y.sessionId));
+      for (const store of [a, b]) {
+        expect(sorted(await store.sessionsOf('alice'))).toEqual([
+          { sessionId: 's1', instanceId: 'a' },
+          { sessionId: 's2', instanceId: 'b' },
+        ]);
+      }
+      // A session that moved is listed with its new instance; one that ended is not listed.
+      expect(await b.lease('s1', 'L', 10_000)).toBe(true);
+      expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: {}, since: 1 }, [], 'L')).toBe(true);
+      await b.disconnect('alice', 's2');
+      expect(await a.sessionsOf('alice')).toEqual([{ sessionId: 's1', instanceId: 'b' }]);
+      expect(await a.sessionsOf('bob')).toEqual([{ sessionId: 's3', instanceId: 'b' }]);
+    });
+
     it('grants a lease to one claimer at a time, until it expires', async () => {
       const [a, b] = await cluster('a', 'b');
       expect(await a.lease('s1', 'lease-a', 300)).toBe(true);

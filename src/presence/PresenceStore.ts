@@ -56,6 +56,12 @@ export interface PresenceEvent {
   ts: number;
 }
 
+/** One session in the session directory, and the instance holding it. */
+export interface DirectoryEntry {
+  sessionId: SessionId;
+  instanceId: string;
+}
+
 export interface PresenceHandlers {
   /** A transition the store found by itself: an instance died, or local state was re-published after an outage. */
   onTransition(group: GroupName, userId: UserId, change: PresenceChange): void;
@@ -87,6 +93,11 @@ export interface PresenceStore {
 
   /** The instance holding `sessionId` of `userId`, or null. An instance that crashed holds its sessions until survivors reap them. */
   owner(userId: UserId, sessionId: SessionId): Promise<string | null>;
+  /**
+   * Every session of `userId` the directory lists, with the instance holding each (a crashed instance's until survivors
+   * reap them). While the store is unreachable, only this instance's.
+   */
+  sessionsOf(userId: UserId): Promise<DirectoryEntry[]>;
   /** A claimer's right to move the session, for `ttlMs`; false when another handoff holds it (or the store is unreachable). */
   lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean>;
   /** A claimer that gave up lets its lease go (only its own), so the session can be claimed again at once. */

@@ -6,7 +6,7 @@ import { compareMembers, encodeCursor, type GroupName, type Member, type MemberC
 import { isReady, type Redis } from '../redis/connection';
 import type { Logger } from '../utils/logger';
 import { PresenceRegistry } from './PresenceRegistry';
-import type { GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
+import type { DirectoryEntry, GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
 
 /**
  * How long an empty group's version is kept. Versions must not start again while batches numbered before the group
@@ -381,6 +381,17 @@ export class RedisPresenceStore implements PresenceStore {
     const suffix = `|${sessionId}`;
     const field = fields.find((f) => f.endsWith(suffix));
     return field === undefined ? null : field.slice(0, -suffix.length);
+  }
+
+  /** The user's `rt:conns` set: one `instance|session` field per session. */
+  async sessionsOf(userId: UserId): Promise<DirectoryEntry[]> {
+    const fields = await this.attempt(() => this.redis.smembers(keys.userConnections(userId)));
+    if (fields === undefined) return [...(this.localUsers.get(userId) ?? [])].map((sessionId) => ({ sessionId, instanceId: this.id }));
+    return fields.flatMap((field) => {
+      // Session ids never hold `|` (utils/ids.ts); an instance id may.
+      const cut = field.lastIndexOf('|');
+      return cut < 0 ? [] : [{ sessionId: field.slice(cut + 1), instanceId: field.slice(0, cut) }];
+    });
   }
 
   moving(userId: UserId, sessionId: SessionId, groups: GroupName[], on: boolean): void {

@@ -26,6 +26,17 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: { code: 1009, meaning: 'A frame exceeded GW_MAX_PAYLOAD_BYTES.', action: 'fix-request' },
   IDENTIFY_TIMEOUT: { code: 4001, meaning: 'No `identify` arrived within identifyTimeoutMs of `hello`.', action: 'reconnect' },
   AUTH_FAILED: { code: 4003, meaning: 'The token in `identify` was missing, malformed, badly signed or expired.', action: 'refresh-token' },
+  REVOKED: {
+    code: 4005,
+    meaning:
+      "The platform ended the user's access (server API `disconnect`, `reconnect: false`); the session ended. Do not reconnect until the app has a new token from the platform.",
+    action: 'give-up',
+  },
+  DISCONNECTED: {
+    code: 4006,
+    meaning: 'A backend ended this session (server API `disconnect`, `reconnect: true`); the session ended. Reconnect: a fresh session starts.',
+    action: 'reconnect',
+  },
   TOKEN_EXPIRED: {
     code: 4004,
     meaning:
@@ -85,6 +96,16 @@ export const ErrorCode = {
     meaning: "The connection's token expired and no `refresh` came within GW_TOKEN_EXPIRY_GRACE_MS; the session is kept for a resume.",
     action: 'refresh-and-resume',
     closes: { code: 'TOKEN_EXPIRED' },
+  },
+  REVOKED: {
+    meaning: "The platform ended the user's access; the message is the backend's reason. The session has ended and the connection closes with 4005.",
+    action: 'give-up',
+    closes: { code: 'REVOKED' },
+  },
+  DISCONNECTED: {
+    meaning: "A backend ended this session; the message is the backend's reason. The session has ended and the connection closes with 4006.",
+    action: 'reconnect',
+    closes: { code: 'DISCONNECTED' },
   },
   FORBIDDEN: { meaning: 'The token does not grant the group, or the connection is not a member of it.', action: 'fix-request' },
   IDENTIFY_TIMEOUT: {

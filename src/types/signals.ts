@@ -56,7 +56,7 @@ export function isClientSignalType(type: string): type is ClientSignalType {
 }
 
 /** Why the gateway took a connection out of a group (`unsubscribed.reason`). */
-export type UnsubscribeReason = 'not_granted';
+export type UnsubscribeReason = 'not_granted' | 'server';
 
 /** How a session hears of presence changes (identify.presence). */
 export type PresenceMode = 'updates' | 'diffs';
@@ -93,7 +93,8 @@ export interface ServerSignals {
   members: MemberList;
   /**
    * The answer to `unsubscribe` (no `reason`), or a notice that the gateway took the connection out of a group:
-   * `not_granted` when a refreshed token no longer grants it.
+   * `not_granted` when a refreshed token no longer grants it, `server` when a backend took the user out of it (server
+   * API `unsubscribe`).
    */
   unsubscribed: { group: GroupName; reason?: UnsubscribeReason };
   ack: Record<string, never>;
