@@ -123,7 +123,7 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     const onA = await a.join('alice', ['g']);
     const onB = await member(b, 'alice', ['g']);
     expect(await apiClient(a).ok('disconnect', { user: 'alice', session: onB.ready.sessionId, reconnect: true })).toEqual({ sessions: 1 });
-    expect(await onB.client.closed).toEqual({ code: 4006, reason: 'disconnected' });
+    expect(await onB.client.closed).toEqual({ code: 4006, reason: 'session ended' });
     expect((await onA.barrier()).filter((e) => e.type === 'error')).toEqual([]);
     expect(await apiClient(b).ok('presence_stats', { group: 'g' })).toEqual({ group: 'g', users: 1, sessions: 1 });
   });

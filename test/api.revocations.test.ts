@@ -66,12 +66,12 @@ describe('server API: disconnect', () => {
     for (const ready of [tabs[0]!.ready, droppedReady]) expect(await resume(gw, 'alice', ready)).toMatchObject({ resumed: false });
   });
 
-  it('reconnect: true closes with 4006 (DISCONNECTED), the reason defaulting to the code name', async () => {
+  it('reconnect: true closes with 4006 (SESSION_ENDED), the reason defaulting to the code name', async () => {
     const gw = await startTestGateway(API_ENV);
     const alice = await gw.join('alice', ['g']);
     expect(await apiClient(gw).ok('disconnect', { user: 'alice', reconnect: true })).toEqual({ sessions: 1 });
-    expect((await alice.next('error')).data).toEqual({ code: 'DISCONNECTED', message: 'a backend ended this session' });
-    expect(await alice.closed).toEqual({ code: 4006, reason: 'disconnected' });
+    expect((await alice.next('error')).data).toEqual({ code: 'SESSION_ENDED', message: 'a backend ended this session' });
+    expect(await alice.closed).toEqual({ code: 4006, reason: 'session ended' });
     const bob = await gw.join('bob', ['g']);
     const explicit = await gw.join('bob', []);
     expect(await apiClient(gw).ok('disconnect', { user: 'bob', reconnect: false, reason: 'ünïcödé ✓' })).toEqual({ sessions: 2 });

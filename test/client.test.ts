@@ -540,7 +540,7 @@ describe('GatewayClient and the server API (disconnect, unsubscribe)', () => {
     expect([tokens, sockets.length, gw.gateway.sessionCount]).toEqual([1, 1, 0]);
   });
 
-  it('disconnect with reconnect (4006 DISCONNECTED) reconnects at once into a fresh session, rejoining its groups', async () => {
+  it('disconnect with reconnect (4006 SESSION_ENDED) reconnects at once into a fresh session, rejoining its groups', async () => {
     const gw = await startTestGateway(API_ENV);
     const watcher = await gw.join('watcher', ['g']);
     const alice = client(gw, 'alice', ['g']);

@@ -40,7 +40,7 @@ export class ApiMethods {
         return { group, members, count, next };
       },
       presence_stats: async ({ group }) => ({ group, ...(await this.deps.presence.stats(group)) }),
-      disconnect: async ({ user, session, reason, reconnect }) => ({ sessions: await this.deps.revocations.disconnect(user, session, reconnect ? 'DISCONNECTED' : 'REVOKED', reason) }),
+      disconnect: async ({ user, session, reason, reconnect }) => ({ sessions: await this.deps.revocations.disconnect(user, session, reconnect ? 'SESSION_ENDED' : 'REVOKED', reason) }),
       unsubscribe: async ({ user, group }) => ({ sessions: await this.deps.revocations.unsubscribe(user, group) }),
       // One after the other: commands publishing to the same audience arrive in the order they are listed.
       batch: async ({ commands }) => {

@@ -89,7 +89,7 @@ const disconnectParams = z.strictObject({
   reconnect: z
     .boolean()
     .default(false)
-    .meta({ description: 'false: close 4005 (REVOKED), the client must not reconnect until it has a new token from the platform. true: close 4006 (DISCONNECTED), the client reconnects with a fresh session.' }),
+    .meta({ description: 'false: close 4005 (REVOKED), the client must not reconnect until it has a new token from the platform. true: close 4006 (SESSION_ENDED), the client reconnects with a fresh session.' }),
 });
 
 const unsubscribeParams = z.strictObject({

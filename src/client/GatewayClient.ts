@@ -319,7 +319,7 @@ export class GatewayClient {
       return;
     }
     // A backend ended the session: there is nothing to resume, the next identify starts a fresh one.
-    if (code === CloseCode.DISCONNECTED.code) this.session = null;
+    if (code === CloseCode.SESSION_ENDED.code) this.session = null;
     this.failPending(new GatewayError('DISCONNECTED', 'the connection was lost before the reply arrived', undefined, code));
     if (this.attempt >= (this.options.maxReconnectAttempts ?? Number.POSITIVE_INFINITY)) {
       const message = `gave up after ${this.attempt} reconnect attempts (last close ${code})`;

@@ -118,7 +118,7 @@ describe('Replies', () => {
     AUTH_FAILED: { code: 4003, reason: 'auth failed', onlyFor: 'identify' },
     TOKEN_EXPIRED: { code: 4004, reason: 'token expired' },
     REVOKED: { code: 4005, reason: 'revoked' },
-    DISCONNECTED: { code: 4006, reason: 'disconnected' },
+    SESSION_ENDED: { code: 4006, reason: 'session ended' },
     FORBIDDEN: null,
     IDENTIFY_TIMEOUT: { code: 4001, reason: 'identify timeout' },
     RATE_LIMITED: null,

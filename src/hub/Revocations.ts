@@ -1,5 +1,5 @@
 // Revocations: what a backend takes back from a user, on every instance. `disconnect` ends their sessions (each
-// connection gets the error and close of REVOKED, 4005, or DISCONNECTED, 4006; orphaned sessions end too); `unsubscribe`
+// connection gets the error and close of REVOKED, 4005, or SESSION_ENDED, 4006; orphaned sessions end too); `unsubscribe`
 // takes every session of theirs out of a group (told with `unsubscribed`, reason `server`). The session directory
 // names the instance holding each session: this instance acts on its own and asks each other holder with one control
 // message, then follows any session a handoff moved meanwhile to its new holder.
@@ -16,7 +16,7 @@ import type { Replies } from './Replies';
 import type { Sessions } from './Sessions';
 
 /** What is taken back from each session: the session itself, or one group. */
-export type Revocation = { kind: 'end'; close: 'REVOKED' | 'DISCONNECTED'; reason?: string } | { kind: 'leave'; group: GroupName };
+export type Revocation = { kind: 'end'; close: 'REVOKED' | 'SESSION_ENDED'; reason?: string } | { kind: 'leave'; group: GroupName };
 
 /** A session a handoff moved is followed this many times; it cannot keep moving (a handoff needs a resume or a stop). */
 const ROUNDS = 3;
@@ -25,7 +25,7 @@ const sessionIdSchema = z.string().min(1).max(64);
 const revocationSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('end'),
-    close: z.enum(['REVOKED', 'DISCONNECTED']),
+    close: z.enum(['REVOKED', 'SESSION_ENDED']),
     reason: z
       .string()
       .max(limits.maxCloseReasonBytes)
@@ -63,7 +63,7 @@ export class Revocations implements ControlReceiver {
    * Ends every session of `userId` the directory lists (or only `sessionId`), wherever it is held; resolves with how
    * many were ended, each counted once, by the instance that ended it and answered in time.
    */
-  disconnect(userId: UserId, sessionId: SessionId | undefined, close: 'REVOKED' | 'DISCONNECTED', reason: string | undefined): Promise<number> {
+  disconnect(userId: UserId, sessionId: SessionId | undefined, close: 'REVOKED' | 'SESSION_ENDED', reason: string | undefined): Promise<number> {
     return this.revoke(userId, sessionId, reason === undefined ? { kind: 'end', close } : { kind: 'end', close, reason });
   }
 

@@ -32,7 +32,7 @@ export const CloseCode = {
       "The platform ended the user's access (server API `disconnect`, `reconnect: false`); the session ended. Do not reconnect until the app has a new token from the platform.",
     action: 'give-up',
   },
-  DISCONNECTED: {
+  SESSION_ENDED: {
     code: 4006,
     meaning: 'A backend ended this session (server API `disconnect`, `reconnect: true`); the session ended. Reconnect: a fresh session starts.',
     action: 'reconnect',
@@ -102,10 +102,10 @@ export const ErrorCode = {
     action: 'give-up',
     closes: { code: 'REVOKED' },
   },
-  DISCONNECTED: {
+  SESSION_ENDED: {
     meaning: "A backend ended this session; the message is the backend's reason. The session has ended and the connection closes with 4006.",
     action: 'reconnect',
-    closes: { code: 'DISCONNECTED' },
+    closes: { code: 'SESSION_ENDED' },
   },
   FORBIDDEN: { meaning: 'The token does not grant the group, or the connection is not a member of it.', action: 'fix-request' },
   IDENTIFY_TIMEOUT: {
