@@ -3,7 +3,6 @@
 // takes every session of theirs out of a group (told with `unsubscribed`, reason `server`). The session directory
 // names the instance holding each session: this instance acts on its own and asks each other holder with one control
 // message, then follows any session a handoff moved meanwhile to its new holder.
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Broker } from '../broker/Broker';
 import { limits } from '../config/limits';
@@ -12,6 +11,7 @@ import { groupNameSchema, userIdSchema, type GroupName, type SessionId, type Use
 import type { Logger } from '../utils/logger';
 import type { ControlReceiver } from './Control';
 import type { Membership } from './Membership';
+import { Questions } from './Questions';
 import type { Replies } from './Replies';
 import type { Sessions } from './Sessions';
 
@@ -55,9 +55,11 @@ export interface RevocationsOptions {
 
 export class Revocations implements ControlReceiver {
   readonly ops = messageSchema.options.map((option) => option.shape.op.value);
-  private readonly waiting = new Map<string, { from: string; answer(sessions: SessionId[]): void }>();
+  private readonly questions: Questions<SessionId[]>;
 
-  constructor(private readonly options: RevocationsOptions) {}
+  constructor(private readonly options: RevocationsOptions) {
+    this.questions = new Questions(options.broker, options.timeoutMs);
+  }
 
   /**
    * Ends every session of `userId` the directory lists (or only `sessionId`), wherever it is held; resolves with how
@@ -79,8 +81,7 @@ export class Revocations implements ControlReceiver {
     if (message.op === 'revoke') {
       void this.apply(message.userId, message.sessions, message.action).then((sessions) => this.send(from, { op: 'revoked', id: message.id, sessions }));
     } else {
-      const waiting = this.waiting.get(message.id);
-      if (waiting?.from === from) waiting.answer(message.sessions);
+      this.questions.answer(message.id, from, message.sessions);
     }
     return true;
   }
@@ -137,22 +138,9 @@ export class Revocations implements ControlReceiver {
 
   /** Asks instance `to` to act on its sessions; resolves with those it did, or none when it is gone or does not answer in time. */
   private ask(to: string, userId: UserId, sessions: SessionId[], action: Revocation): Promise<SessionId[]> {
-    return new Promise((resolve) => {
-      const id = randomBytes(8).toString('hex');
-      const finish = (done: SessionId[]) => {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        resolve(done);
-      };
-      const timer = setTimeout(() => {
-        this.options.logger.warn({ instance: to, userId, sessions: sessions.length }, 'no answer from an instance asked to revoke sessions');
-        finish([]);
-      }, this.options.timeoutMs);
-      this.waiting.set(id, { from: to, answer: finish });
-      void this.send(to, { op: 'revoke', id, userId, sessions, action }).then((heard) => {
-        if (!heard) finish([]);
-      });
-    });
+    return this.questions.ask(to, (id): Message => ({ op: 'revoke', id, userId, sessions, action }), [], () =>
+      this.options.logger.warn({ instance: to, userId, sessions: sessions.length }, 'no answer from an instance asked to revoke sessions'),
+    );
   }
 
   private send(to: string, message: Message): Promise<boolean> {
