@@ -58,7 +58,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const membership: Membership = new Membership(cluster.broker, cluster.presence, logger, metrics, config);
   // A JWK set source fetches in the background from here on; start-up does not wait for it (docs/auth.md).
   const verifier = createVerifier(config.auth, logger);
-  const router: Router = new Router({ config, logger, membership, presence: cluster.presence, deduper: cluster.deduper, metrics, broker: cluster.broker, verifier });
+  const uptimeSec = () => Math.floor((Date.now() - startedAt) / 1000);
+  const router: Router = new Router({
+    config,
+    logger,
+    membership,
+    presence: cluster.presence,
+    deduper: cluster.deduper,
+    metrics,
+    broker: cluster.broker,
+    verifier,
+    status: () => {
+      const redis = cluster.redisStatus();
+      const state = hub.state === 'open' ? 'up' : hub.state;
+      return { version, uptimeSec: uptimeSec(), connections: router.connectionCount, sessions: router.sessionCount, state, ...(redis ? { redis } : {}) };
+    },
+  });
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
 
   const app = createApp({
@@ -69,7 +84,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return {
         status: hub.state !== 'open' ? hub.state : redis === 'down' ? 'degraded' : 'ok',
         version,
-        uptimeSec: Math.floor((Date.now() - startedAt) / 1000),
+        uptimeSec: uptimeSec(),
         connections: router.connectionCount,
         ...(redis ? { redis } : {}),
         keys: verifier.health(),
@@ -85,7 +100,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     trustProxy: config.trustProxy,
   });
   // The server API only with its key (GW_API_KEY); it publishes and reads presence through the same parts as clients do.
-  const api = config.api && createApiRouter({ config: config.api, methods: new ApiMethods({ membership, presence: cluster.presence, revocations: router.revocations, logger }), document: openApiDocument() });
+  const api = config.api && createApiRouter({ config: config.api, methods: new ApiMethods({ membership, presence: cluster.presence, revocations: router.revocations, inquiries: router.inquiries, logger }), document: openApiDocument() });
   const internalServer = createServer(createInternalApp({ registry: metrics.registry, metricsToken: config.metricsToken, api }));
   const closeServers = async () => {
     hub.close();

@@ -1,7 +1,9 @@
 // The server API across two real gateways on one real redis-server: a call to either instance publishes to clients
-// of both, reads presence of both, and ends or unsubscribes a user's sessions on both. Every answer is checked against the OpenAPI document (helpers/api.ts).
+// of both, reads presence of both, ends or unsubscribes a user's sessions on both, lists a user's sessions and the
+// instances of both (and what is known of an instance that is gone or silent). Every answer is checked against the OpenAPI document (helpers/api.ts).
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { version } from '../src/utils/version';
 import { API_ENV, apiClient } from './helpers/api';
 import { nextMillisecond, startTestGateway } from './helpers/gateway';
 import { member } from './helpers/presence';
@@ -146,5 +148,66 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     expect((await onA.before((e) => e.type === 'data_update' && e.data?.payload === 'to h')).filter((e) => e.type === 'data_update')).toEqual([]);
     expect((await onB.barrier()).filter((e) => e.type === 'data_update')).toEqual([]);
     expect(await apiClient(a).ok('presence_stats', { group: 'g' })).toEqual({ group: 'g', users: 1, sessions: 1 });
+  });
+
+  it('user through either instance lists the user’s sessions on both, attached or resumable, each with its instance', async () => {
+    const [a, b] = await pair();
+    const onA = await member(a, 'alice', ['g']);
+    await nextMillisecond();
+    const onB = await member(b, 'alice', ['h']);
+    await nextMillisecond();
+    const dropped = await member(b, 'alice', []);
+    await b.join('bob', ['g']);
+    expect(b.gateway.terminateConnection((dropped.ready as unknown as { connectionId: string }).connectionId)).toBe(true);
+    await b.connections(2);
+    const expected = {
+      user: 'alice',
+      sessions: [
+        { sessionId: onA.ready.sessionId, instance: 'api-a', groups: ['g'], connectedSince: expect.any(Number), state: 'attached' },
+        { sessionId: onB.ready.sessionId, instance: 'api-b', groups: ['h'], connectedSince: expect.any(Number), state: 'attached' },
+        { sessionId: dropped.ready.sessionId, instance: 'api-b', groups: [], connectedSince: expect.any(Number), state: 'resumable' },
+      ],
+    };
+    for (const gw of [a, b]) expect(await apiClient(gw).ok('user', { user: 'alice' })).toEqual(expected);
+    expect(await apiClient(a).ok('user', { user: 'bob' })).toMatchObject({ sessions: [{ instance: 'api-b', groups: ['g'], state: 'attached' }] });
+  });
+
+  it('user lists a session whose instance is gone or silent as unknown, with what the directory knows', async () => {
+    const [a] = await pair();
+    const onA = await member(a, 'alice', []);
+    // Directory entries of an instance nobody listens for (gone) and of one that listens but never answers (silent).
+    const silent = redis.client();
+    await silent.subscribe('rt:control:api-silent');
+    await admin.sadd('rt:conns:alice', 'api-gone|s-gone', 'api-silent|s-silent');
+    const started = Date.now();
+    const data = (await apiClient(a).ok('user', { user: 'alice' })) as { sessions: unknown[] };
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+    expect(data.sessions[0]).toMatchObject({ sessionId: onA.ready.sessionId, instance: 'api-a', state: 'attached' });
+    expect(data.sessions.slice(1).sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)))).toEqual([
+      { sessionId: 's-gone', instance: 'api-gone', state: 'unknown' },
+      { sessionId: 's-silent', instance: 'api-silent', state: 'unknown' },
+    ]);
+    await silent.quit();
+  });
+
+  it('info through either instance lists both with their counts; a silent one as unknown; a stopped one no more', async () => {
+    const [a, b] = await pair();
+    await a.join('alice', ['g']);
+    await b.join('bob', ['g']);
+    const dropped = await member(b, 'bob', []);
+    b.gateway.terminateConnection((dropped.ready as unknown as { connectionId: string }).connectionId);
+    await b.connections(1);
+    const instance = (id: string, connections: number, sessions: number) => ({ id, version, uptimeSec: expect.any(Number), connections, sessions, state: 'up', redis: 'up' });
+    expect(await apiClient(a).ok('info', {})).toEqual({ instances: [instance('api-a', 1, 1), instance('api-b', 1, 2)], redis: 'up' });
+    expect(await apiClient(b).ok('info', {})).toEqual({ instances: [instance('api-b', 1, 2), instance('api-a', 1, 1)], redis: 'up' });
+
+    const silent = redis.client();
+    await silent.subscribe('rt:control:api-silent');
+    expect(await apiClient(a).ok('info', {})).toEqual({ instances: [instance('api-a', 1, 1), instance('api-b', 1, 2), { id: 'api-silent', state: 'unknown' }], redis: 'up' });
+    await silent.quit();
+
+    await b.gateway.stop();
+    const after = (await apiClient(a).ok('info', {})) as { instances: { id: string }[] };
+    expect(after.instances.map((i) => i.id)).toEqual(['api-a']);
   });
 });

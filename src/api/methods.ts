@@ -1,8 +1,10 @@
 // What each server API method does, on the paths the gateway already has: publishes go through Membership (local
 // sessions at once, other instances through the broker, serialized once as the emitter does), presence reads through
-// the PresenceStore, disconnect and unsubscribe through Revocations (the session directory, then each holder). `call` validates a method's parameters first; it never throws.
+// the PresenceStore, disconnect and unsubscribe through Revocations (the session directory, then each holder), user and
+// info through Inquiries. `call` validates a method's parameters first; it never throws.
 import type { z } from 'zod';
 import type { ChannelKind } from '../broker/Broker';
+import type { Inquiries } from '../hub/Inquiries';
 import type { Membership } from '../hub/Membership';
 import type { Revocations } from '../hub/Revocations';
 import type { PresenceStore } from '../presence/PresenceStore';
@@ -16,6 +18,7 @@ export interface ApiMethodsDeps {
   membership: Pick<Membership, 'publish'>;
   presence: Pick<PresenceStore, 'members' | 'stats'>;
   revocations: Pick<Revocations, 'disconnect' | 'unsubscribe'>;
+  inquiries: Pick<Inquiries, 'user' | 'info'>;
   logger: Logger;
 }
 
@@ -42,6 +45,8 @@ export class ApiMethods {
       presence_stats: async ({ group }) => ({ group, ...(await this.deps.presence.stats(group)) }),
       disconnect: async ({ user, session, reason, reconnect }) => ({ sessions: await this.deps.revocations.disconnect(user, session, reconnect ? 'SESSION_ENDED' : 'REVOKED', reason) }),
       unsubscribe: async ({ user, group }) => ({ sessions: await this.deps.revocations.unsubscribe(user, group) }),
+      user: async ({ user }) => ({ user, sessions: await this.deps.inquiries.user(user) }),
+      info: () => this.deps.inquiries.info(),
       // One after the other: commands publishing to the same audience arrive in the order they are listed.
       batch: async ({ commands }) => {
         const replies: ApiReply[] = [];

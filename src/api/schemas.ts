@@ -113,6 +113,56 @@ const unsubscribeResult = z.strictObject({
     .meta({ description: 'Sessions this call took out of the group (those that were in it), each once; a session whose instance is gone or did not answer in time is not counted.' }),
 });
 
+const userParams = z.strictObject({ user: userIdSchema.meta({ description: 'The user whose sessions are listed, on every instance.' }) });
+
+/** No parameters; an object, so later ones can join. */
+const infoParams = z.strictObject({});
+
+const redisStatus = z.enum(['up', 'down']);
+const sessionId = z.string().meta({ description: 'The session id (a `ready.sessionId`).' });
+
+const userResult = z.strictObject({
+  user: z.string(),
+  sessions: z
+    .array(
+      z.union([
+        z.strictObject({
+          sessionId,
+          instance: z.string().meta({ description: 'The id of the instance holding the session.' }),
+          groups: z.array(z.string()),
+          connectedSince: z.number().int().meta({ description: 'When the session was created (ms since the epoch); a resume keeps it.' }),
+          state: z.enum(['attached', 'resumable']).meta({ description: '`attached`: it has a connection; `resumable`: its connection dropped and it waits for a resume.' }),
+        }),
+        z.strictObject({
+          sessionId,
+          instance: z.string(),
+          state: z.literal('unknown').meta({ description: 'Its instance is gone (crashed) or did not answer in time: only what the session directory knows.' }),
+        }),
+      ]),
+    )
+    .meta({ description: 'Ordered by `connectedSince`, `unknown` ones last; empty for a user with no session.' }),
+});
+
+const infoResult = z.strictObject({
+  instances: z
+    .array(
+      z.union([
+        z.strictObject({
+          id: z.string(),
+          version: z.string(),
+          uptimeSec: z.number().int().min(0),
+          connections: z.number().int().min(0),
+          sessions: z.number().int().min(0).meta({ description: 'Sessions held, attached or waiting for a resume.' }),
+          state: z.enum(['starting', 'up', 'draining']),
+          redis: redisStatus.optional().meta({ description: "The instance's view of Redis; absent without Redis." }),
+        }),
+        z.strictObject({ id: z.string(), state: z.literal('unknown').meta({ description: 'It listens for control messages but did not answer in time.' }) }),
+      ]),
+    )
+    .meta({ description: 'The instance answering first, then the others by id.' }),
+  redis: redisStatus.optional().meta({ description: "The answering instance's view of Redis; absent without Redis." }),
+});
+
 /** Empty for now; an object, so later fields (offsets, say) can join without breaking anyone. */
 const publishResult = z.strictObject({});
 const broadcastResult = z.strictObject({});
@@ -155,6 +205,8 @@ const single = {
   presence_stats: { params: presenceStatsParams, result: presenceStatsResult, summary: "A group's user and session counts, cluster-wide." },
   disconnect: { params: disconnectParams, result: disconnectResult, summary: "Ends a user's sessions (or one of them), cluster-wide, with a close code that tells the client whether to reconnect." },
   unsubscribe: { params: unsubscribeParams, result: unsubscribeResult, summary: "Takes every session of a user out of a group, cluster-wide." },
+  user: { params: userParams, result: userResult, summary: "A user's sessions, cluster-wide: each one's instance, groups, creation time and state." },
+  info: { params: infoParams, result: infoResult, summary: 'Every live instance of the cluster: its version, uptime, connection and session counts and state.' },
 } as const;
 
 type SingleName = keyof typeof single;
@@ -174,7 +226,7 @@ const batchParams = z.strictObject({
 
 const batchResult = z.strictObject({
   replies: z
-    .array(z.union([z.strictObject({ result: z.union([publishResult, broadcastResult, presenceResult, presenceStatsResult, disconnectResult, unsubscribeResult]) }), z.strictObject({ error: apiErrorSchema })]))
+    .array(z.union([z.strictObject({ result: z.union([publishResult, broadcastResult, presenceResult, presenceStatsResult, disconnectResult, unsubscribeResult, userResult, infoResult]) }), z.strictObject({ error: apiErrorSchema })]))
     .meta({ description: 'One per command, in order: its result, or its error.' }),
 });
 

@@ -1,6 +1,6 @@
 // Router: the protocol layer's composition and its connection registry. The Hub hands it connections through typed
 // callbacks; it passes their frames to Inbound, their closes to Sessions, their pongs to Liveness, control messages
-// from other instances through Control to Handoff and Revocations, and runs shutdown.
+// from other instances through Control to Handoff, Revocations and Inquiries, and runs shutdown.
 import type { RawData, WebSocket } from 'ws';
 import type { Config } from '../config';
 import { limits } from '../config/limits';
@@ -19,6 +19,7 @@ import { ConnectionContext, type ConnectionPolicy } from './ConnectionContext';
 import { Control } from './Control';
 import type { HubHandlers } from './Hub';
 import { Inbound } from './Inbound';
+import { Inquiries, type InstanceStatus } from './Inquiries';
 import { Liveness } from './Liveness';
 import type { Membership } from './Membership';
 import { createBucket } from './rateLimits';
@@ -35,6 +36,8 @@ export interface RouterOptions {
   metrics: Metrics;
   broker: Broker;
   verifier: TokenVerifier;
+  /** This instance's status, as the server API's `info` reports it. */
+  status(): InstanceStatus;
 }
 
 export class Router implements HubHandlers {
@@ -49,6 +52,8 @@ export class Router implements HubHandlers {
   private readonly controlMessages: Control;
   /** What a backend takes back from a user on every instance (server API `disconnect`, `unsubscribe`). */
   readonly revocations: Revocations;
+  /** What a backend reads about the cluster (server API `user`, `info`). */
+  readonly inquiries: Inquiries;
 
   constructor(options: RouterOptions) {
     const { config, logger, metrics } = options;
@@ -70,7 +75,16 @@ export class Router implements HubHandlers {
       timeoutMs: timings.revocationTimeoutMs,
       logger,
     });
-    this.controlMessages = new Control([this.sessions.control, this.revocations], logger);
+    this.inquiries = new Inquiries({
+      instanceId: config.instanceId,
+      broker: options.broker,
+      presence: options.presence,
+      sessions: this.sessions,
+      status: options.status,
+      timeoutMs: timings.inquiryTimeoutMs,
+      logger,
+    });
+    this.controlMessages = new Control([this.sessions.control, this.revocations, this.inquiries], logger);
     this.inbound = new Inbound({ commands, replies: this.replies, liveness: this.liveness, metrics, logger, messagesPer10s: config.messagesPer10s });
     this.policy = {
       slowConsumerBytes: config.slowConsumerBytes,

@@ -1,0 +1,174 @@
+// Inquiries: what a backend reads about the cluster (server API `user`, `info`). A user's sessions come from the session
+// directory, which names each one's holder: this instance describes its own, and asks each other holder with one
+// control message. The instances come from the broker's peers, each asked for its status with one control message.
+// An instance that is gone or silent is reported as `unknown`, with what the directory or the peer list knows of it.
+import { z } from 'zod';
+import type { Broker } from '../broker/Broker';
+import type { PresenceStore } from '../presence/PresenceStore';
+import { groupNameSchema, userIdSchema, type GroupName, type SessionId, type UserId } from '../types/domain';
+import type { Logger } from '../utils/logger';
+import type { ControlReceiver } from './Control';
+import { Questions } from './Questions';
+import type { Sessions } from './Sessions';
+
+/** A session as its holder sees it: with a connection (or one being set up), or orphaned and waiting for a resume. */
+export interface HeldSession {
+  sessionId: SessionId;
+  groups: GroupName[];
+  /** When the session was created (ms since the epoch); a resume, here or on another instance, keeps it. */
+  connectedSince: number;
+  state: 'attached' | 'resumable';
+}
+
+/** A session of the user and its instance; `unknown` when that instance is gone or did not answer in time. */
+export type SessionReport = (HeldSession & { instance: string }) | { sessionId: SessionId; instance: string; state: 'unknown' };
+
+/** What an instance says of itself. */
+export interface InstanceStatus {
+  version: string;
+  uptimeSec: number;
+  connections: number;
+  /** Sessions held, attached or orphaned. */
+  sessions: number;
+  state: 'starting' | 'up' | 'draining';
+  /** Its view of Redis; absent without Redis. */
+  redis?: 'up' | 'down';
+}
+
+export type InstanceReport = (InstanceStatus & { id: string }) | { id: string; state: 'unknown' };
+
+export interface ClusterInfo {
+  /** This instance first, then the others by id. */
+  instances: InstanceReport[];
+  /** This instance's view of Redis; absent without Redis. */
+  redis?: 'up' | 'down';
+}
+
+const id = z.string().min(1).max(64);
+const sessionIdSchema = z.string().min(1).max(64);
+const count = z.number().int().min(0);
+const heldSchema = z.object({
+  sessionId: sessionIdSchema,
+  groups: z.array(groupNameSchema).max(10_000),
+  connectedSince: count,
+  state: z.enum(['attached', 'resumable']),
+}) satisfies z.ZodType<HeldSession>;
+const statusSchema = z.object({
+  version: z.string().min(1).max(64),
+  uptimeSec: count,
+  connections: count,
+  sessions: count,
+  state: z.enum(['starting', 'up', 'draining']),
+  redis: z.enum(['up', 'down']).optional(),
+}) satisfies z.ZodType<InstanceStatus>;
+const messageSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('describe_sessions'), id, userId: userIdSchema, sessions: z.array(sessionIdSchema).min(1).max(10_000) }),
+  // The sessions asked about that the instance holds.
+  z.object({ op: z.literal('sessions_described'), id, sessions: z.array(heldSchema).max(10_000) }),
+  z.object({ op: z.literal('describe_instance'), id }),
+  z.object({ op: z.literal('instance_described'), id, status: statusSchema }),
+]);
+type Message = z.infer<typeof messageSchema>;
+
+export interface InquiriesOptions {
+  instanceId: string;
+  broker: Pick<Broker, 'sendControl' | 'peers'>;
+  presence: Pick<PresenceStore, 'sessionsOf'>;
+  sessions: Pick<Sessions, 'candidate'>;
+  /** This instance's status now. */
+  status(): InstanceStatus;
+  /** How long an answer from another instance is waited for. */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+export class Inquiries implements ControlReceiver {
+  readonly ops = messageSchema.options.map((option) => option.shape.op.value);
+  private readonly sessionQuestions: Questions<HeldSession[] | null>;
+  private readonly statusQuestions: Questions<InstanceStatus | null>;
+
+  constructor(private readonly options: InquiriesOptions) {
+    this.sessionQuestions = new Questions(options.broker, options.timeoutMs);
+    this.statusQuestions = new Questions(options.broker, options.timeoutMs);
+  }
+
+  /**
+   * Every session of `userId` the directory lists, as its holder describes it, ordered by `connectedSince` (unknown
+   * ones last). A session the holder no longer has (it ended, or moved on, after the directory was read) is left out.
+   */
+  async user(userId: UserId): Promise<SessionReport[]> {
+    const { presence, instanceId, logger } = this.options;
+    const byInstance = new Map<string, SessionId[]>();
+    for (const { sessionId, instanceId: holder } of await presence.sessionsOf(userId)) {
+      const ids = byInstance.get(holder);
+      if (ids) ids.push(sessionId);
+      else byInstance.set(holder, [sessionId]);
+    }
+    const answers = await Promise.all(
+      [...byInstance].map(async ([holder, ids]): Promise<SessionReport[]> => {
+        const held =
+          holder === instanceId
+            ? this.describe(userId, ids)
+            : await this.sessionQuestions.ask(holder, (id): Message => ({ op: 'describe_sessions', id, userId, sessions: ids }), null, () =>
+                logger.warn({ instance: holder, userId, sessions: ids.length }, 'no answer from an instance asked to describe sessions'),
+              );
+        if (held === null) return ids.map((sessionId) => ({ sessionId, instance: holder, state: 'unknown' }));
+        return held.map((session) => ({ ...session, instance: holder }));
+      }),
+    );
+    const since = (report: SessionReport) => ('connectedSince' in report ? report.connectedSince : Infinity);
+    return answers.flat().sort((a, b) => since(a) - since(b) || (a.sessionId < b.sessionId ? -1 : 1));
+  }
+
+  /** This instance and every other one listening for control messages, each as it describes itself. */
+  async info(): Promise<ClusterInfo> {
+    const { broker, instanceId, logger } = this.options;
+    const self = this.options.status();
+    const peers = (await broker.peers()).sort();
+    const others = await Promise.all(
+      peers.map(async (peer): Promise<InstanceReport> => {
+        const status = await this.statusQuestions.ask(peer, (id): Message => ({ op: 'describe_instance', id }), null, () =>
+          logger.warn({ instance: peer }, 'no answer from an instance asked for its status'),
+        );
+        return status === null ? { id: peer, state: 'unknown' } : { id: peer, ...status };
+      }),
+    );
+    const instances = [{ id: instanceId, ...self }, ...others];
+    return self.redis === undefined ? { instances } : { instances, redis: self.redis };
+  }
+
+  receive(raw: unknown, from: string): boolean {
+    const checked = messageSchema.safeParse(raw);
+    if (!checked.success) return false;
+    const message = checked.data;
+    switch (message.op) {
+      case 'describe_sessions':
+        void this.send(from, { op: 'sessions_described', id: message.id, sessions: this.describe(message.userId, message.sessions) });
+        break;
+      case 'sessions_described':
+        this.sessionQuestions.answer(message.id, from, message.sessions);
+        break;
+      case 'describe_instance':
+        void this.send(from, { op: 'instance_described', id: message.id, status: this.options.status() });
+        break;
+      case 'instance_described':
+        this.statusQuestions.answer(message.id, from, message.status);
+        break;
+    }
+    return true;
+  }
+
+  /** The sessions of `ids` held here now, as they are: no wait for a handoff, whose owner holds the session until it moved. */
+  private describe(userId: UserId, ids: SessionId[]): HeldSession[] {
+    const held: HeldSession[] = [];
+    for (const sessionId of ids) {
+      const session = this.options.sessions.candidate(sessionId, userId);
+      if (session) held.push({ sessionId, groups: [...session.groups], connectedSince: session.createdAt, state: session.orphanedAt === null ? 'attached' : 'resumable' });
+    }
+    return held;
+  }
+
+  private send(to: string, message: Message): Promise<boolean> {
+    return this.options.broker.sendControl(to, JSON.stringify(message));
+  }
+}
