@@ -59,17 +59,19 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
     const url = `http://127.0.0.1:${gw.gateway.internalPort}`;
     const { alice, bob, carol } = await audience(gw);
     const commands = blocks('sh').filter((b) => b.startsWith('curl '));
-    expect(commands.length).toBeGreaterThanOrEqual(9);
+    expect(commands.length).toBeGreaterThanOrEqual(11);
     const answers = [];
     for (const command of commands) {
       const done = await run('/bin/sh', ['-c', command.replaceAll(DOCUMENTED_URL, url)]);
       expect([done.code, done.stderr], command).toEqual([0, '']);
-      answers.push(JSON.parse(done.stdout) as { ok?: boolean; openapi?: string; data?: { replies?: unknown[] } });
+      answers.push(JSON.parse(done.stdout) as { ok?: boolean; openapi?: string; data?: { replies?: unknown[]; user?: string; instances?: unknown[] } });
     }
     expect(answers[0]!.openapi).toBe('3.1.0');
     for (const answer of answers.slice(1)) expect(answer.ok, JSON.stringify(answer)).toBe(true);
     expect(answers.at(-1)!.data!.replies).toEqual([{ result: {} }, { error: expect.objectContaining({ code: 'INVALID_REQUEST', field: 'group' }) }, { result: {} }]);
     expect(answers.map((a) => a.data).filter((data) => data && Object.keys(data).join() === 'sessions')).toEqual([{ sessions: 1 }, { sessions: 1 }]);
+    expect(answers.find((a) => a.data?.user !== undefined)!.data).toEqual({ user: 'alice', sessions: [expect.objectContaining({ groups: ['team-red'], state: 'attached' })] });
+    expect(answers.find((a) => a.data?.instances !== undefined)!.data).toEqual({ instances: [expect.objectContaining({ connections: 3, sessions: 3, state: 'up' })] });
     await expectRevoked(bob, carol);
     expect(await payloads(alice)).toEqual(ALICE_GETS);
     expect(await payloads(bob)).toEqual([{ text: 'deploy at 18:00' }]);
@@ -87,6 +89,8 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
       '{}',
       "1 ['alice']",
       "{'group': 'team-red', 'users': 1, 'sessions': 1}",
+      "[('attached', ['team-red'])]",
+      "[('up', 3, 3)]",
       "{'sessions': 1}",
       "{'sessions': 1}",
       "['ok', 'group', 'ok']",
