@@ -1,34 +1,23 @@
 // The server API across two real gateways on one real redis-server: a call to either instance publishes to clients
 // of both, reads presence of both, ends or unsubscribes a user's sessions on both, lists a user's sessions and the
 // instances of both (and what is known of an instance that is gone or silent). Every answer is checked against the OpenAPI document (helpers/api.ts).
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { version } from '../src/utils/version';
 import { API_ENV, apiClient } from './helpers/api';
 import { nextMillisecond, startTestGateway } from './helpers/gateway';
 import { member } from './helpers/presence';
 import type { ServerEnvelope } from './helpers/ProbeClient';
-import { hasRedis, startRedis, stopAllRedis, type RedisServer } from './helpers/redis';
+import { hasRedis, useRedis } from './helpers/redis';
 
 const seqOf = (e: ServerEnvelope) => (e as unknown as { seq: number }).seq;
 const dataUpdates = (seen: ServerEnvelope[]) => seen.filter((e) => e.type === 'data_update');
 const up = (userId: string) => (e: ServerEnvelope) => e.type === 'presence_update' && e.data?.userId === userId && e.data.status === 'UP';
 
 describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
-  let redis: RedisServer;
-  let admin: Redis;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    admin = redis.client();
-  });
-  beforeEach(async () => {
-    await admin.flushall();
-  });
-  afterAll(stopAllRedis);
+  const redis = useRedis();
 
   const pair = () =>
-    Promise.all([startTestGateway({ ...API_ENV, GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'api-a' }), startTestGateway({ ...API_ENV, GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'api-b' })]);
+    Promise.all([startTestGateway({ ...API_ENV, GW_REDIS_URL: redis.server.url, GW_INSTANCE_ID: 'api-a' }), startTestGateway({ ...API_ENV, GW_REDIS_URL: redis.server.url, GW_INSTANCE_ID: 'api-b' })]);
 
   it('publish through either instance reaches a group’s members and a user’s sessions on both, numbered', async () => {
     const [a, b] = await pair();
@@ -109,7 +98,7 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     const sentinel = bob.before((e) => e.type === 'data_update');
     await apiClient(b).ok('publish', { group: 'g', payload: 'sentinel' });
     expect((await sentinel).filter((e) => e.type === 'presence_update')).toEqual([]);
-    expect(await admin.smembers('rt:conns:alice')).toEqual([]);
+    expect(await redis.admin.smembers('rt:conns:alice')).toEqual([]);
     for (const gw of [a, b]) {
       for (const { ready } of [onA, onB]) {
         const back = await gw.connect();
@@ -176,9 +165,9 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     const [a] = await pair();
     const onA = await member(a, 'alice', []);
     // Directory entries of an instance nobody listens for (gone) and of one that listens but never answers (silent).
-    const silent = redis.client();
+    const silent = redis.server.client();
     await silent.subscribe('rt:control:api-silent');
-    await admin.sadd('rt:conns:alice', 'api-gone|s-gone', 'api-silent|s-silent');
+    await redis.admin.sadd('rt:conns:alice', 'api-gone|s-gone', 'api-silent|s-silent');
     const started = Date.now();
     const data = (await apiClient(a).ok('user', { user: 'alice' })) as { sessions: unknown[] };
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
@@ -201,7 +190,7 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     expect(await apiClient(a).ok('info', {})).toEqual({ instances: [instance('api-a', 1, 1), instance('api-b', 1, 2)], redis: 'up' });
     expect(await apiClient(b).ok('info', {})).toEqual({ instances: [instance('api-b', 1, 2), instance('api-a', 1, 1)], redis: 'up' });
 
-    const silent = redis.client();
+    const silent = redis.server.client();
     await silent.subscribe('rt:control:api-silent');
     expect(await apiClient(a).ok('info', {})).toEqual({ instances: [instance('api-a', 1, 1), instance('api-b', 1, 2), { id: 'api-silent', state: 'unknown' }], redis: 'up' });
     await silent.quit();

@@ -2,11 +2,11 @@
 // both, counts and member lists are cluster-wide, a user with tabs on both instances is UP once and DOWN once, and a
 // batch costs one PUBLISH whatever the number of members. Absence is asserted behind sentinel users joining on each
 // instance: one instance's batches reach every member in the order it sent them.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startTestGateway } from './helpers/gateway';
 import type { ProbeClient, ServerEnvelope } from './helpers/ProbeClient';
 import { BATCH_WAIT_MS, isDiff, joinsOf, member, mentions, type Member, type MemberList } from './helpers/presence';
-import { hasRedis, startRedis, stopAllRedis, type RedisServer } from './helpers/redis';
+import { hasRedis, useRedis } from './helpers/redis';
 import type { Redis } from 'ioredis';
 
 
@@ -43,20 +43,10 @@ async function calls(admin: Redis, command: string): Promise<number> {
 }
 
 describe.skipIf(!hasRedis)('presence across instances on Redis', () => {
-  let redis: RedisServer;
-  let admin: Redis;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    admin = redis.client();
-  });
-  beforeEach(async () => {
-    await admin.flushall();
-  });
-  afterAll(stopAllRedis);
+  const redis = useRedis();
 
   const pair = (env: Record<string, string> = {}) =>
-    Promise.all([startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'pres-a', ...env }), startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'pres-b', ...env })]);
+    Promise.all([startTestGateway({ GW_REDIS_URL: redis.server.url, GW_INSTANCE_ID: 'pres-a', ...env }), startTestGateway({ GW_REDIS_URL: redis.server.url, GW_INSTANCE_ID: 'pres-b', ...env })]);
 
   it('delivers batches from both instances to members on both, each join once, with the cluster-wide count', async () => {
     const [a, b] = await pair({ GW_PRESENCE_BATCH_MS: '300' });
@@ -164,14 +154,14 @@ describe.skipIf(!hasRedis)('presence across instances on Redis', () => {
     // Let the set-up's batches go out before counting.
     await member(a, 'ready-a', ['g']);
     await diffsUntil(watchersB[0]!, ['ready-a']);
-    const before = await calls(admin, 'publish');
+    const before = await calls(redis.admin, 'publish');
     const storm = Array.from({ length: 60 }, (_, i) => `storm-${i}`);
     for (let i = 0; i < storm.length; i += 20) await Promise.all(storm.slice(i, i + 20).map((u) => member(a, u, ['g'])));
     await member(a, 'storm-end', ['g']);
     // Every storm join reached a member on the other instance, through A's batches.
     const diffs = await diffsUntil(watchersB[0]!, ['storm-end']);
     for (const u of storm) expect(mentions(diffs, u), u).toEqual(['UP']);
-    const published = (await calls(admin, 'publish')) - before;
+    const published = (await calls(redis.admin, 'publish')) - before;
     // One PUBLISH per batch from A, each seen as one diff on B.
     expect(published).toBe(diffs.length);
     expect(published).toBeLessThan(storm.length / 2);

@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { freePort } from '../../bench/proc';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 
 export const REDIS_BINARY = 'redis-server';
 export const hasRedis = spawnSync(REDIS_BINARY, ['--version']).status === 0;
@@ -86,4 +87,21 @@ export async function stopAllRedis(): Promise<void> {
     for (const c of s.clients) c.disconnect();
     await s.kill();
   }
+}
+
+/**
+ * One redis-server for the enclosing describe block: started before its tests, flushed before each one, stopped after
+ * them all. The fields are set once the block's beforeAll ran.
+ */
+export function useRedis(): { readonly server: RedisServer; readonly admin: Redis } {
+  const shared = {} as { server: RedisServer; admin: Redis };
+  beforeAll(async () => {
+    shared.server = await startRedis();
+    shared.admin = shared.server.client();
+  });
+  beforeEach(async () => {
+    await shared.admin.flushall();
+  });
+  afterAll(stopAllRedis);
+  return shared;
 }
