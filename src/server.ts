@@ -100,7 +100,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     trustProxy: config.trustProxy,
   });
   // The server API only with its key (GW_API_KEY); it publishes and reads presence through the same parts as clients do.
-  const api = config.api && createApiRouter({ config: config.api, methods: new ApiMethods({ membership, presence: cluster.presence, revocations: router.revocations, inquiries: router.inquiries, logger }), document: openApiDocument() });
+  const api = config.api && createApiRouter({ config: config.api, methods: new ApiMethods({ membership, presence: cluster.presence, revocations: router.revocations, inquiries: router.inquiries, logger }), document: openApiDocument(), metrics, logger });
   const internalServer = createServer(createInternalApp({ registry: metrics.registry, metricsToken: config.metricsToken, api }));
   const closeServers = async () => {
     hub.close();

@@ -304,4 +304,20 @@ describe('server API: refusals', () => {
     expect([limited.headers['retry-after'], limited.body.error.code]).toEqual(['1', 'RATE_LIMITED']);
     expect(dataUpdates(await alice.barrier()).map((e) => e.data!.payload)).toEqual(commands.map((_, i) => i));
   });
+
+  it('counts every request on /metrics by method and status, refusals included', async () => {
+    // The bucket holds one request: of two sent together, one is refused 429; a call without the key spends nothing.
+    const gw = await startTestGateway({ ...API_ENV, GW_API_RATE_PER_SEC: '1' });
+    const api = apiClient(gw);
+    const answers = await Promise.all([api.call('presence_stats', { group: 'g' }), api.call('presence_stats', { group: 'g' })]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 429]);
+    expect((await api.call('presence_stats', { group: 'g' }, { key: null })).status).toBe(401);
+    const metrics = (await request(`http://127.0.0.1:${gw.gateway.internalPort}`).get('/metrics')).text;
+    const series = metrics.split('\n').filter((line) => line.startsWith('gateway_api_requests_total{'));
+    expect(series.sort()).toEqual([
+      'gateway_api_requests_total{method="presence_stats",status="200"} 1',
+      'gateway_api_requests_total{method="presence_stats",status="401"} 1',
+      'gateway_api_requests_total{method="presence_stats",status="429"} 1',
+    ]);
+  });
 });

@@ -3,6 +3,8 @@
 // (404), the body (413, 400), the method's schema (400 INVALID_REQUEST); `GET /api/openapi.json` is the contract.
 import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
 import type { ApiConfig } from '../config';
+import type { Metrics } from '../metrics';
+import type { Logger } from '../utils/logger';
 import { hasBearer } from '../http/bearer';
 import { httpError } from '../http/errors';
 import { createBucket } from '../hub/rateLimits';
@@ -14,13 +16,29 @@ export interface ApiRouterOptions {
   methods: ApiMethods;
   /** The OpenAPI document served at /api/openapi.json. */
   document: object;
+  metrics: Pick<Metrics, 'apiRequests'>;
+  logger: Logger;
 }
 
 /** Unknown method names are echoed back this long at most. */
 const MAX_ECHOED_NAME = 64;
 
-export function createApiRouter({ config, methods, document }: ApiRouterOptions): Router {
+export function createApiRouter({ config, methods, document, metrics, logger }: ApiRouterOptions): Router {
   const router = express.Router();
+
+  // Every request is counted once it is answered, refusals included, so an operator sees 401s and 429s; labels are
+  // bounded (the known methods, openapi, unknown). A failure of the gateway's own is also logged.
+  const observe: RequestHandler = (req, res, next) => {
+    const started = Date.now();
+    res.on('finish', () => {
+      const name = req.path.slice(1);
+      const method = isApiMethod(name) ? name : req.path === '/openapi.json' ? 'openapi' : 'unknown';
+      metrics.apiRequests.inc({ method, status: String(res.statusCode) });
+      if (res.statusCode >= 500) logger.warn({ method, status: res.statusCode, ms: Date.now() - started }, 'server API request failed');
+      else logger.debug({ method, status: res.statusCode, ms: Date.now() - started }, 'server API request');
+    });
+    next();
+  };
   // One bucket per instance, one second's worth of requests: a burst up to the rate, then the rate.
   const bucket = createBucket(config.ratePerSec, 1_000);
 
@@ -53,6 +71,7 @@ export function createApiRouter({ config, methods, document }: ApiRouterOptions)
     res.json({ ok: true, data: reply.result });
   };
 
+  router.use(observe);
   router.use(admit);
   router.get('/openapi.json', (_req, res) => {
     res.json(document);

@@ -37,6 +37,8 @@ export class Metrics {
   readonly fanoutSeconds: Histogram;
   /** Sessions moved between instances (`in`: to this one; `out`: away from it), or handoffs that failed and left them where they were. */
   readonly handoffs: Counter<'direction' | 'result'>;
+  /** Server API requests, by method and HTTP status (refusals included: 401, 429…). */
+  readonly apiRequests: Counter<'method' | 'status'>;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -77,6 +79,12 @@ export class Metrics {
       name: 'gateway_session_handoffs_total',
       help: 'Session handoffs between instances, by direction (in, out) and result (moved, failed: the session stayed where it was).',
       labelNames: ['direction', 'result'],
+      registers,
+    });
+    this.apiRequests = new Counter({
+      name: 'gateway_api_requests_total',
+      help: 'Server API requests, by method (openapi for the document, unknown for a path naming no method) and HTTP status.',
+      labelNames: ['method', 'status'],
       registers,
     });
     this.fanoutSeconds = new Histogram({
