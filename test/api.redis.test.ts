@@ -27,15 +27,22 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     const carolOnA = await a.join('carol', ['h']);
 
     await apiClient(a).ok('publish', { group: 'g', payload: 'to the group', from: 'billing' });
+    const groupSeqs: number[] = [];
     for (const c of [aliceOnA, bobOnB]) {
-      expect((await c.next('data_update')).data).toEqual({ group: 'g', from: { userId: 'billing', connectionId: null }, payload: 'to the group' });
+      const got = await c.next('data_update');
+      expect(got.data).toEqual({ group: 'g', from: { userId: 'billing', connectionId: null }, payload: 'to the group' });
+      groupSeqs.push(seqOf(got));
     }
     await apiClient(b).ok('publish', { user: 'alice', payload: 'to alice' });
+    const userSeqs: number[] = [];
     for (const c of [aliceOnA, aliceOnB]) {
       const got = await c.next('data_update');
       expect(got.data).toEqual({ group: null, from: { userId: 'api', connectionId: null }, payload: 'to alice' });
-      expect(seqOf(got)).toBeGreaterThan(0);
+      userSeqs.push(seqOf(got));
     }
+    // Numbered in each session's own sequence: after the group message on A, first of all on B (in no group).
+    expect(userSeqs[0]).toBeGreaterThan(groupSeqs[0]!);
+    expect(userSeqs[1]).toBe(1);
     // An instance hands what reaches it to all its recipients at once: alice on A had both, so carol on A would have too.
     for (const c of [carolOnA, aliceOnA, aliceOnB, bobOnB]) expect(dataUpdates(await c.barrier())).toEqual([]);
   });

@@ -8,6 +8,11 @@ import { startTestGateway, type TestGateway } from './helpers/gateway';
 import { member, type Ready } from './helpers/presence';
 import type { ProbeClient, ServerEnvelope } from './helpers/ProbeClient';
 
+/**
+ * Presence goes out at the end of its turn, not up to GW_PRESENCE_BATCH_MS later: a DOWN that must not come would come
+ * before the data_update sentinels published after it, instead of slipping past them in a later batch.
+ */
+const ENV = { ...API_ENV, GW_PRESENCE_BATCH_MS: '0' };
 const isData = (payload: unknown) => (e: ServerEnvelope) => e.type === 'data_update' && e.data?.payload === payload;
 const presenceOf = (userId: string, seen: ServerEnvelope[]) => seen.filter((e) => e.type === 'presence_update' && e.data?.userId === userId).map((e) => e.data!.status);
 const up = (userId: string, group: string) => (e: ServerEnvelope) => e.type === 'presence_update' && e.data?.userId === userId && e.data.group === group && e.data.status === 'UP';
@@ -29,7 +34,7 @@ async function resume(gw: TestGateway, userId: string, ready: Ready): Promise<Re
 
 describe('server API: disconnect', () => {
   it('ends one session: its connection gets REVOKED with the reason, then 4005; the other tab stays, nobody sees DOWN; a resume starts afresh', async () => {
-    const gw = await startTestGateway(API_ENV);
+    const gw = await startTestGateway(ENV);
     const bob = await gw.join('bob', ['g']);
     const { client: tab1, ready } = await member(gw, 'alice', ['g']);
     const tab2 = await gw.join('alice', ['g']);
@@ -46,7 +51,7 @@ describe('server API: disconnect', () => {
   });
 
   it('ends every session of the user, attached or orphaned: each connection closes with 4005, DOWN is announced once, no resume', async () => {
-    const gw = await startTestGateway(API_ENV);
+    const gw = await startTestGateway(ENV);
     const bob = await gw.join('bob', ['g']);
     const tabs = [await member(gw, 'alice', ['g']), await member(gw, 'alice', ['g']), await member(gw, 'alice', [])];
     const { client: dropped, ready: droppedReady } = await member(gw, 'alice', ['g']);
@@ -67,7 +72,7 @@ describe('server API: disconnect', () => {
   });
 
   it('reconnect: true closes with 4006 (SESSION_ENDED), the reason defaulting to the code name', async () => {
-    const gw = await startTestGateway(API_ENV);
+    const gw = await startTestGateway(ENV);
     const alice = await gw.join('alice', ['g']);
     expect(await apiClient(gw).ok('disconnect', { user: 'alice', reconnect: true })).toEqual({ sessions: 1 });
     expect((await alice.next('error')).data).toEqual({ code: 'SESSION_ENDED', message: 'a backend ended this session' });
@@ -79,7 +84,7 @@ describe('server API: disconnect', () => {
   });
 
   it('answers sessions: 0 for a user without sessions, or a session that is not theirs, and ends nothing', async () => {
-    const gw = await startTestGateway(API_ENV);
+    const gw = await startTestGateway(ENV);
     const { client: alice, ready } = await member(gw, 'alice', ['g']);
     const api = apiClient(gw);
     expect(await api.ok('disconnect', { user: 'nobody' })).toEqual({ sessions: 0 });
@@ -92,7 +97,7 @@ describe('server API: disconnect', () => {
   });
 
   it('refuses invalid parameters field by field with 400 INVALID_REQUEST, ending nothing', async () => {
-    const gw = await startTestGateway(API_ENV);
+    const gw = await startTestGateway(ENV);
     const alice = await gw.join('alice', ['g']);
     const api = apiClient(gw);
     const refusals: [string, unknown, string][] = [
@@ -128,7 +133,7 @@ describe('server API: disconnect', () => {
   });
 
   it('runs inside a batch like any method', async () => {
-    const gw = await startTestGateway(API_ENV);
+    const gw = await startTestGateway(ENV);
     const alice = await gw.join('alice', ['g', 'h']);
     const data = await apiClient(gw).ok('batch', {
       commands: [
@@ -145,7 +150,7 @@ describe('server API: disconnect', () => {
 
 describe('server API: unsubscribe', () => {
   it('takes every session of the user out of the group: each told with unsubscribed (server), no replyTo; DOWN there once; nothing more from the group', async () => {
-    const gw = await startTestGateway(API_ENV);
+    const gw = await startTestGateway(ENV);
     const bob = await gw.join('bob', ['g', 'h']);
     const tab1 = await gw.join('alice', ['g', 'h']);
     const tab2 = await gw.join('alice', ['g']);

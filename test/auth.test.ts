@@ -80,6 +80,13 @@ describe('a public key file (GW_JWT_PUBLIC_KEY_FILE)', () => {
     await expectRefused(strict, skewed, /^token is not valid yet \("nbf" is in the future\)$/);
     const early = await mintToken({ sub: 'alice', groups: ['g'], iat: 30 }, rsa.privateKey);
     await expectRefused(strict, early, /^token "iat" is in the future$/);
+    const late = await mintToken({ sub: 'alice', groups: ['g'], ttl: -30 }, rsa.privateKey);
+    expect((await identify(lenient, late)).reply.type).toBe('ready');
+    await expectRefused(strict, late, /^token expired$/);
+    // And no more: 90 s of skew is past the lenient gateway's 60 s.
+    await expectRefused(lenient, await mintToken({ sub: 'alice', groups: ['g'], nbf: 90 }, rsa.privateKey), /^token is not valid yet \("nbf" is in the future\)$/);
+    await expectRefused(lenient, await mintToken({ sub: 'alice', groups: ['g'], iat: 90 }, rsa.privateKey), /^token "iat" is in the future$/);
+    await expectRefused(lenient, await mintToken({ sub: 'alice', groups: ['g'], ttl: -90 }, rsa.privateKey), /^token expired$/);
   });
 });
 

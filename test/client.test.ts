@@ -484,7 +484,9 @@ describe('GatewayClient token refresh', () => {
     });
     const received: number[] = [];
     const readies: boolean[] = [];
+    const errors: string[] = [];
     alice.on('data', (d) => received.push(d.payload as number));
+    alice.on('error', (e) => errors.push(e.code));
     await alice.connect();
     alice.on('ready', (r) => readies.push(r.resumed));
     const bob = client(gw, 'bob', ['g']);
@@ -493,6 +495,8 @@ describe('GatewayClient token refresh', () => {
     const reconnecting = new Promise<void>((resolve) => alice.on('state', (s) => s === 'reconnecting' && resolve()));
     await bob.publish('g', 1);
     await reconnecting;
+    // The gateway closed it for its token (the refresh failures themselves emit nothing: the provider threw).
+    expect(errors).toEqual(['TOKEN_EXPIRED']);
     await bob.publish('g', 2);
     failing = false;
     await vi.waitFor(() => expect(readies).toEqual([true]), { timeout: 5000 });

@@ -48,8 +48,9 @@ describe('Questions', () => {
     expect(await questions.ask('b', (id) => ({ op: 'q', id }), 'silent', () => silences.push('b'))).toBe('silent');
     expect(Date.now() - started).toBeGreaterThanOrEqual(45);
     expect(silences).toEqual(['b']);
-    questions.answer(heard[0]!.id, 'b', 'late');
     const next = questions.ask('b', (id) => ({ op: 'q', id }), 'silent');
+    // The late answer comes while the next question waits: it must not settle that one.
+    questions.answer(heard[0]!.id, 'b', 'late');
     questions.answer(heard[1]!.id, 'b', 'on time');
     expect(await next).toBe('on time');
   });
