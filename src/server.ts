@@ -222,10 +222,6 @@ async function main(): Promise<void> {
   });
   for (const notice of config.notices) logger.warn(notice);
   if (config.usingDevSecret) logger.warn('using the documented development JWT secret (NODE_ENV=development); set GW_JWT_SECRET in production');
-  if (config.tokenExpiryGraceMs < config.auth.clockToleranceMs) {
-    // A token presented within the tolerance after its exp is accepted, then its connection closed (4004) at once.
-    logger.warn({ tokenExpiryGraceMs: config.tokenExpiryGraceMs, clockToleranceMs: config.auth.clockToleranceMs }, 'GW_TOKEN_EXPIRY_GRACE_MS is shorter than GW_JWT_CLOCK_TOLERANCE_MS: a token accepted just after its exp gets a connection that closes with 4004 at once');
-  }
   // Handlers go in before start, so a signal during start-up still ends in an orderly exit.
   // A second signal while draining forces an immediate exit (code 1).
   let starting: Promise<Gateway> | null = null;

@@ -8,7 +8,7 @@ import type { Inquiries } from '../hub/Inquiries';
 import type { Membership } from '../hub/Membership';
 import type { Revocations } from '../hub/Revocations';
 import type { PresenceStore } from '../presence/PresenceStore';
-import { serializeEnvelope } from '../types/envelope';
+import { backendDataUpdate } from '../types/envelope';
 import type { Logger } from '../utils/logger';
 import { apiMethods, type ApiError, type ApiMethodName, type ApiParams, type ApiResult } from './schemas';
 
@@ -71,7 +71,7 @@ export class ApiMethods {
 
   /** A backend data_update: `from` with no connection, `group` null when it goes to a user. */
   private publish(kind: ChannelKind, name: string, group: string | null, payload: unknown, from: string): void {
-    const frame = serializeEnvelope('data_update', { group, from: { userId: from, connectionId: null }, payload });
+    const frame = backendDataUpdate(group, from, payload);
     this.deps.membership.publish(kind, name, { type: 'data_update', frame }, null);
   }
 }

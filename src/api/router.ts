@@ -20,6 +20,9 @@ export interface ApiRouterOptions {
   logger: Logger;
 }
 
+/** Where the OpenAPI document is, under the router's /api. */
+const DOCUMENT_PATH = '/openapi.json';
+
 /** Unknown method names are echoed back this long at most. */
 const MAX_ECHOED_NAME = 64;
 
@@ -32,7 +35,7 @@ export function createApiRouter({ config, methods, document, metrics, logger }: 
     const started = Date.now();
     res.on('finish', () => {
       const name = req.path.slice(1);
-      const method = isApiMethod(name) ? name : req.path === '/openapi.json' ? 'openapi' : 'unknown';
+      const method = isApiMethod(name) ? name : req.path === DOCUMENT_PATH ? 'openapi' : 'unknown';
       metrics.apiRequests.inc({ method, status: String(res.statusCode) });
       if (res.statusCode >= 500) logger.warn({ method, status: res.statusCode, ms: Date.now() - started }, 'server API request failed');
       else logger.debug({ method, status: res.statusCode, ms: Date.now() - started }, 'server API request');
@@ -73,7 +76,7 @@ export function createApiRouter({ config, methods, document, metrics, logger }: 
 
   router.use(observe);
   router.use(admit);
-  router.get('/openapi.json', (_req, res) => {
+  router.get(DOCUMENT_PATH, (_req, res) => {
     res.json(document);
   });
   router.post('/:method', knownMethod, readBody, run);

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { limits } from '../config/limits';
 import { HttpErrorCode, type HttpErrorCodeName } from '../types/codes';
-import { groupNameSchema, memberCursorSchema, userIdSchema } from '../types/domain';
+import { groupNameSchema, memberCursorSchema, sessionIdSchema, userIdSchema } from '../types/domain';
 import { nestsDeeperThan } from '../utils/json';
 
 /**
@@ -72,10 +72,7 @@ const MAX_REASON_CHARS = 100;
 
 const disconnectParams = z.strictObject({
   user: userIdSchema.meta({ description: 'The user whose sessions end, on every instance.' }),
-  session: z
-    .string()
-    .min(1)
-    .max(64)
+  session: sessionIdSchema
     .optional()
     .meta({ description: "Only this session of the user (a `ready.sessionId`); absent: every session of the user." }),
   reason: z

@@ -434,9 +434,14 @@ export class GatewayClient {
     // A gateway from before connections expired sends no expiresAt: nothing to refresh.
     if (typeof expiresAt !== 'number') return;
     this.expiresAt = expiresAt;
-    const left = expiresAt - (Date.now() + this.clockOffsetMs);
+    const left = expiresAt - this.serverNow();
     const at = REFRESH_AT.from + Math.random() * (REFRESH_AT.to - REFRESH_AT.from);
     this.setRefreshTimer(Math.max(0, left * at), 0);
+  }
+
+  /** Now on the gateway's clock. */
+  private serverNow(): number {
+    return Date.now() + this.clockOffsetMs;
   }
 
   private setRefreshTimer(delayMs: number, attempt: number): void {
@@ -460,7 +465,7 @@ export class GatewayClient {
       if (socket !== this.socket || this.stopped) return;
       // The gateway refused the token (AUTH_FAILED): the app's token provider should hear of it.
       if (err instanceof GatewayError && err.code === 'AUTH_FAILED') this.emit('error', { code: err.code, message: err.message });
-      const left = this.expiresAt - (Date.now() + this.clockOffsetMs);
+      const left = this.expiresAt - this.serverNow();
       const backoff = Math.min(REFRESH_RETRY_MS * 2 ** attempt, Math.max(REFRESH_RETRY_FLOOR_MS, left / 2));
       this.setRefreshTimer(backoff / 2 + (Math.random() * backoff) / 2, attempt + 1);
     }

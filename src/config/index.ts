@@ -15,16 +15,16 @@ export { DEV_JWT_SECRET, MIN_JWT_SECRET_BYTES, MIN_SESSION_SECRET_BYTES, type Au
 /** Browser origins allowed by default in development (any port on the local host). */
 export const DEV_ALLOWED_ORIGINS = ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*', 'https://localhost:*', 'https://127.0.0.1:*'];
 
+/** The server API's key is a shared secret: long enough that guessing it is out of reach. */
+export const MIN_API_KEY_LENGTH = 32;
+
 /**
  * Unless GW_INTERNAL_PORT is set, the internal listener (/metrics, the server API) is on GW_PORT plus this, so
  * instances that differ only in GW_PORT never collide (4100 → 14100, 4101 → 14101; GW_PORT=0 → any free port).
  */
-/** The server API's key is a shared secret: long enough that guessing it is out of reach. */
-export const MIN_API_KEY_LENGTH = 32;
-
 export const INTERNAL_PORT_OFFSET = 10_000;
 
-/** Former names of variables, still read: each may be set alongside its new name only to the same value. */
+/** Former names of variables, still read; set alongside its new name to another value, the new one wins (a notice). */
 const CONFIG_ALIASES = { GW_METRICS_PORT: 'GW_INTERNAL_PORT', GW_METRICS_HOST: 'GW_INTERNAL_HOST' } as const;
 
 const ms = (fallback: number) => z.coerce.number().int().min(1).max(24 * 3600_000).default(fallback);
@@ -188,6 +188,10 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError('GW_HEARTBEAT_INTERVAL_MS', 'must be shorter than GW_HEARTBEAT_TIMEOUT_MS');
   }
   const notices: string[] = [];
+  // A token presented within the tolerance after its exp is accepted, then its connection closed (4004) at once.
+  if (e.GW_TOKEN_EXPIRY_GRACE_MS < auth.clockToleranceMs) {
+    notices.push(`GW_TOKEN_EXPIRY_GRACE_MS is shorter than GW_JWT_CLOCK_TOLERANCE_MS (${e.GW_TOKEN_EXPIRY_GRACE_MS} < ${auth.clockToleranceMs} ms): a token accepted just after its exp gets a connection that closes with 4004 at once`);
+  }
   const internalPort = aliased('GW_METRICS_PORT', e.GW_INTERNAL_PORT, e.GW_METRICS_PORT, notices) ?? (e.GW_PORT === 0 ? 0 : e.GW_PORT + INTERNAL_PORT_OFFSET);
   const internalHost = aliased('GW_METRICS_HOST', e.GW_INTERNAL_HOST, e.GW_METRICS_HOST, notices) ?? '127.0.0.1';
   if (internalPort > 65535) {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { channelName, encodeMessage, type ChannelKind } from '../broker/wire';
 import { groupNameSchema, userIdSchema } from '../types/domain';
-import { serializeEnvelope } from '../types/envelope';
+import { backendDataUpdate } from '../types/envelope';
 
 export interface EmitterOptions {
   /** The same Redis the gateways use (GW_REDIS_URL). */
@@ -33,7 +33,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
   const target = (kind: ChannelKind, name: string, group: string | null): EmitTarget => ({
     async publish(payload) {
       if (payload === undefined || JSON.stringify(payload) === undefined) throw new TypeError('payload must be a JSON value');
-      const frame = serializeEnvelope('data_update', { group, from: { userId: serviceName, connectionId: null }, payload });
+      const frame = backendDataUpdate(group, serviceName, payload);
       return redis.publish(channelName(kind, name), encodeMessage(origin, frame));
     },
   });

@@ -142,8 +142,8 @@ export class Commands {
     const session = ctx.session!;
     const verified = await this.options.verifier.verify(token);
     if (!ctx.isOpen) return;
-    const reason = !verified.ok ? verified.reason : verified.claims.sub !== session.userId ? 'the token is for another user' : null;
-    if (reason !== null || !verified.ok) {
+    if (!verified.ok || verified.claims.sub !== session.userId) {
+      const reason = verified.ok ? 'the token is for another user' : verified.reason;
       this.log.info({ connectionId: ctx.id, userId: session.userId, ip: ctx.ip, reason }, 'refresh refused');
       return this.replies.refuse(ctx, 'AUTH_FAILED', `refresh refused: ${reason}; the connection keeps its current expiry`, { replyTo: id, refused: 'refresh' });
     }
@@ -205,15 +205,22 @@ export class Commands {
     this.replies.send(ctx, 'unsubscribed', { group }, id);
   }
 
+  /** True when the connection is in `group`; otherwise refuses the envelope (FORBIDDEN) and is false. */
+  private isMember(ctx: ConnectionContext, group: GroupName, id: string | undefined): boolean {
+    if (ctx.session!.groups.has(group)) return true;
+    this.replies.refuse(ctx, 'FORBIDDEN', `not a member of group "${group}"`, { replyTo: id });
+    return false;
+  }
+
   private async members(ctx: ConnectionContext, data: ClientSignalData<'members'>, id: string | undefined): Promise<void> {
     const session = ctx.session!;
-    if (!session.groups.has(data.group)) return this.replies.refuse(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, { replyTo: id });
+    if (!this.isMember(ctx, data.group, id)) return undefined;
     this.replies.send(ctx, 'members', await this.memberList(session, data.group, data.after, data.limit ?? limits.memberPage), id);
   }
 
   private watch(ctx: ConnectionContext, data: ClientSignalData<'presence_watch'>, id: string | undefined): undefined {
     const session = ctx.session!;
-    if (!session.groups.has(data.group)) return this.replies.refuse(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, { replyTo: id });
+    if (!this.isMember(ctx, data.group, id)) return undefined;
     if (data.watch) session.watching.add(data.group);
     else session.watching.delete(data.group);
     this.replies.send(ctx, 'ack', {}, id);
@@ -222,7 +229,7 @@ export class Commands {
 
   private dataUpdate(ctx: ConnectionContext, data: ClientSignalData<'data_update'>, id: string | undefined): undefined {
     const session = ctx.session!;
-    if (!session.groups.has(data.group)) return this.replies.refuse(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, { replyTo: id });
+    if (!this.isMember(ctx, data.group, id)) return undefined;
     const out = serializeEnvelope('data_update', { group: data.group, from: { userId: session.userId, connectionId: ctx.id }, payload: data.payload });
     this.membership.publish('group', data.group, { type: 'data_update', frame: out }, data.echo === true ? null : session);
     if (id !== undefined) this.replies.send(ctx, 'ack', {}, id);
@@ -231,7 +238,7 @@ export class Commands {
 
   private async signal(ctx: ConnectionContext, data: ClientSignalData<'signal'>, id: string | undefined): Promise<void> {
     const session = ctx.session!;
-    if (!session.groups.has(data.group)) return this.replies.refuse(ctx, 'FORBIDDEN', `not a member of group "${data.group}"`, { replyTo: id });
+    if (!this.isMember(ctx, data.group, id)) return undefined;
     if (await this.options.deduper.claim(data.group, data.kind, session.userId, this.config.signalDedupMs)) {
       const out = serializeEnvelope('signal', { group: data.group, from: { userId: session.userId, connectionId: ctx.id }, kind: data.kind, data: data.data ?? null });
       this.membership.publish('group', data.group, { type: 'signal', frame: out }, session);

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { Broker } from '../broker/Broker';
 import type { PresenceStore } from '../presence/PresenceStore';
-import { groupNameSchema, userIdSchema, type GroupName, type SessionId, type UserId } from '../types/domain';
+import { groupNameSchema, sessionIdSchema, userIdSchema, type GroupName, type SessionId, type UserId } from '../types/domain';
 import type { Logger } from '../utils/logger';
 import type { ControlReceiver } from './Control';
 import { Questions } from './Questions';
@@ -45,7 +45,6 @@ export interface ClusterInfo {
 }
 
 const id = z.string().min(1).max(64);
-const sessionIdSchema = z.string().min(1).max(64);
 const count = z.number().int().min(0);
 const heldSchema = z.object({
   sessionId: sessionIdSchema,

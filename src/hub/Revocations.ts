@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Broker } from '../broker/Broker';
 import { limits } from '../config/limits';
 import type { PresenceStore } from '../presence/PresenceStore';
-import { groupNameSchema, userIdSchema, type GroupName, type SessionId, type UserId } from '../types/domain';
+import { groupNameSchema, sessionIdSchema, userIdSchema, type GroupName, type SessionId, type UserId } from '../types/domain';
 import type { Logger } from '../utils/logger';
 import type { ControlReceiver } from './Control';
 import type { Membership } from './Membership';
@@ -21,14 +21,12 @@ export type Revocation = { kind: 'end'; close: 'REVOKED' | 'SESSION_ENDED'; reas
 /** A session a handoff moved is followed this many times; it cannot keep moving (a handoff needs a resume or a stop). */
 const ROUNDS = 3;
 
-const sessionIdSchema = z.string().min(1).max(64);
 const revocationSchema = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('end'),
     close: z.enum(['REVOKED', 'SESSION_ENDED']),
     reason: z
       .string()
-      .max(limits.maxCloseReasonBytes)
       .refine((reason) => Buffer.byteLength(reason) <= limits.maxCloseReasonBytes)
       .optional(),
   }),

@@ -376,11 +376,7 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async owner(userId: UserId, sessionId: SessionId): Promise<string | null> {
-    const fields = await this.attempt(() => this.redis.smembers(keys.userConnections(userId)));
-    if (fields === undefined) return this.localUsers.get(userId)?.has(sessionId) ? this.id : null;
-    const suffix = `|${sessionId}`;
-    const field = fields.find((f) => f.endsWith(suffix));
-    return field === undefined ? null : field.slice(0, -suffix.length);
+    return (await this.sessionsOf(userId)).find((entry) => entry.sessionId === sessionId)?.instanceId ?? null;
   }
 
   /** The user's `rt:conns` set: one `instance|session` field per session. */

@@ -13,6 +13,9 @@ export const groupNameSchema = z.string().regex(GROUP_NAME_PATTERN, 'group names
 /** A user id, as a token's `sub` carries it. */
 export const userIdSchema = z.string().min(1).max(256);
 
+/** A session id (`ready.sessionId`), as clients, backends and other instances name one. */
+export const sessionIdSchema = z.string().min(1).max(64);
+
 export const roleSchema = z.enum(['client', 'service', 'admin']);
 export type Role = z.infer<typeof roleSchema>;
 

@@ -22,3 +22,8 @@ export type ClientEnvelope = z.infer<typeof clientEnvelopeSchema>;
 export function serializeEnvelope(type: string, data: unknown, replyTo?: string): string {
   return JSON.stringify({ type, data, replyTo, ts: Date.now() });
 }
+
+/** The `data_update` a backend sends (the server API, the emitter): `from` names the service, with no connection; `group` null for a user. */
+export function backendDataUpdate(group: string | null, from: string, payload: unknown): string {
+  return serializeEnvelope('data_update', { group, from: { userId: from, connectionId: null }, payload });
+}

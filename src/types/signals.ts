@@ -1,7 +1,7 @@
 // The `data` of every envelope type: zod schemas for what clients send, TypeScript shapes for what the gateway sends.
 import { z } from 'zod';
 import { limits } from '../config/limits';
-import { groupNameSchema, memberCursorSchema, userIdSchema, type ConnectionId, type GroupName, type Member, type PresenceMeta, type Role, type SessionId, type UserId } from './domain';
+import { groupNameSchema, memberCursorSchema, sessionIdSchema, userIdSchema, type ConnectionId, type GroupName, type Member, type PresenceMeta, type Role, type SessionId, type UserId } from './domain';
 import { jsonObjectSchema } from './envelope';
 import type { ErrorCodeName } from './codes';
 
@@ -19,7 +19,7 @@ export const clientSignals = {
     meta: jsonObjectSchema.optional(),
     resume: z
       .object({
-        sessionId: z.string().min(1).max(64),
+        sessionId: sessionIdSchema,
         sessionToken: z.string().min(1).max(512),
         lastSeq: z.number().int().min(0),
       })
