@@ -25,8 +25,8 @@ describe('server API: user', () => {
     expect(user).toBe('alice');
     expect(sessions.map((s) => s.sessionId).sort()).toEqual([tab1.ready.sessionId, tab2.ready.sessionId].sort());
     const byId = new Map(sessions.map((s) => [s.sessionId, s]));
-    expect(byId.get(tab1.ready.sessionId)).toEqual({ sessionId: tab1.ready.sessionId, instance: 'solo', groups: ['g', 'h'], connectedSince: expect.any(Number), state: 'attached' });
-    expect(byId.get(tab2.ready.sessionId)).toEqual({ sessionId: tab2.ready.sessionId, instance: 'solo', groups: [], connectedSince: expect.any(Number), state: 'resumable' });
+    expect(byId.get(tab1.ready.sessionId)).toEqual({ sessionId: tab1.ready.sessionId, instance: 'solo', groups: ['g', 'h'], availability: 'online', connectedSince: expect.any(Number), state: 'attached' });
+    expect(byId.get(tab2.ready.sessionId)).toEqual({ sessionId: tab2.ready.sessionId, instance: 'solo', groups: [], availability: 'online', connectedSince: expect.any(Number), state: 'resumable' });
     for (const s of sessions) expect(s.connectedSince >= before && s.connectedSince <= after, String(s.connectedSince)).toBe(true);
     expect(sessions.map((s) => s.connectedSince)).toEqual(sessions.map((s) => s.connectedSince).sort((a, b) => a - b));
 
@@ -94,7 +94,7 @@ describe('server API: info', () => {
     });
     expect(data).toEqual({
       replies: [
-        { result: { user: 'alice', sessions: [{ sessionId: ready.sessionId, instance: 'solo', groups: ['g'], connectedSince: expect.any(Number), state: 'attached' }] } },
+        { result: { user: 'alice', sessions: [{ sessionId: ready.sessionId, instance: 'solo', groups: ['g'], availability: 'online', connectedSince: expect.any(Number), state: 'attached' }] } },
         { result: { instances: [{ id: 'solo', version, uptimeSec: expect.any(Number), connections: 1, sessions: 1, state: 'up' }] } },
         { error: { code: 'INVALID_REQUEST', message: expect.any(String), field: 'user' } },
       ],

@@ -159,9 +159,9 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     const expected = {
       user: 'alice',
       sessions: [
-        { sessionId: onA.ready.sessionId, instance: 'api-a', groups: ['g'], connectedSince: expect.any(Number), state: 'attached' },
-        { sessionId: onB.ready.sessionId, instance: 'api-b', groups: ['h'], connectedSince: expect.any(Number), state: 'attached' },
-        { sessionId: dropped.ready.sessionId, instance: 'api-b', groups: [], connectedSince: expect.any(Number), state: 'resumable' },
+        { sessionId: onA.ready.sessionId, instance: 'api-a', groups: ['g'], availability: 'online', connectedSince: expect.any(Number), state: 'attached' },
+        { sessionId: onB.ready.sessionId, instance: 'api-b', groups: ['h'], availability: 'online', connectedSince: expect.any(Number), state: 'attached' },
+        { sessionId: dropped.ready.sessionId, instance: 'api-b', groups: [], availability: 'online', connectedSince: expect.any(Number), state: 'resumable' },
       ],
     };
     for (const gw of [a, b]) expect(await apiClient(gw).ok('user', { user: 'alice' })).toEqual(expected);

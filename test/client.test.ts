@@ -1,7 +1,7 @@
 // The client SDK against real gateways: requests settled by id, presence map, reconnect with resume, token refresh.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { GatewayClient, GatewayError, type WebSocketConstructor } from '../src/client';
+import { GatewayClient, GatewayError, type PresenceUpdate, type WebSocketConstructor } from '../src/client';
 import { API_ENV, apiClient } from './helpers/api';
 import { startTestGateway, type TestGateway } from './helpers/gateway';
 
@@ -71,9 +71,42 @@ describe('GatewayClient', () => {
     bob.close();
     expect(await down).toMatchObject({ userId: 'bob', status: 'DOWN' });
     expect(alice.members('g').map((m) => m.userId)).toEqual(['alice']);
-    expect(await alice.subscribe('h')).toEqual([{ userId: 'alice', meta: {}, since: expect.any(Number) }]);
+    expect(await alice.subscribe('h')).toEqual([{ userId: 'alice', meta: {}, since: expect.any(Number), availability: 'online' }]);
     await alice.unsubscribe('h');
     expect(alice.members('h')).toEqual([]);
+  });
+
+  it('sets its presence with setPresence: the others’ maps show it (UPDATE), invisible removes it, and a fresh session starts with it', async () => {
+    const gw = await startTestGateway(API_ENV);
+    const alice = client(gw, 'alice', ['g']);
+    await alice.connect();
+    const events: PresenceUpdate[] = [];
+    alice.on('presence', (e) => events.push(e));
+    const bob = client(gw, 'bob', ['g'], { meta: { device: 'phone' }, availability: 'idle' });
+    await bob.connect();
+    await vi.waitFor(() => expect(alice.members('g').find((m) => m.userId === 'bob')).toMatchObject({ availability: 'idle', meta: { device: 'phone' } }));
+    await bob.setPresence('dnd', { device: 'phone', status: 'focus' });
+    await vi.waitFor(() => expect(alice.members('g').find((m) => m.userId === 'bob')).toMatchObject({ availability: 'dnd', meta: { status: 'focus' } }));
+    await bob.setPresence('invisible');
+    await vi.waitFor(() => expect(alice.members('g').map((m) => m.userId)).toEqual(['alice']));
+    await bob.setPresence('online');
+    await vi.waitFor(() => expect(alice.members('g').find((m) => m.userId === 'bob')).toMatchObject({ availability: 'online', meta: { status: 'focus' } }));
+    expect(events.filter((e) => e.userId === 'bob').map((e) => [e.status, e.availability])).toEqual([
+      ['UP', 'idle'],
+      ['UPDATE', 'dnd'],
+      ['DOWN', 'dnd'],
+      ['UP', 'online'],
+    ]);
+    // A refused presence rejects with the protocol's code and changes nothing.
+    const refused = await bob.setPresence('online', { big: 'x'.repeat(2000) }).catch((e: unknown) => e);
+    expect((refused as GatewayError).code).toBe('PAYLOAD_TOO_LARGE');
+    // Ended by a backend with "reconnect": a fresh session, which starts as bob last showed (a resume would keep it anyway).
+    await bob.setPresence('idle', { device: 'tablet' });
+    const fresh = new Promise<{ resumed: boolean }>((resolve) => bob.on('ready', resolve));
+    expect(await apiClient(gw).ok('disconnect', { user: 'bob', reconnect: true })).toEqual({ sessions: 1 });
+    expect(await fresh).toMatchObject({ resumed: false });
+    expect((await apiClient(gw).ok('user', { user: 'bob' })) as unknown).toMatchObject({ sessions: [{ availability: 'idle', state: 'attached' }] });
+    await vi.waitFor(() => expect(alice.members('g').find((m) => m.userId === 'bob')).toMatchObject({ availability: 'idle', meta: { device: 'tablet' } }));
   });
 
   /**

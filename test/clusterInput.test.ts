@@ -54,7 +54,7 @@ describe.skipIf(!hasRedis)('input from Redis', () => {
     const alice = await gw.join('alice', ['g']);
     const pub = redis.client();
     await pub.publish('rt:user:alice', `other\n${serializeEnvelope('data_update', { group: 'g', from: { userId: 'svc', connectionId: null }, payload: 1 })}`);
-    await pub.publish('rt:user:alice', `other\n${serializeEnvelope('presence_update', { group: 'g', userId: 'x', status: 'UP', meta: {} })}`);
+    await pub.publish('rt:user:alice', `other\n${serializeEnvelope('presence_update', { group: 'g', userId: 'x', status: 'UP', meta: {}, availability: 'online' })}`);
     const emitter = createEmitter({ redisUrl: redis.url, serviceName: 'svc' });
     try {
       await emitter.toUser('alice').publish('for alice');

@@ -18,8 +18,8 @@ describe('groups and fan-out', () => {
     expect(sub.data).toEqual({
       group: 'team-red',
       members: [
-        { userId: 'bob', meta: { name: 'Bob' }, since: expect.any(Number) },
-        { userId: 'alice', meta: {}, since: expect.any(Number) },
+        { userId: 'bob', meta: { name: 'Bob' }, since: expect.any(Number), availability: 'online' },
+        { userId: 'alice', meta: {}, since: expect.any(Number), availability: 'online' },
       ],
       count: 2,
       next: null,
@@ -78,10 +78,10 @@ describe('groups and fan-out', () => {
   it('announces UP once for a user’s first tab and DOWN once when the last tab leaves', async () => {
     const gw = await startTestGateway();
     const bob = await gw.join('bob', ['g']);
-    const tab1 = await gw.join('alice', ['g'], { meta: { tab: 1 } });
+    const tab1 = await gw.join('alice', ['g'], { meta: { device: 'web' } });
     const up = await bob.next('presence_update');
-    expect(up.data).toEqual({ group: 'g', userId: 'alice', status: 'UP', meta: { tab: 1 } });
-    const tab2 = await gw.join('alice', ['g'], { meta: { tab: 2 } });
+    expect(up.data).toEqual({ group: 'g', userId: 'alice', status: 'UP', meta: { device: 'web' }, availability: 'online' });
+    const tab2 = await gw.join('alice', ['g'], { meta: { device: 'web' } });
     await tab1.close();
     // The close has been handled; a user joining after it is announced after anything the join or the close caused.
     await gw.connections(2);
@@ -89,13 +89,13 @@ describe('groups and fan-out', () => {
     for (const c of [bob, tab2]) expect(await c.presenceBefore('sentinel-1')).toEqual([]);
     await tab2.close();
     const down = await bob.next('presence_update');
-    expect(down.data).toEqual({ group: 'g', userId: 'alice', status: 'DOWN', meta: { tab: 2 } });
+    expect(down.data).toEqual({ group: 'g', userId: 'alice', status: 'DOWN', meta: { device: 'web' }, availability: 'online' });
     await gw.connections(2); // bob and sentinel-1
     await gw.join('sentinel-2', ['g']);
     expect(await bob.presenceBefore('sentinel-2')).toEqual([]);
   });
 
-  it('reports the meta of the user’s earliest remaining connection in member lists', async () => {
+  it('reports the meta of the user’s leading remaining connection in member lists', async () => {
     const gw = await startTestGateway();
     const tab1 = await gw.join('alice', ['g'], { meta: { tab: 1 } });
     await gw.join('alice', ['g'], { meta: { tab: 2 } });
@@ -104,8 +104,8 @@ describe('groups and fan-out', () => {
     const bob = await gw.join('bob', [], { grants: ['*'] });
     const sub = await bob.request('subscribe', { group: 'g' });
     expect(sub.data!.members).toEqual([
-      { userId: 'alice', meta: { tab: 2 }, since: expect.any(Number) },
-      { userId: 'bob', meta: {}, since: expect.any(Number) },
+      { userId: 'alice', meta: { tab: 2 }, since: expect.any(Number), availability: 'online' },
+      { userId: 'bob', meta: {}, since: expect.any(Number), availability: 'online' },
     ]);
   });
 

@@ -58,7 +58,7 @@ describe('hostile input', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect((Object.prototype as unknown as Record<string, unknown>).polluted).toBeUndefined();
     const sub = await watcher.request('subscribe', { group: 'constructor' });
-    expect(sub.data!.members).toEqual([{ userId: 'watcher', meta: {}, since: expect.any(Number) }]);
+    expect(sub.data!.members).toEqual([{ userId: 'watcher', meta: {}, since: expect.any(Number), availability: 'online' }]);
     await calm.check();
   });
 

@@ -26,7 +26,7 @@ describe('hello and identify', () => {
     expect(ready.data!.sessionId).toMatch(/^s_/);
     const groups = ready.data!.groups as { group: string; members: { userId: string; meta: unknown; since: number }[] }[];
     expect(groups.map((g) => g.group)).toEqual(['group-1', 'team-red']);
-    expect(groups[0]!.members).toEqual([{ userId: 'alice', meta: { device: 'web' }, since: expect.any(Number) }]);
+    expect(groups[0]!.members).toEqual([{ userId: 'alice', meta: { device: 'web' }, since: expect.any(Number), availability: 'online' }]);
   });
 
   it('defaults role to client and meta to {}', async () => {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { startTestGateway } from './helpers/gateway';
 import type { ProbeClient, ServerEnvelope } from './helpers/ProbeClient';
-import { BATCH_WAIT_MS, isDiff, joinsOf, member, mentions, type Member, type MemberList } from './helpers/presence';
+import { BATCH_WAIT_MS, diffedBefore, heardBefore, isDiff, joinsOf, member, mentions, type Member, type MemberList, type Seen } from './helpers/presence';
 import { hasRedis, useRedis } from './helpers/redis';
 import type { Redis } from 'ioredis';
 
@@ -144,6 +144,40 @@ describe.skipIf(!hasRedis)('presence across instances on Redis', () => {
     await member(a, 'sentinel', ['g']);
     expect(mentions(await diffsUntil(watcher, ['sentinel']), 'ghost')).toEqual([]);
     expect(mentions(await diffsUntil(reader, ['sentinel']), 'ghost')).toEqual(['DOWN']);
+  });
+
+  it('shows a user with a tab on each instance as the most available tab: one presence change per change of it on both, none per tab; invisible is out of lists everywhere', async () => {
+    const [a, b] = await pair();
+    const watchers = [(await member(a, 'wa', ['g'], { presence: 'diffs' })).client, (await member(b, 'wb', ['g'], { presence: 'diffs' })).client];
+    const legacies = [(await member(a, 'la', ['g'])).client, (await member(b, 'lb', ['g'])).client];
+    const { client: tabA } = await member(a, 'alice', ['g'], { meta: { device: 'web' } });
+    const { client: tabB } = await member(b, 'alice', ['g'], { meta: { device: 'web' } });
+    const tabs = { a: tabA, b: tabB };
+    const gateways = { a, b };
+    let n = 0;
+    /** What every member heard of alice after one tab's step, behind a sentinel joining on that tab's instance. */
+    const step = async (on: 'a' | 'b', availability: string | null, expected: Seen[]) => {
+      if (availability !== null) expect((await tabs[on].request('presence', { availability })).type).toBe('ack');
+      const sentinel = `s${n++}`;
+      await member(gateways[on], sentinel, ['g']);
+      for (const w of watchers) expect(await diffedBefore(w, sentinel, 'alice'), `${sentinel}: ${on} ${availability}`).toEqual(expected);
+      const legacyExpected = expected.map(([u, status, shown]): Seen => [u, status, status === 'DOWN' ? expect.any(String) : shown]);
+      for (const l of legacies) expect(await heardBefore(l, sentinel, 'alice'), `${sentinel}: ${on} ${availability}`).toEqual(legacyExpected);
+    };
+    await step('b', null, [['alice', 'UP', 'online']]);
+    await step('a', 'idle', []);
+    await step('b', 'dnd', [['alice', 'UPDATE', 'idle']]);
+    await step('a', 'online', [['alice', 'UPDATE', 'online']]);
+    await step('a', 'invisible', [['alice', 'UPDATE', 'dnd']]);
+    await step('b', 'invisible', [['alice', 'DOWN', '']]);
+    for (const c of [...watchers, ...legacies]) {
+      const page = (await c.request('members', { group: 'g' })).data as unknown as MemberList;
+      expect(page.members.map((m) => m.userId)).not.toContain('alice');
+      expect(page.count).toBe(4 + n);
+    }
+    await step('a', 'idle', [['alice', 'UP', 'idle']]);
+    const listed = ((await watchers[1]!.request('members', { group: 'g' })).data as unknown as MemberList).members.find((m) => m.userId === 'alice');
+    expect(listed).toMatchObject({ availability: 'idle', meta: { device: 'web' } });
   });
 
   it('publishes one message per batch, not one per member: PUBLISH calls grow with batches, not with joins × members', async () => {

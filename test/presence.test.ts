@@ -5,26 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { startTestGateway } from './helpers/gateway';
 import type { ProbeClient, ServerEnvelope } from './helpers/ProbeClient';
-import { applyDiffs, BATCH_WAIT_MS, isDiff, joinsOf, leavesOf, member, mentions, type Member, type MemberList, type Ready } from './helpers/presence';
+import { applyDiffs, BATCH_WAIT_MS, diffsThrough, isDiff, joinsOf, leavesOf, member, mentions, updatesBefore, type Member, type MemberList, type Ready } from './helpers/presence';
 
 const seqOf = (e: ServerEnvelope) => (e as unknown as { seq?: number }).seq;
-
-/** The presence_diffs `c` received up to and including the first whose joins hold `sentinel` (all consumed). */
-async function diffsThrough(c: ProbeClient, sentinel: string): Promise<ServerEnvelope[]> {
-  let hit: ServerEnvelope | undefined;
-  const before = await c.before((e) => {
-    const found = isDiff(e) && joinsOf(e).includes(sentinel);
-    if (found) hit = e;
-    return found;
-  }, BATCH_WAIT_MS);
-  return [...before.filter(isDiff), hit!];
-}
-
-/** [userId, status] of the presence_updates `c` received before `sentinel`'s UP (consumed). */
-async function updatesBefore(c: ProbeClient, sentinel: string): Promise<string[][]> {
-  const seen = await c.before((e) => e.type === 'presence_update' && e.data!.userId === sentinel && e.data!.status === 'UP', BATCH_WAIT_MS);
-  return seen.filter((e) => e.type === 'presence_update').map((e) => [e.data!.userId as string, e.data!.status as string]);
-}
 
 /** The whole member list through `members`, `limit` at a time. */
 async function pageAll(c: ProbeClient, group: string, limit: number): Promise<{ members: Member[]; pages: MemberList[] }> {
@@ -93,7 +76,7 @@ describe('presence batches', () => {
     expect((await updatesBefore(legacyReader, 'sentinel')).filter(([userId]) => userId === 'ghost')).toEqual([['ghost', 'DOWN']]);
   });
 
-  it('sends nothing for a reconnect (DOWN then UP) within one batch, but the UP with the new meta to a member whose list missed the user', async () => {
+  it('sends nothing for a reconnect (DOWN then UP) within one batch that shows as before, but the UP to a member whose list missed the user', async () => {
     const gw = await startTestGateway({ GW_PRESENCE_BATCH_MS: '1000' });
     const { client: flipper } = await member(gw, 'flip', ['g'], { meta: { tab: 1 } });
     const { client: watcher } = await member(gw, 'watcher', ['g'], { presence: 'diffs' });
@@ -106,14 +89,33 @@ describe('presence batches', () => {
     await gw.connections(3);
     const page = (await reader.request('members', { group: 'g' })).data as unknown as MemberList;
     expect(page.members.map((m) => m.userId)).not.toContain('flip');
-    const { ready } = await member(gw, 'flip', ['g'], { meta: { tab: 2 } });
+    const { ready } = await member(gw, 'flip', ['g'], { meta: { tab: 1 } });
     await member(gw, 'sentinel', ['g']);
     expect(mentions(await diffsThrough(watcher, 'sentinel'), 'flip')).toEqual([]);
     const readerDiffs = await diffsThrough(reader, 'sentinel');
     expect(mentions(readerDiffs, 'flip')).toEqual(['UP']);
     const flip = readerDiffs.flatMap((d) => d.data!.joins as Member[]).find((m) => m.userId === 'flip');
     expect(flip).toEqual(ready.groups[0]!.members.find((m) => m.userId === 'flip'));
-    expect(flip!.meta).toEqual({ tab: 2 });
+  });
+
+  it('sends one UPDATE to every member for a reconnect within one batch that shows otherwise', async () => {
+    const gw = await startTestGateway({ GW_PRESENCE_BATCH_MS: '1000' });
+    const { client: flipper } = await member(gw, 'flip', ['g'], { meta: { tab: 1 } });
+    const { client: watcher } = await member(gw, 'watcher', ['g'], { presence: 'diffs' });
+    const { client: legacy } = await member(gw, 'legacy', ['g']);
+    await member(gw, 'start', ['g']);
+    await diffsThrough(watcher, 'start');
+    await updatesBefore(legacy, 'start');
+    await flipper.close();
+    await gw.connections(3);
+    const { ready } = await member(gw, 'flip', ['g'], { meta: { tab: 2 }, availability: 'idle' });
+    await member(gw, 'sentinel', ['g']);
+    const diffs = await diffsThrough(watcher, 'sentinel');
+    expect(mentions(diffs, 'flip')).toEqual(['UPDATE']);
+    const flip = diffs.flatMap((d) => (d.data!.updates ?? []) as Member[]).find((m) => m.userId === 'flip');
+    expect(flip).toEqual(ready.groups[0]!.members.find((m) => m.userId === 'flip'));
+    expect(flip).toMatchObject({ meta: { tab: 2 }, availability: 'idle' });
+    expect((await updatesBefore(legacy, 'sentinel')).filter(([u]) => u === 'flip')).toEqual([['flip', 'UPDATE']]);
   });
 
   // A group that empties goes on numbering (versions used to start again, and a batch then took alice's reconnect for
@@ -274,8 +276,8 @@ describe('presence across tabs and resumes', () => {
     const gw = await startTestGateway();
     const { client: diffs } = await member(gw, 'watcher', ['g'], { presence: 'diffs' });
     const { client: legacy } = await member(gw, 'legacy', ['g']);
-    const { client: tab1 } = await member(gw, 'alice', ['g'], { meta: { tab: 1 } });
-    const { client: tab2 } = await member(gw, 'alice', ['g'], { meta: { tab: 2 } });
+    const { client: tab1 } = await member(gw, 'alice', ['g'], { meta: { device: 'web' } });
+    const { client: tab2 } = await member(gw, 'alice', ['g'], { meta: { device: 'web' } });
     await member(gw, 's1', ['g']);
     expect(mentions(await diffsThrough(diffs, 's1'), 'alice')).toEqual(['UP']);
     expect((await updatesBefore(legacy, 's1')).filter(([u]) => u === 'alice')).toEqual([['alice', 'UP']]);
@@ -286,7 +288,7 @@ describe('presence across tabs and resumes', () => {
     expect((await updatesBefore(legacy, 's2')).filter(([u]) => u === 'alice')).toEqual([]);
     // alice is still listed, now by her remaining tab.
     const list = (await diffs.request('members', { group: 'g' })).data!.members as Member[];
-    expect(list.find((m) => m.userId === 'alice')!.meta).toEqual({ tab: 2 });
+    expect(list.find((m) => m.userId === 'alice')).toMatchObject({ meta: { device: 'web' }, availability: 'online' });
     await tab2.close();
     await gw.connections(4);
     await member(gw, 's3', ['g']);

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { limits } from '../config/limits';
 import { HttpErrorCode, type HttpErrorCodeName } from '../types/codes';
-import { groupNameSchema, memberCursorSchema, sessionIdSchema, userIdSchema } from '../types/domain';
+import { availabilitySchema, groupNameSchema, memberCursorSchema, sessionIdSchema, userIdSchema } from '../types/domain';
 import { nestsDeeperThan } from '../utils/json';
 
 /**
@@ -127,6 +127,7 @@ const userResult = z.strictObject({
           sessionId,
           instance: z.string().meta({ description: 'The id of the instance holding the session.' }),
           groups: z.array(z.string()),
+          availability: availabilitySchema.meta({ description: "What the session says of its user's presence (a `presence` envelope; `invisible` included)." }),
           connectedSince: z.number().int().meta({ description: 'When the session was created (ms since the epoch); a resume keeps it.' }),
           state: z.enum(['attached', 'resumable']).meta({ description: '`attached`: it has a connection; `resumable`: its connection dropped and it waits for a resume.' }),
         }),
@@ -166,25 +167,26 @@ const broadcastResult = z.strictObject({});
 
 const memberSchema = z.strictObject({
   userId: z.string(),
-  meta: z.record(z.string(), z.unknown()),
-  since: z.number().int(),
+  meta: z.record(z.string(), z.unknown()).meta({ description: "The meta of the user's leading session (docs/protocol.md, Presence status)." }),
+  since: z.number().int().meta({ description: 'When that session joined the group (ms since the epoch): the list is ordered by it.' }),
+  availability: availabilitySchema.exclude(['invisible']).meta({ description: "The most available of the user's sessions in the group; a user whose every session is invisible is not listed." }),
 });
 
 const presenceResult = z.strictObject({
   group: z.string(),
   members: z.array(memberSchema),
-  count: z.number().int().min(0).meta({ description: 'Users in the group, cluster-wide.' }),
+  count: z.number().int().min(0).meta({ description: 'Users listed in the group, cluster-wide (invisible ones are not).' }),
   next: z.string().nullable().meta({ description: 'The cursor of the next page (`after`), null at the end.' }),
 });
 
 const presenceStatsResult = z.strictObject({
   group: z.string(),
-  users: z.number().int().min(0).meta({ description: 'Users in the group, cluster-wide.' }),
+  users: z.number().int().min(0).meta({ description: "Users listed in the group, cluster-wide (the member list's count: invisible ones are not)." }),
   sessions: z
     .number()
     .int()
     .min(0)
-    .meta({ description: "Client sessions in the group, cluster-wide: one per connection, and one per dropped connection's session that can still resume." }),
+    .meta({ description: "Client sessions in the group, cluster-wide (invisible ones included): one per connection, and one per dropped connection's session that can still resume." }),
 });
 
 export const apiErrorSchema = z.strictObject({

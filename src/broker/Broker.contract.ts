@@ -89,7 +89,7 @@ export function brokerContract(name: string, newCluster: NewCluster): void {
       await b.broker.subscribe('group', 'g');
       const sent: Relayed[] = [
         dataUpdate('g', { n: 1 }),
-        presenceBatch({ group: 'g', changes: [{ userId: 'bob', status: 'UP', meta: { device: 'phone' }, since: 1, version: 1, undoneFrom: null }], count: 1, version: 1 }),
+        presenceBatch({ group: 'g', changes: [{ userId: 'bob', status: 'UP', meta: { device: 'phone' }, since: 1, availability: 'online', version: 1, undoneFrom: null }], count: 1, version: 1 }),
         { type: 'signal', frame: serializeEnvelope('signal', { group: 'g', from: { userId: 'alice', connectionId: 'conn-1' }, kind: 'typing', data: null }) },
         dataUpdate('g', 'end'),
       ];

@@ -4,7 +4,7 @@
 // (from member lists and `presence_diff`s).
 // Works with the browser's WebSocket or `ws` in Node.
 import { CloseCode, type ErrorCodeName } from '../types/codes';
-import type { Member } from '../types/domain';
+import type { Availability, Member } from '../types/domain';
 import { compareMembers } from '../types/members';
 import type { MemberList, ServerSignals, UnsubscribeReason } from '../types/signals';
 
@@ -33,7 +33,7 @@ export interface ClientEvents {
   /** Each successful identify: `resumed` false means a fresh session (refetch your state). */
   ready: { sessionId: string; connectionId: string; resumed: boolean };
   data: DataUpdate;
-  /** Once per change of the local presence map (a user added, removed, or whose meta changed). */
+  /** Once per change of the local presence map: a user added (UP), removed (DOWN), or whose availability or meta changed (UPDATE). */
   presence: PresenceUpdate;
   /** The group's user count changed (from a member list, a `presence_diff` or a `presence_count`). */
   count: CountUpdate;
@@ -61,7 +61,10 @@ export interface GatewayClientOptions {
   getToken(): string | Promise<string>;
   /** Groups to be in; kept across reconnects and re-joined when a fresh session starts. */
   groups?: string[];
+  /** This client's presence meta (see setPresence). */
   meta?: Record<string, unknown>;
+  /** This client's availability from its first identify (default `online`; see setPresence). */
+  availability?: Availability;
   /** Defaults to globalThis.WebSocket; pass `ws`'s WebSocket in Node 20. */
   WebSocket?: WebSocketConstructor;
   /** First reconnect delay cap (default 500 ms); doubles per attempt up to maxBackoffMs (default 30 000 ms); full jitter. */
@@ -157,6 +160,8 @@ export class GatewayClient {
   /** Groups the app watches (presence_watch), watched again when a fresh session starts. */
   private readonly watched = new Set<string>();
   private readonly loads = new Map<string, { promise: Promise<Member[]>; load: Load }>();
+  /** What this client says of its presence: sent with every identify, so a fresh session starts with it. */
+  private look: { availability: Availability; meta: Record<string, unknown> | undefined };
   private nextId = 1;
   private attempt = 0;
   private stopped = true;
@@ -178,6 +183,7 @@ export class GatewayClient {
 
   constructor(private readonly options: GatewayClientOptions) {
     this.wanted = new Set(options.groups ?? []);
+    this.look = { availability: options.availability ?? 'online', meta: options.meta };
   }
 
   get state(): ConnectionState {
@@ -287,6 +293,16 @@ export class GatewayClient {
     await this.request('signal', { group, kind, data });
   }
 
+  /**
+   * Sets this client's availability and, when given, replaces its presence meta (at most 1 KiB serialized), without
+   * reconnecting; resolves once the gateway took it. Members of its groups see the user's availability: the most
+   * available among their sessions (tabs), and nothing at all while every one of them is `invisible`.
+   */
+  async setPresence(availability: Availability, meta?: Record<string, unknown>): Promise<void> {
+    this.look = { availability, meta: meta ?? this.look.meta };
+    await this.request('presence', meta === undefined ? { availability } : { availability, meta });
+  }
+
   /** Round trip to the gateway; resolves with its clock. */
   async ping(): Promise<number> {
     return (await this.request('heartbeat', {})).serverTs as number;
@@ -357,7 +373,7 @@ export class GatewayClient {
     }
     if (socket !== this.socket) return;
     const resume = this.session ? { sessionId: this.session.id, sessionToken: this.session.token, lastSeq: this.lastSeq } : undefined;
-    this.send(socket, { type: 'identify', id: 'identify', data: { token, groups: [...this.wanted], meta: this.options.meta, resume, presence: 'diffs' } });
+    this.send(socket, { type: 'identify', id: 'identify', data: { token, groups: [...this.wanted], meta: this.look.meta, availability: this.look.availability, resume, presence: 'diffs' } });
   }
 
   private onReady(data: ServerSignals['ready'], serverTs: number): void {
@@ -538,18 +554,20 @@ export class GatewayClient {
     if (!state) return;
     const load = this.loads.get(diff.group)?.load;
     const changes: PresenceUpdate[] = [];
-    for (const member of diff.joins) {
+    // Joins and updates both say how a user shows now: whichever the map held (or not), it takes it.
+    for (const member of [...diff.joins, ...(diff.updates ?? [])]) {
       load?.diffs.set(member.userId, { member, pages: load.pages });
       const known = state.members.get(member.userId);
       state.members.set(member.userId, member);
-      if (!known || !sameMeta(known.meta, member.meta)) changes.push({ group: diff.group, userId: member.userId, status: 'UP', meta: member.meta, seq });
+      const change = changeOf(diff.group, known, member, seq);
+      if (change) changes.push(change);
     }
     for (const userId of diff.leaves) {
       load?.diffs.set(userId, { member: null, pages: load.pages });
       const known = state.members.get(userId);
       if (!known) continue;
       state.members.delete(userId);
-      changes.push({ group: diff.group, userId, status: 'DOWN', meta: known.meta, seq });
+      changes.push({ group: diff.group, userId, status: 'DOWN', meta: known.meta, availability: known.availability, seq });
     }
     for (const change of changes) this.emit('presence', change);
     this.setCount(diff.group, state, diff.count);
@@ -598,15 +616,15 @@ export class GatewayClient {
     return this.members(group);
   }
 
-  /** Replaces the group's map with `list`, then emits `presence` (seq 0) for each user added, removed or with a new meta. */
+  /** Replaces the group's map with `list`, then emits `presence` (seq 0) for each user added, removed or showing otherwise. */
   private replace(group: string, state: GroupPresence, list: Member[]): void {
     const before = state.members;
     state.members = new Map(list.map((m) => [m.userId, m]));
     const changes: PresenceUpdate[] = [];
-    for (const [userId, known] of before) if (!state.members.has(userId)) changes.push({ group, userId, status: 'DOWN', meta: known.meta, seq: 0 });
+    for (const [userId, known] of before) if (!state.members.has(userId)) changes.push({ group, userId, status: 'DOWN', meta: known.meta, availability: known.availability, seq: 0 });
     for (const [userId, member] of state.members) {
-      const known = before.get(userId);
-      if (!known || !sameMeta(known.meta, member.meta)) changes.push({ group, userId, status: 'UP', meta: member.meta, seq: 0 });
+      const change = changeOf(group, before.get(userId), member, 0);
+      if (change) changes.push(change);
     }
     for (const change of changes) this.emit('presence', change);
   }
@@ -673,7 +691,11 @@ export class GatewayClient {
   }
 }
 
-/** Meta objects as the gateway serializes them: the same meta has the same key order. */
-function sameMeta(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
+/** The `presence` event for a user the map held as `known` (or not at all) and now holds as `member`; null when they show the same. */
+function changeOf(group: string, known: Member | undefined, member: Member, seq: number): PresenceUpdate | null {
+  const { userId, meta, availability } = member;
+  if (!known) return { group, userId, status: 'UP', meta, availability, seq };
+  // Meta objects as the gateway serializes them: the same meta has the same key order.
+  if (known.availability === availability && (known.meta === meta || JSON.stringify(known.meta) === JSON.stringify(meta))) return null;
+  return { group, userId, status: 'UPDATE', meta, availability, seq };
 }

@@ -131,6 +131,7 @@ describe('Session with a Capture', () => {
     presence: { mode: 'updates', watching: [], listed: [] },
     grants: ['g'],
     meta: {},
+    availability: 'online',
     createdAt: 0,
     groups: ['g'],
     seq,

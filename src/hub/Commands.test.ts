@@ -219,8 +219,8 @@ describe('Commands identify', () => {
           userId: 'alice',
           role: 'client',
           groups: [
-            { group: 'g', members: [{ userId: 'bob', meta: { device: 'desk' }, since: expect.any(Number) }, { userId: 'alice', meta: { device: 'phone' }, since: expect.any(Number) }], count: 2, next: null },
-            { group: 'team-red', members: [{ userId: 'alice', meta: { device: 'phone' }, since: expect.any(Number) }], count: 1, next: null },
+            { group: 'g', members: [{ userId: 'bob', meta: { device: 'desk' }, since: expect.any(Number), availability: 'online' }, { userId: 'alice', meta: { device: 'phone' }, since: expect.any(Number), availability: 'online' }], count: 2, next: null },
+            { group: 'team-red', members: [{ userId: 'alice', meta: { device: 'phone' }, since: expect.any(Number), availability: 'online' }], count: 1, next: null },
           ],
           denied: ['secret'],
           resumed: false,
@@ -240,7 +240,7 @@ describe('Commands identify', () => {
     expect(await gw.presence.owner('alice', ready.sessionId)).toBe('gw');
     // bob hears alice come UP in the group they share, numbered, once the batch went out.
     expect(bob.conn.written.slice(1)).toEqual([
-      { type: 'presence_update', data: { group: 'g', userId: 'alice', status: 'UP', meta: { device: 'phone' } }, seq: 1 },
+      { type: 'presence_update', data: { group: 'g', userId: 'alice', status: 'UP', meta: { device: 'phone' }, availability: 'online' }, seq: 1 },
     ]);
   });
 
@@ -367,7 +367,7 @@ describe('Commands groups', () => {
     dispatch(gw, conn, 'data_update', { group: 'team-x', payload: { n: 2 } }, 'd2');
     expect(conn.types.slice(-1)).toEqual(['ack']);
     expect(bob.conn.written.slice(1)).toEqual([
-      { type: 'presence_update', data: { group: 'team-x', userId: 'alice', status: 'UP', meta: {} }, seq: 1 },
+      { type: 'presence_update', data: { group: 'team-x', userId: 'alice', status: 'UP', meta: {}, availability: 'online' }, seq: 1 },
       expect.objectContaining({ type: 'data_update', seq: 2 }),
     ]);
     expect(payloads(bob.conn)).toEqual([[2, 2]]);

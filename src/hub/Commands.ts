@@ -1,5 +1,5 @@
 // Commands: what each client envelope does, once Inbound has validated it: identify (a new session, or a resumed
-// one), heartbeat, refresh, subscribe, unsubscribe, members, presence_watch, data_update and signal.
+// one), heartbeat, refresh, subscribe, unsubscribe, members, presence_watch, presence, data_update and signal.
 import type { Config } from '../config';
 import { isGranted } from '../auth/grants';
 import type { TokenVerifier } from '../auth/jwt';
@@ -61,6 +61,8 @@ export class Commands {
         return this.members(ctx, data as ClientSignalData<'members'>, id);
       case 'presence_watch':
         return this.watch(ctx, data as ClientSignalData<'presence_watch'>, id);
+      case 'presence':
+        return this.presence(ctx, data as ClientSignalData<'presence'>, id);
       case 'data_update':
         return this.dataUpdate(ctx, data as ClientSignalData<'data_update'>, id);
       case 'signal':
@@ -71,9 +73,7 @@ export class Commands {
   private async identify(ctx: ConnectionContext, data: ClientSignalData<'identify'>, id: string | undefined): Promise<void> {
     const meta = data.meta ?? {};
     const refusal = { replyTo: id, refused: 'identify' } as const;
-    if (Buffer.byteLength(JSON.stringify(meta)) > MAX_META_BYTES) {
-      return this.replies.refuse(ctx, 'PAYLOAD_TOO_LARGE', `data.meta is over ${MAX_META_BYTES} bytes serialized`, refusal);
-    }
+    if (metaTooLarge(meta)) return this.replies.refuse(ctx, 'PAYLOAD_TOO_LARGE', META_TOO_LARGE, refusal);
     ctx.identifying = true;
     try {
       const verified = await this.options.verifier.verify(data.token);
@@ -88,6 +88,7 @@ export class Commands {
       const session = this.sessions.create(userId, role, grants, meta);
       session.expiresAt = verified.claims.exp * 1000;
       session.presenceMode = data.presence ?? 'updates';
+      session.availability = data.availability ?? 'online';
       if (!(await this.membership.admit(session, this.config.maxConnectionsPerUser))) {
         this.log.info({ connectionId: ctx.id, userId, ip: ctx.ip }, 'identify refused: connections per user');
         return this.replies.refuse(ctx, 'LIMIT_EXCEEDED', `user already has ${this.config.maxConnectionsPerUser} connections`, refusal);
@@ -227,6 +228,14 @@ export class Commands {
     return undefined;
   }
 
+  /** The session's availability, and its meta when one comes: its user is listed anew in each of its groups, then `ack`. */
+  private async presence(ctx: ConnectionContext, data: ClientSignalData<'presence'>, id: string | undefined): Promise<void> {
+    const session = ctx.session!;
+    if (data.meta && metaTooLarge(data.meta)) return this.replies.refuse(ctx, 'PAYLOAD_TOO_LARGE', META_TOO_LARGE, { replyTo: id });
+    await this.membership.setPresence(session, { availability: data.availability, meta: data.meta ?? session.meta });
+    if (id !== undefined && ctx.isOpen) this.replies.send(ctx, 'ack', {}, id);
+  }
+
   private dataUpdate(ctx: ConnectionContext, data: ClientSignalData<'data_update'>, id: string | undefined): undefined {
     const session = ctx.session!;
     if (!this.isMember(ctx, data.group, id)) return undefined;
@@ -245,4 +254,10 @@ export class Commands {
     }
     if (id !== undefined) this.replies.send(ctx, 'ack', {}, id);
   }
+}
+
+const META_TOO_LARGE = `data.meta is over ${MAX_META_BYTES} bytes serialized`;
+
+function metaTooLarge(meta: Record<string, unknown>): boolean {
+  return Buffer.byteLength(JSON.stringify(meta)) > MAX_META_BYTES;
 }

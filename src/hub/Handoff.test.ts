@@ -369,7 +369,7 @@ describe('Handoff pull', () => {
         forged = true;
         // m answers the commit in b's place, before b reads it, with a state of its own making.
         const id = c.messages.at(-1)!.body.id as string;
-        const state = { id: 's1', userId: 'alice', role: 'admin', grants: ['*'], meta: {}, createdAt: 0, groups: ['g'], presence: NO_PRESENCE_VIEW, seq: 999, buffer: [] };
+        const state = { id: 's1', userId: 'alice', role: 'admin', grants: ['*'], meta: {}, availability: 'online', createdAt: 0, groups: ['g'], presence: NO_PRESENCE_VIEW, seq: 999, buffer: [] };
         void m.broker.sendControl('a', JSON.stringify({ op: 'state', id, state }));
       }
       return 'deliver';

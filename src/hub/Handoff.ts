@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Broker } from '../broker/Broker';
-import { groupNameSchema, roleSchema, userIdSchema, type GroupName, type PresenceMeta, type Role, type SessionId, type UserId } from '../types/domain';
+import { availabilitySchema, groupNameSchema, roleSchema, userIdSchema, type Availability, type GroupName, type PresenceMeta, type Role, type SessionId, type UserId } from '../types/domain';
 import { jsonObjectSchema } from '../types/envelope';
 import type { Metrics } from '../metrics';
 import type { Logger } from '../utils/logger';
@@ -26,6 +26,7 @@ export interface HandoffOffer {
   role: Role;
   grants: string[];
   meta: PresenceMeta;
+  availability: Availability;
   createdAt: number;
   presence: PresenceView;
 }
@@ -66,6 +67,7 @@ const offerFields = {
   role: roleSchema,
   grants: z.array(z.string().max(256)).max(10_000),
   meta: jsonObjectSchema,
+  availability: availabilitySchema,
   createdAt: z.number(),
   presence: z.object({
     mode: z.enum(['updates', 'diffs']),
@@ -257,8 +259,9 @@ export class Handoff implements ControlReceiver {
     const capture = new Capture(owner, this.self);
     const session = await this.host.standIn(sessionId, userId, offer, capture);
     const answer = await this.ask(owner, { op: 'commit', id, sessionId, userId, lastSeq }, capture);
-    // The stand-in captured the offered groups only: a session whose groups changed meanwhile stays with its owner.
-    const ok = answer?.op === 'state' && capture.complete && answer.state.id === sessionId && answer.state.userId === userId && sameGroups(offer.groups, answer.state.groups);
+    // The stand-in captured the offered groups and joined presence as offered: a session whose groups or presence
+    // changed meanwhile stays with its owner.
+    const ok = answer?.op === 'state' && capture.complete && answer.state.id === sessionId && answer.state.userId === userId && sameGroups(offer.groups, answer.state.groups) && sameLook(offer, answer.state);
     if (ok) session.restore(answer.state, (text) => this.bodies.get(text));
     const moved = ok && (await this.host.adopt(session, owner, id));
     if (!moved) {
@@ -377,6 +380,10 @@ function sameGroups(a: readonly GroupName[], b: readonly GroupName[]): boolean {
   return set.size === new Set(b).size && b.every((group) => set.has(group));
 }
 
+function sameLook(a: Pick<HandoffOffer, 'meta' | 'availability'>, b: Pick<HandoffOffer, 'meta' | 'availability'>): boolean {
+  return a.availability === b.availability && JSON.stringify(a.meta) === JSON.stringify(b.meta);
+}
+
 function offerOf(session: Session): HandoffOffer {
-  return { groups: [...session.groups], role: session.role, grants: [...session.grants], meta: session.meta, createdAt: session.createdAt, presence: session.presenceView() };
+  return { groups: [...session.groups], role: session.role, grants: [...session.grants], meta: session.meta, availability: session.availability, createdAt: session.createdAt, presence: session.presenceView() };
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { Broker } from '../broker/Broker';
 import type { PresenceStore } from '../presence/PresenceStore';
-import { groupNameSchema, sessionIdSchema, userIdSchema, type GroupName, type SessionId, type UserId } from '../types/domain';
+import { availabilitySchema, groupNameSchema, sessionIdSchema, userIdSchema, type Availability, type GroupName, type SessionId, type UserId } from '../types/domain';
 import type { Logger } from '../utils/logger';
 import type { ControlReceiver } from './Control';
 import { Questions } from './Questions';
@@ -15,6 +15,8 @@ import type { Sessions } from './Sessions';
 export interface HeldSession {
   sessionId: SessionId;
   groups: GroupName[];
+  /** What the session says of its user's presence (`invisible` included: backends see it). */
+  availability: Availability;
   /** When the session was created (ms since the epoch); a resume, here or on another instance, keeps it. */
   connectedSince: number;
   state: 'attached' | 'resumable';
@@ -49,6 +51,7 @@ const count = z.number().int().min(0);
 const heldSchema = z.object({
   sessionId: sessionIdSchema,
   groups: z.array(groupNameSchema).max(10_000),
+  availability: availabilitySchema,
   connectedSince: count,
   state: z.enum(['attached', 'resumable']),
 }) satisfies z.ZodType<HeldSession>;
@@ -162,7 +165,7 @@ export class Inquiries implements ControlReceiver {
     const held: HeldSession[] = [];
     for (const sessionId of ids) {
       const session = this.options.sessions.candidate(sessionId, userId);
-      if (session) held.push({ sessionId, groups: [...session.groups], connectedSince: session.createdAt, state: session.orphanedAt === null ? 'attached' : 'resumable' });
+      if (session) held.push({ sessionId, groups: [...session.groups], availability: session.availability, connectedSince: session.createdAt, state: session.orphanedAt === null ? 'attached' : 'resumable' });
     }
     return held;
   }

@@ -5,7 +5,7 @@ import type { Broker, BrokerHandlers, ChannelKind } from '../broker/Broker';
 import { presenceBatch } from '../broker/wire';
 import type { Config } from '../config';
 import type { Metrics } from '../metrics';
-import type { MemberPage, PresenceChange, PresenceHandlers, PresenceStore } from '../presence/PresenceStore';
+import type { MemberPage, PresenceChange, PresenceHandlers, PresenceLook, PresenceStore } from '../presence/PresenceStore';
 import type { GroupName, MemberCursor, UserId } from '../types/domain';
 import type { Forwarded, PresenceBatch, Relayed } from '../types/signals';
 import type { Logger } from '../utils/logger';
@@ -129,7 +129,7 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
   async join(session: Session, group: GroupName): Promise<void> {
     if (!this.groups.join(session, group)) return;
     const [change] = await Promise.all([
-      this.presence.join({ group, userId: session.userId, sessionId: session.id, meta: session.meta, since: Date.now() }),
+      this.presence.join({ group, userId: session.userId, sessionId: session.id, meta: session.meta, availability: session.availability, since: Date.now() }),
       this.broker.subscribe('group', group),
     ]);
     if (change) this.batcher.add(group, session.userId, change);
@@ -143,6 +143,18 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     this.lastLocalLeft(group);
     const change = await this.presence.leave(group, session.userId, session.id);
     if (change) this.batcher.add(group, session.userId, change);
+  }
+
+  /** The session shows otherwise (a `presence` envelope): its user is listed anew in each of its groups; changes go in the next batch. */
+  async setPresence(session: Session, look: PresenceLook): Promise<void> {
+    session.availability = look.availability;
+    session.meta = look.meta;
+    await Promise.all(
+      [...session.groups].map(async (group) => {
+        const change = await this.presence.update(group, session.userId, session.id, look);
+        if (change) this.batcher.add(group, session.userId, change);
+      }),
+    );
   }
 
   /** A page of the group's member list, noted on the session that reads it (see PresenceFanout). */

@@ -5,8 +5,8 @@ import type { PresenceChange } from '../presence/PresenceStore';
 import type { PresenceBatch } from '../types/signals';
 import { PresenceBatcher } from './PresenceBatcher';
 
-const up = (version: number, count: number, since = version * 10, meta: Record<string, unknown> = {}): PresenceChange => ({ status: 'UP', meta, since, version, count });
-const down = (version: number, count: number, since = 0, meta: Record<string, unknown> = {}): PresenceChange => ({ status: 'DOWN', meta, since, version, count });
+const up = (version: number, count: number, since = version * 10, meta: Record<string, unknown> = {}): PresenceChange => ({ status: 'UP', meta, since, availability: 'online', version, count });
+const down = (version: number, count: number, since = 0, meta: Record<string, unknown> = {}): PresenceChange => ({ status: 'DOWN', meta, since, availability: 'online', version, count });
 
 /** A batcher whose batches are collected; `interval` ms (0: the end of the turn). */
 function batcher(interval = 50): { batcher: PresenceBatcher; batches: PresenceBatch[] } {
@@ -40,14 +40,14 @@ describe('PresenceBatcher', () => {
       {
         group: 'g',
         changes: [
-          { userId: 'alice', status: 'UP', meta: { tab: 1 }, since: 100, version: 1, undoneFrom: null },
-          { userId: 'bob', status: 'UP', meta: {}, since: 120, version: 2, undoneFrom: null },
-          { userId: 'dave', status: 'DOWN', meta: {}, since: 90, version: 3, undoneFrom: null },
+          { userId: 'alice', status: 'UP', meta: { tab: 1 }, since: 100, availability: 'online', version: 1, undoneFrom: null },
+          { userId: 'bob', status: 'UP', meta: {}, since: 120, availability: 'online', version: 2, undoneFrom: null },
+          { userId: 'dave', status: 'DOWN', meta: {}, since: 90, availability: 'online', version: 3, undoneFrom: null },
         ],
         count: 1,
         version: 3,
       },
-      { group: 'h', changes: [{ userId: 'carol', status: 'UP', meta: {}, since: 130, version: 7, undoneFrom: null }], count: 3, version: 7 },
+      { group: 'h', changes: [{ userId: 'carol', status: 'UP', meta: {}, since: 130, availability: 'online', version: 7, undoneFrom: null }], count: 3, version: 7 },
     ]);
     // The next change starts a new period.
     b.add('g', 'erin', up(4, 2));
@@ -62,15 +62,45 @@ describe('PresenceBatcher', () => {
     b.add('g', 'alice', up(5, 3, 100, { tab: 1 }));
     b.add('g', 'alice', down(6, 2, 100, { tab: 1 }));
     b.flush();
-    expect(batches).toEqual([{ group: 'g', changes: [{ userId: 'alice', status: 'DOWN', meta: { tab: 1 }, since: 100, version: 6, undoneFrom: 5 }], count: 2, version: 6 }]);
+    expect(batches).toEqual([{ group: 'g', changes: [{ userId: 'alice', status: 'DOWN', meta: { tab: 1 }, since: 100, availability: 'online', version: 6, undoneFrom: 5 }], count: 2, version: 6 }]);
   });
 
-  it('marks DOWN then UP (a reconnect) as undone from the DOWN: the user ends UP with the new meta and since', () => {
+  it('marks DOWN then UP (a reconnect) showing as before as undone from the DOWN: the user ends UP with the new since', () => {
     const { batcher: b, batches } = batcher();
     b.add('g', 'alice', down(5, 2, 100, { tab: 1 }));
-    b.add('g', 'alice', up(6, 3, 200, { tab: 2 }));
+    b.add('g', 'alice', up(6, 3, 200, { tab: 1 }));
     b.flush();
-    expect(batches).toEqual([{ group: 'g', changes: [{ userId: 'alice', status: 'UP', meta: { tab: 2 }, since: 200, version: 6, undoneFrom: 5 }], count: 3, version: 6 }]);
+    expect(batches).toEqual([{ group: 'g', changes: [{ userId: 'alice', status: 'UP', meta: { tab: 1 }, since: 200, availability: 'online', version: 6, undoneFrom: 5 }], count: 3, version: 6 }]);
+  });
+
+  it('makes DOWN then UP showing otherwise an UPDATE for everyone: members who never saw the DOWN learn the new look', () => {
+    const { batcher: b, batches } = batcher();
+    b.add('g', 'alice', down(5, 2, 100, { tab: 1 }));
+    b.add('g', 'alice', { ...up(6, 3, 200, { tab: 1 }), availability: 'idle' });
+    b.add('g', 'bob', down(7, 2, 100));
+    b.add('g', 'bob', up(8, 3, 300, { tab: 2 }));
+    b.flush();
+    expect(batches[0]!.changes).toEqual([
+      { userId: 'alice', status: 'UPDATE', meta: { tab: 1 }, since: 200, availability: 'idle', version: 6, undoneFrom: null },
+      { userId: 'bob', status: 'UPDATE', meta: { tab: 2 }, since: 300, availability: 'online', version: 8, undoneFrom: null },
+    ]);
+  });
+
+  it('merges UPDATEs into one to the last look, after UP into one UP, and before DOWN into the DOWN', () => {
+    const { batcher: b, batches } = batcher();
+    const update = (version: number, availability: 'online' | 'idle' | 'dnd', meta: Record<string, unknown> = {}): PresenceChange => ({ status: 'UPDATE', meta, since: 100, availability, version, count: 3 });
+    b.add('g', 'alice', update(2, 'idle'));
+    b.add('g', 'alice', update(3, 'dnd', { busy: true }));
+    b.add('g', 'bob', up(4, 3, 100));
+    b.add('g', 'bob', update(5, 'idle'));
+    b.add('g', 'carol', update(6, 'idle'));
+    b.add('g', 'carol', { ...down(7, 2, 100), availability: 'idle' });
+    b.flush();
+    expect(batches[0]!.changes).toEqual([
+      { userId: 'alice', status: 'UPDATE', meta: { busy: true }, since: 100, availability: 'dnd', version: 3, undoneFrom: null },
+      { userId: 'bob', status: 'UP', meta: {}, since: 100, availability: 'idle', version: 5, undoneFrom: null },
+      { userId: 'carol', status: 'DOWN', meta: {}, since: 100, availability: 'idle', version: 7, undoneFrom: null },
+    ]);
   });
 
   it('merges UP, DOWN, UP into one net UP (the last step’s meta and since), not undone', () => {
@@ -84,8 +114,8 @@ describe('PresenceBatcher', () => {
       {
         group: 'g',
         changes: [
-          { userId: 'alice', status: 'UP', meta: { tab: 2 }, since: 300, version: 4, undoneFrom: null },
-          { userId: 'bob', status: 'UP', meta: {}, since: 110, version: 2, undoneFrom: null },
+          { userId: 'alice', status: 'UP', meta: { tab: 2 }, since: 300, availability: 'online', version: 4, undoneFrom: null },
+          { userId: 'bob', status: 'UP', meta: {}, since: 110, availability: 'online', version: 2, undoneFrom: null },
         ],
         count: 2,
         version: 4,
@@ -108,9 +138,9 @@ describe('PresenceBatcher', () => {
       {
         group: 'g',
         changes: [
-          { userId: 'alice', status: 'DOWN', meta: {}, since: 300, version: 6, undoneFrom: 2 },
-          { userId: 'carol', status: 'UP', meta: {}, since: 500, version: 7, undoneFrom: null },
-          { userId: 'bob', status: 'DOWN', meta: {}, since: 50, version: 3, undoneFrom: null },
+          { userId: 'alice', status: 'DOWN', meta: {}, since: 300, availability: 'online', version: 6, undoneFrom: 2 },
+          { userId: 'carol', status: 'UP', meta: {}, since: 500, availability: 'online', version: 7, undoneFrom: null },
+          { userId: 'bob', status: 'DOWN', meta: {}, since: 50, availability: 'online', version: 3, undoneFrom: null },
         ],
         count: 3,
         version: 7,
@@ -120,11 +150,11 @@ describe('PresenceBatcher', () => {
 
   it('keeps a user’s end state when the UP after a DOWN arrives first, and ignores a step repeated', () => {
     const { batcher: b, batches } = batcher();
-    b.add('g', 'alice', up(8, 3, 200, { tab: 2 }));
+    b.add('g', 'alice', up(8, 3, 200, { tab: 1 }));
     b.add('g', 'alice', down(7, 2, 100, { tab: 1 }));
     b.add('g', 'alice', down(7, 2, 100, { tab: 1 }));
     b.flush();
-    expect(batches).toEqual([{ group: 'g', changes: [{ userId: 'alice', status: 'UP', meta: { tab: 2 }, since: 200, version: 8, undoneFrom: 7 }], count: 3, version: 8 }]);
+    expect(batches).toEqual([{ group: 'g', changes: [{ userId: 'alice', status: 'UP', meta: { tab: 1 }, since: 200, availability: 'online', version: 8, undoneFrom: 7 }], count: 3, version: 8 }]);
   });
 
   // Numbering goes on through an empty group (PresenceStore): alice alone in the group reconnects within one batch,
@@ -137,7 +167,7 @@ describe('PresenceBatcher', () => {
     b.flush();
     expect(batches).toHaveLength(1);
     const [batch] = batches;
-    expect(batch!.changes.find((c) => c.userId === 'alice')).toMatchObject({ status: 'UP', since: 200, version: 5, undoneFrom: 4 });
+    expect(batch!.changes.find((c) => c.userId === 'alice')).toMatchObject({ status: 'UP', since: 200, availability: 'online', version: 5, undoneFrom: 4 });
     expect(batch!.count).toBe(2);
   });
 

@@ -57,16 +57,27 @@ export class PresenceBatcher {
 }
 
 /**
- * A user whose first step was UP was DOWN before the batch, and the other way round: when the last step leads back
- * there, the change is undone (only sessions that read their list in between need its end state).
+ * A user whose first step was UP was not listed before the batch; one whose first step was DOWN or UPDATE was, as that
+ * DOWN shows (an UPDATE does not say how they showed before). Where the last step leaves them decides the change:
+ * listed again after DOWN, showing as before, or not listed after UP, is undone (only sessions that read their list in
+ * between need its end state); listed before and after is an UPDATE to the last look.
  */
 function batchOf(group: GroupName, users: Map<UserId, Steps>): PresenceBatch {
   const changes: BatchedChange[] = [];
   let latest: PresenceChange | null = null;
   for (const [userId, { first, last }] of users) {
-    const undoneFrom = first.status !== last.status ? first.version : null;
-    changes.push({ userId, status: last.status, meta: last.meta, since: last.since, version: last.version, undoneFrom });
+    const { status, undoneFrom } = net(first, last);
+    changes.push({ userId, status, meta: last.meta, since: last.since, availability: last.availability, version: last.version, undoneFrom });
     if (!latest || last.version > latest.version) latest = last;
   }
   return { group, changes, count: latest?.count ?? 0, version: latest?.version ?? 0 };
+}
+
+function net(first: PresenceChange, last: PresenceChange): Pick<BatchedChange, 'status' | 'undoneFrom'> {
+  const before = first.status !== 'UP';
+  const after = last.status !== 'DOWN';
+  if (before !== after) return { status: after ? 'UP' : 'DOWN', undoneFrom: null };
+  if (!after) return { status: 'DOWN', undoneFrom: first.version };
+  if (first.status === 'DOWN' && first.availability === last.availability && JSON.stringify(first.meta) === JSON.stringify(last.meta)) return { status: 'UP', undoneFrom: first.version };
+  return { status: 'UPDATE', undoneFrom: null };
 }

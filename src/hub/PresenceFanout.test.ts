@@ -66,6 +66,7 @@ const change = (userId: UserId, status: 'UP' | 'DOWN', version: number, undoneFr
   status,
   meta,
   since: 1_000 + version,
+  availability: 'online',
   version,
   undoneFrom,
 });
@@ -82,13 +83,13 @@ describe('PresenceFanout', () => {
     const legacy = new Probe('lee', 'updates');
     const f = fanout([diffs, legacy]);
     f.deliver(batch([change('alice', 'UP', 3, null, { device: 'ios' }), change('bob', 'DOWN', 4)], 5), 'gw-a');
-    expect(diffs.take()).toEqual([{ type: 'presence_diff', data: { group: GROUP, joins: [{ userId: 'alice', meta: { device: 'ios' }, since: 1_003 }], leaves: ['bob'], count: 5 }, ts: expect.any(Number), seq: 1 }]);
+    expect(diffs.take()).toEqual([{ type: 'presence_diff', data: { group: GROUP, joins: [{ userId: 'alice', meta: { device: 'ios' }, since: 1_003, availability: 'online' }], leaves: ['bob'], count: 5 }, ts: expect.any(Number), seq: 1 }]);
     const got = legacy.take();
     expect(updates(got)).toEqual([
       ['presence_update', 'alice', 'UP', 1],
       ['presence_update', 'bob', 'DOWN', 2],
     ]);
-    expect(got[0]!.data).toEqual({ group: GROUP, userId: 'alice', status: 'UP', meta: { device: 'ios' } });
+    expect(got[0]!.data).toEqual({ group: GROUP, userId: 'alice', status: 'UP', meta: { device: 'ios' }, availability: 'online' });
   });
 
   it('skips the session’s own user in updates mode; a diff lists it', () => {
@@ -198,7 +199,7 @@ describe('PresenceFanout', () => {
     // A first page read afresh at 10 starts the list anew: an undone change from 6 to 7 is not in it.
     paged.session.noteListed(GROUP, 10, true);
     f.deliver(batch([change('ghost', 'DOWN', 7, 6), change('carol', 'UP', 11)], 4), 'gw-a');
-    expect(paged.take().map((e) => [e.data.joins, e.data.leaves])).toEqual([[[{ userId: 'carol', meta: {}, since: 1_011 }], []]]);
+    expect(paged.take().map((e) => [e.data.joins, e.data.leaves])).toEqual([[[{ userId: 'carol', meta: {}, since: 1_011, availability: 'online' }], []]]);
   });
 
   it('gives the end state of a change undone within the batch only to sessions whose list was read while it was in effect', () => {
@@ -261,7 +262,7 @@ describe('PresenceFanout', () => {
     f.deliver(batch([change('alice', 'DOWN', 9), change('bob', 'UP', 8)], 1), 'gw-a');
     expect(updates(legacy.take())).toEqual([['presence_update', 'bob', 'UP', 2]]);
     // The diff carries the count of the latest batch by version, not of the late one.
-    expect(diffs.take().map((e) => [e.data.joins, e.data.leaves, e.data.count])).toEqual([[[{ userId: 'bob', meta: {}, since: 1_008 }], [], 2]]);
+    expect(diffs.take().map((e) => [e.data.joins, e.data.leaves, e.data.count])).toEqual([[[{ userId: 'bob', meta: {}, since: 1_008, availability: 'online' }], [], 2]]);
     // A late batch with only stale changes writes nothing.
     f.deliver(batch([change('alice', 'DOWN', 7)], 1), 'gw-a');
     expect(legacy.take()).toEqual([]);

@@ -2,7 +2,7 @@
 // the group, each in its mode: one presence_diff, or one presence_update per change. In large groups it writes
 // counts only (presence_count, at most once per interval), except to sessions that watch the group.
 import type { Metrics } from '../metrics';
-import type { GroupName, UserId } from '../types/domain';
+import type { GroupName, Member, UserId } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
 import type { BatchedChange, PresenceBatch } from '../types/signals';
 import { keptUtf8, textFrame } from './frames';
@@ -192,9 +192,11 @@ class Bodies {
     let body = this.diffs.get(full);
     if (body === undefined) {
       const changes = full ? this.changes : this.net;
-      const joins = changes.filter((c) => c.status === 'UP').map(({ userId, meta, since }) => ({ userId, meta, since }));
+      const joins = changes.filter((c) => c.status === 'UP').map(member);
       const leaves = changes.filter((c) => c.status === 'DOWN').map((c) => c.userId);
-      body = changes.length === 0 ? null : sequencedBody(serializeEnvelope('presence_diff', { group: this.group, joins, leaves, count: this.count }));
+      const updates = changes.filter((c) => c.status === 'UPDATE').map(member);
+      const diff = updates.length > 0 ? { group: this.group, joins, leaves, updates, count: this.count } : { group: this.group, joins, leaves, count: this.count };
+      body = changes.length === 0 ? null : sequencedBody(serializeEnvelope('presence_diff', diff));
       this.diffs.set(full, body);
     }
     return body;
@@ -203,11 +205,17 @@ class Bodies {
   update(change: BatchedChange): Buffer {
     let body = this.updates.get(change);
     if (!body) {
-      body = sequencedBody(serializeEnvelope('presence_update', { group: this.group, userId: change.userId, status: change.status, meta: change.meta }));
+      const { userId, status, meta, availability } = change;
+      body = sequencedBody(serializeEnvelope('presence_update', { group: this.group, userId, status, meta, availability }));
       this.updates.set(change, body);
     }
     return body;
   }
+}
+
+/** A change as a member-list entry. */
+function member({ userId, meta, since, availability }: BatchedChange): Member {
+  return { userId, meta, since, availability };
 }
 
 /** A sequenced envelope's shared body: the frame without its closing brace (each session appends `,"seq":N}`). */

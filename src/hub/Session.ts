@@ -1,6 +1,6 @@
 // Session: one identified client session, the unit of fan-out. It numbers what it receives (seq), keeps a bounded
 // replay buffer, and outlives its connection for GW_ORPHAN_SESSION_TTL_MS so a reconnect can resume it.
-import type { GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
+import type { Availability, GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
 import type { PresenceMode } from '../types/signals';
 import { newId } from '../utils/ids';
 import { Capture } from './Capture';
@@ -29,6 +29,7 @@ export interface SessionState {
   role: Role;
   grants: string[];
   meta: PresenceMeta;
+  availability: Availability;
   createdAt: number;
   groups: GroupName[];
   presence: PresenceView;
@@ -54,6 +55,8 @@ export class Session {
    * refresh. Zero until then, so a session attached without a token would expire at once rather than never.
    */
   expiresAt = 0;
+  /** What this session says of its user's presence (identify.availability, then `presence` envelopes); meta beside it. */
+  availability: Availability = 'online';
   /** How this session hears of presence changes (identify.presence). */
   presenceMode: PresenceMode = 'updates';
   /** Large groups whose every presence change this session asked for (presence_watch). */
@@ -71,7 +74,8 @@ export class Session {
     public role: Role,
     /** The token's `groups` claim (replaced by a newer token on resume and refresh). */
     public grants: readonly string[],
-    readonly meta: PresenceMeta,
+    /** identify.meta, replaced by a `presence` envelope that carries one. */
+    public meta: PresenceMeta,
     readonly createdAt: number,
     conn: ConnectionContext | null,
     limits: SessionLimits,
@@ -128,6 +132,7 @@ export class Session {
       role: this.role,
       grants: [...this.grants],
       meta: this.meta,
+      availability: this.availability,
       createdAt: this.createdAt,
       groups: [...this.groups],
       presence: this.presenceView(),

@@ -227,6 +227,7 @@ export class Sessions implements HandoffHost {
 
   async standIn(sessionId: SessionId, userId: UserId, offer: HandoffOffer, capture: Capture): Promise<Session> {
     const session = new Session(userId, offer.role, offer.grants, offer.meta, offer.createdAt, null, this.limits, sessionId);
+    session.availability = offer.availability;
     session.adoptPresenceView(offer.presence);
     session.startCapture(capture);
     await this.options.membership.attachQuietly(session, offer.groups);
@@ -239,7 +240,7 @@ export class Sessions implements HandoffHost {
 
   async adopt(session: Session, owner: string, lease: string): Promise<boolean> {
     const { presence } = this.options;
-    const moved = await presence.transfer(owner, { userId: session.userId, sessionId: session.id, meta: session.meta, since: session.createdAt }, [...session.groups], lease);
+    const moved = await presence.transfer(owner, { userId: session.userId, sessionId: session.id, meta: session.meta, availability: session.availability, since: session.createdAt }, [...session.groups], lease);
     if (!moved) return false;
     this.store.add(session);
     this.store.orphan(session, Date.now());

@@ -2,7 +2,7 @@
 // (in-process instances); online/offline events go to a hook (the log). Not for several processes.
 import type { SessionId, GroupName, MemberCursor, UserId } from '../types/domain';
 import { PresenceRegistry } from './PresenceRegistry';
-import type { DirectoryEntry, GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceEvent, PresenceStore } from './PresenceStore';
+import type { DirectoryEntry, GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceEvent, PresenceLook, PresenceStore } from './PresenceStore';
 
 export class MemoryPresenceState {
   readonly registry = new PresenceRegistry();
@@ -22,7 +22,11 @@ export class MemoryPresenceStore implements PresenceStore {
   async start(): Promise<void> {}
 
   async join(entry: PresenceEntry): Promise<PresenceChange | null> {
-    return this.state.registry.join(entry.group, entry.userId, entry.sessionId, entry.meta, entry.since);
+    return this.state.registry.join(entry.group, entry.userId, entry.sessionId, entry, entry.since);
+  }
+
+  async update(group: GroupName, userId: UserId, sessionId: SessionId, look: PresenceLook): Promise<PresenceChange | null> {
+    return this.state.registry.update(group, userId, sessionId, look);
   }
 
   async leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<PresenceChange | null> {

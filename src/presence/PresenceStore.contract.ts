@@ -1,7 +1,7 @@
 // The PresenceStore contract, run against every implementation (MemoryPresenceStore.test.ts, RedisPresenceStore.test.ts):
 // several stores of one cluster decide presence, the per-user cap and the session directory together.
 import { describe, expect, it } from 'vitest';
-import type { GroupName, MemberCursor, PresenceMeta, UserId } from '../types/domain';
+import type { Availability, GroupName, MemberCursor, PresenceMeta, UserId } from '../types/domain';
 import type { PresenceChange, PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
 
 /** One fresh cluster of stores. The runner owns what it makes and stops it after each test. */
@@ -28,7 +28,7 @@ class Transitions implements PresenceHandlers {
 /** The whole member list of a group, as one store reads it. */
 const list = async (store: PresenceStore, group: GroupName) => (await store.members(group, undefined, 1_000)).members;
 
-const entry = (group: GroupName, userId: UserId, sessionId: string, since: number, meta: PresenceMeta = {}): PresenceEntry => ({ group, userId, sessionId, meta, since });
+const entry = (group: GroupName, userId: UserId, sessionId: string, since: number, meta: PresenceMeta = {}): PresenceEntry => ({ group, userId, sessionId, meta, availability: 'online', since });
 
 export function presenceStoreContract(name: string, newCluster: NewPresenceCluster): void {
   describe(`PresenceStore contract: ${name}`, () => {
@@ -82,9 +82,9 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       await a.join(entry('g', 'carol', 's4', 400));
       await a.join(entry('other', 'dave', 's5', 50));
       const expected = [
-        { userId: 'alice', meta: { tab: 1 }, since: 100 },
-        { userId: 'bob', meta: { tab: 1 }, since: 200 },
-        { userId: 'carol', meta: {}, since: 400 },
+        { userId: 'alice', meta: { tab: 1 }, since: 100, availability: 'online' },
+        { userId: 'bob', meta: { tab: 1 }, since: 200, availability: 'online' },
+        { userId: 'carol', meta: {}, since: 400, availability: 'online' },
       ];
       expect(await list(a, 'g')).toEqual(expected);
       expect(await list(b, 'g')).toEqual(expected);
@@ -147,7 +147,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       }
       // A session that moved is listed with its new instance; one that ended is not listed.
       expect(await b.lease('s1', 'L', 10_000)).toBe(true);
-      expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: {}, since: 1 }, [], 'L')).toBe(true);
+      expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 1 }, [], 'L')).toBe(true);
       await b.disconnect('alice', 's2');
       expect(await a.sessionsOf('alice')).toEqual([{ sessionId: 's1', instanceId: 'b' }]);
       expect(await a.sessionsOf('bob')).toEqual([{ sessionId: 's3', instanceId: 'b' }]);
@@ -174,13 +174,13 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       expect(await a.lease('s1', 'L-a', 60_000)).toBe(false);
       await b.release('s1', 'L-b');
       expect(await a.lease('s1', 'L-a', 60_000)).toBe(true);
-      expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: {}, since: 1 }, [], 'L-b')).toBe(false);
+      expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 1 }, [], 'L-b')).toBe(false);
       expect(await b.owner('alice', 's1')).toBe('a');
     });
 
     it('transfers a session under the held lease: the new instance owns it, presence shows no transition, the lease is spent', async () => {
       const [a, b] = await cluster('a', 'b');
-      const session = { userId: 'alice', sessionId: 's1', meta: { tab: 1 }, since: 100 };
+      const session = { userId: 'alice', sessionId: 's1', meta: { tab: 1 }, availability: 'online' as const, since: 100 };
       await a.connect('alice', 's1', 2);
       await a.join(entry('g', 'alice', 's1', 100, { tab: 1 }));
       await a.join(entry('h', 'alice', 's1', 100, { tab: 1 }));
@@ -196,23 +196,23 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       expect(await b.owner('alice', 's1')).toBe('b');
 
       // Still UP in both groups, as the same member, and still counted once.
-      const alice = { userId: 'alice', meta: { tab: 1 }, since: 100 };
-      expect(await list(a, 'g')).toEqual([alice, { userId: 'bob', meta: {}, since: 200 }]);
+      const alice = { userId: 'alice', meta: { tab: 1 }, since: 100, availability: 'online' };
+      expect(await list(a, 'g')).toEqual([alice, { userId: 'bob', meta: {}, since: 200, availability: 'online' }]);
       expect(await list(b, 'h')).toEqual([alice]);
-      expect(await a.join(entry('g', 'alice', 's3', 300))).toBeNull();
+      expect(await a.join(entry('g', 'alice', 's3', 300, { tab: 1 }))).toBeNull();
       expect(await a.leave('g', 'alice', 's3')).toBeNull();
       expect(await a.connect('alice', 's3', 2)).toBe(true);
       expect(await b.connect('alice', 's4', 2)).toBe(false);
       // The session now leaves from its new instance, as its last in the group.
       expect(await b.leave('g', 'alice', 's1')).not.toBeNull();
-      expect(await list(a, 'g')).toEqual([{ userId: 'bob', meta: {}, since: 200 }]);
+      expect(await list(a, 'g')).toEqual([{ userId: 'bob', meta: {}, since: 200, availability: 'online' }]);
       expect(transitions.seen).toEqual([]);
       expect(await events()).toEqual(['online alice a']);
     });
 
     it('refuses a transfer without the lease, under another lease, or from an instance that does not hold the session', async () => {
       const [a, b, c] = await cluster('a', 'b', 'c');
-      const session = { userId: 'alice', sessionId: 's1', meta: {}, since: 100 };
+      const session = { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 100 };
       await a.connect('alice', 's1', 2);
       await a.join(entry('g', 'alice', 's1', 100));
       expect(await b.transfer('a', session, ['g'], 'L')).toBe(false);
@@ -222,13 +222,13 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       // Under the held lease, from an instance that does not hold the session: nothing moves.
       expect(await c.transfer('b', session, ['g'], 'L-c')).toBe(false);
       expect(await a.owner('alice', 's1')).toBe('a');
-      expect(await list(a, 'g')).toEqual([{ userId: 'alice', meta: {}, since: 100 }]);
+      expect(await list(a, 'g')).toEqual([{ userId: 'alice', meta: {}, since: 100, availability: 'online' }]);
       expect(await a.leave('g', 'alice', 's1')).not.toBeNull();
     });
 
     it('revokes: true while the revoker still holds the session, after which the old lease moves nothing', async () => {
       const [a, b] = await cluster('a', 'b');
-      const session = { userId: 'alice', sessionId: 's1', meta: {}, since: 100 };
+      const session = { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 100 };
       await a.connect('alice', 's1', 2);
       expect(await b.lease('s1', 'L', 60_000)).toBe(true);
       expect(await a.revoke('alice', 's1', 'L')).toBe(true);
@@ -240,7 +240,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
 
     it('revokes only its own lease: another handoff’s lease still moves the session', async () => {
       const [a, b] = await cluster('a', 'b');
-      const session = { userId: 'alice', sessionId: 's1', meta: {}, since: 100 };
+      const session = { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 100 };
       await a.connect('alice', 's1', 2);
       expect(await b.lease('s1', 'L-other', 60_000)).toBe(true);
       expect(await a.revoke('alice', 's1', 'L-refused')).toBe(true);
@@ -250,25 +250,28 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
 
     // --- issue 13: versioned transitions with counts, and the paged member list -----------------------------
 
-    it('numbers each group’s transitions: version +1 on every UP and DOWN and on nothing else, with the count after each', async () => {
+    it('numbers each group’s transitions: version +1 on every UP, DOWN and UPDATE and on nothing else, with the count after each', async () => {
       const [a, b] = await cluster('a', 'b');
-      expect(await a.join(entry('g', 'alice', 's1', 100, { tab: 1 }))).toEqual({ status: 'UP', meta: { tab: 1 }, since: 100, version: 1, count: 1 });
-      // A second tab, anywhere: no transition, no new version.
-      expect(await b.join(entry('g', 'alice', 's2', 300, { tab: 2 }))).toBeNull();
+      expect(await a.join(entry('g', 'alice', 's1', 100, { tab: 1 }))).toEqual({ status: 'UP', meta: { tab: 1 }, since: 100, availability: 'online', version: 1, count: 1 });
+      // A second tab showing the same, anywhere: no transition, no new version.
+      expect(await b.join(entry('g', 'alice', 's2', 300, { tab: 1 }))).toBeNull();
       expect((await b.members('g', undefined, 10)).version).toBe(1);
-      expect(await b.join(entry('g', 'bob', 's3', 200))).toEqual({ status: 'UP', meta: {}, since: 200, version: 2, count: 2 });
+      expect(await b.join(entry('g', 'bob', 's3', 200))).toEqual({ status: 'UP', meta: {}, since: 200, availability: 'online', version: 2, count: 2 });
       // Versions are per group.
       expect(await a.join(entry('h', 'carol', 's4', 400))).toMatchObject({ status: 'UP', version: 1, count: 1 });
       expect(await a.join(entry('g', 'carol', 's4', 400))).toMatchObject({ status: 'UP', version: 3, count: 3 });
-      // One of alice's two tabs leaves: nothing changes, in the version either (read from both stores).
+      // One of alice's two tabs leaves: nothing shows otherwise, so nothing changes in the version either (read from both stores).
       expect(await a.leave('g', 'alice', 's1')).toBeNull();
       expect(await a.leave('g', 'alice', 's1')).toBeNull();
       expect((await a.members('g', undefined, 10)).version).toBe(3);
       expect((await b.members('g', undefined, 10)).version).toBe(3);
-      // Her last tab: DOWN with the meta and since she was listed with (the remaining tab's), and the count after it.
-      expect(await b.leave('g', 'alice', 's2')).toEqual({ status: 'DOWN', meta: { tab: 2 }, since: 300, version: 4, count: 2 });
-      expect(await b.leave('g', 'bob', 's3')).toEqual({ status: 'DOWN', meta: {}, since: 200, version: 5, count: 1 });
-      expect(await b.members('g', undefined, 10)).toEqual({ members: [{ userId: 'carol', meta: {}, since: 400 }], count: 1, next: null, version: 5 });
+      // Her remaining tab goes idle: UPDATE, numbered; saying the same again is nothing.
+      expect(await b.update('g', 'alice', 's2', { meta: { tab: 1 }, availability: 'idle' })).toEqual({ status: 'UPDATE', meta: { tab: 1 }, since: 300, availability: 'idle', version: 4, count: 3 });
+      expect(await b.update('g', 'alice', 's2', { meta: { tab: 1 }, availability: 'idle' })).toBeNull();
+      // Her last tab: DOWN with the meta, since and availability she was listed with, and the count after it.
+      expect(await b.leave('g', 'alice', 's2')).toEqual({ status: 'DOWN', meta: { tab: 1 }, since: 300, availability: 'idle', version: 5, count: 2 });
+      expect(await b.leave('g', 'bob', 's3')).toEqual({ status: 'DOWN', meta: {}, since: 200, availability: 'online', version: 6, count: 1 });
+      expect(await b.members('g', undefined, 10)).toEqual({ members: [{ userId: 'carol', meta: {}, since: 400, availability: 'online' }], count: 1, next: null, version: 6 });
       expect(await a.members('h', undefined, 10)).toMatchObject({ count: 1, version: 1 });
       expect(transitions.seen).toEqual([]);
     });
@@ -312,7 +315,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       for (const store of [a, b]) {
         const first = await store.members('g', undefined, 3);
         expect(first.members.map((m) => m.userId)).toEqual(['u1', 'u2', 'u3']);
-        expect(first.members[1]).toEqual({ userId: 'u2', meta: { i: 1 }, since: 1_010 });
+        expect(first.members[1]).toEqual({ userId: 'u2', meta: { i: 1 }, since: 1_010, availability: 'online' });
         expect(first).toMatchObject({ count: 7, next: '1020:u3', version: 7 });
         const second = await store.members('g', { since: 1_020, userId: 'u3' }, 3);
         expect(second.members.map((m) => m.userId)).toEqual(['u4', 'u5', 'u6']);
@@ -379,7 +382,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       }
     });
 
-    it('lists a user by their earliest remaining session: its meta and since, and the list position that follows from them', async () => {
+    it('lists a user by their leading session (the earliest among equals): its meta and since, and the list position that follows from them', async () => {
       const [a, b] = await cluster('a', 'b');
       await a.join(entry('g', 'alice', 'a1', 100, { tab: 1 }));
       await b.join(entry('g', 'bob', 'b1', 200));
@@ -394,11 +397,11 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
           ['carol', 250, {}],
         ]);
       }
-      // Her earliest tab leaves: the next earliest (a3, on the same store) takes the entry, still first.
-      expect(await a.leave('g', 'alice', 'a1')).toBeNull();
+      // Her earliest tab leaves: the next earliest (a3, on the same store) takes the entry, still first, showing its meta.
+      expect(await a.leave('g', 'alice', 'a1')).toMatchObject({ status: 'UPDATE', meta: { tab: 3 }, since: 150 });
       for (const store of [a, b]) expect((await row(store))[0]).toEqual(['alice', 150, { tab: 3 }]);
       // a3 leaves: a2 (on the other store) is her earliest, and she moves after bob and carol.
-      expect(await a.leave('g', 'alice', 'a3')).toBeNull();
+      expect(await a.leave('g', 'alice', 'a3')).toMatchObject({ status: 'UPDATE', meta: { tab: 2 }, since: 300 });
       for (const store of [a, b]) {
         expect(await row(store)).toEqual([
           ['bob', 200, {}],
@@ -410,9 +413,9 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       expect((await b.members('g', { since: 100, userId: 'alice' }, 10)).members.map((m) => m.userId)).toEqual(['bob', 'carol', 'alice']);
       expect((await a.members('g', { since: 200, userId: 'bob' }, 1)).next).toBe('250:carol');
       // A session with an earlier since (a session moved here keeps its own) takes the entry back to the front.
-      expect(await b.join(entry('g', 'alice', 'a4', 50, { tab: 4 }))).toBeNull();
+      expect(await b.join(entry('g', 'alice', 'a4', 50, { tab: 4 }))).toMatchObject({ status: 'UPDATE', meta: { tab: 4 }, since: 50 });
       for (const store of [a, b]) expect((await row(store))[0]).toEqual(['alice', 50, { tab: 4 }]);
-      await b.leave('g', 'alice', 'a4');
+      expect(await b.leave('g', 'alice', 'a4')).toMatchObject({ status: 'UPDATE', meta: { tab: 2 }, since: 300 });
       // Her last session leaves: DOWN with the entry she was listed with.
       expect(await b.leave('g', 'alice', 'a2')).toMatchObject({ status: 'DOWN', meta: { tab: 2 }, since: 300, count: 2 });
       expect((await list(a, 'g')).map((m) => m.userId)).toEqual(['bob', 'carol']);
@@ -427,18 +430,47 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       const before = await b.members('g', undefined, 10);
       expect(before).toMatchObject({ count: 2, version: 2 });
       expect(await b.lease('s1', 'L', 60_000)).toBe(true);
-      expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: { tab: 1 }, since: 100 }, ['g'], 'L')).toBe(true);
+      expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: { tab: 1 }, availability: 'online' as const, since: 100 }, ['g'], 'L')).toBe(true);
       a.handedOver('alice', 's1', ['g']);
       expect(await a.members('g', undefined, 10)).toEqual(before);
       expect(await b.members('g', undefined, 10)).toEqual(before);
       expect(transitions.seen).toEqual([]);
       // The moved session leaves from its new store: one DOWN, numbered right after the last transition.
-      expect(await b.leave('g', 'alice', 's1')).toEqual({ status: 'DOWN', meta: { tab: 1 }, since: 100, version: 3, count: 1 });
+      expect(await b.leave('g', 'alice', 's1')).toEqual({ status: 'DOWN', meta: { tab: 1 }, since: 100, availability: 'online', version: 3, count: 1 });
+    });
+
+    it('shows a user as their most available session in the cluster, the earliest among equals: UPDATE on each change of it, hidden while every session is invisible', async () => {
+      const [a, b] = await cluster('a', 'b');
+      const look = (on: string, availability: Availability) => ({ meta: { on }, availability });
+      expect(await a.join({ ...entry('g', 'alice', 's1', 100), ...look('web', 'idle') })).toMatchObject({ status: 'UP', availability: 'idle', meta: { on: 'web' }, version: 1, count: 1 });
+      // Less available than the idle tab: nothing shows.
+      expect(await b.join({ ...entry('g', 'alice', 's2', 200), ...look('phone', 'dnd') })).toBeNull();
+      expect(await b.update('g', 'alice', 's2', look('phone', 'online'))).toEqual({ status: 'UPDATE', meta: { on: 'phone' }, since: 200, availability: 'online', version: 2, count: 1 });
+      // Both online: the earlier session leads.
+      expect(await a.update('g', 'alice', 's1', look('web', 'online'))).toMatchObject({ status: 'UPDATE', meta: { on: 'web' }, since: 100, version: 3 });
+      expect(await a.update('g', 'alice', 's1', look('web', 'invisible'))).toMatchObject({ status: 'UPDATE', meta: { on: 'phone' }, availability: 'online', version: 4 });
+      for (const store of [a, b]) expect(await store.stats('g')).toEqual({ users: 1, sessions: 2 });
+      // Her last visible session goes invisible: DOWN as she was listed, gone from the list and its count.
+      expect(await b.update('g', 'alice', 's2', look('phone', 'invisible'))).toEqual({ status: 'DOWN', meta: { on: 'phone' }, since: 200, availability: 'online', version: 5, count: 0 });
+      expect(await b.join({ ...entry('g', 'bob', 's3', 300), ...look('x', 'invisible') })).toBeNull();
+      for (const store of [a, b]) {
+        expect(await store.members('g', undefined, 10)).toEqual({ members: [], count: 0, next: null, version: 5 });
+        expect(await store.stats('g')).toEqual({ users: 0, sessions: 3 });
+      }
+      // Visible again: UP with her session's own since.
+      expect(await a.update('g', 'alice', 's1', look('web', 'dnd'))).toEqual({ status: 'UP', meta: { on: 'web' }, since: 100, availability: 'dnd', version: 6, count: 1 });
+      // A session that is not in the group changes nothing.
+      expect(await b.update('g', 'alice', 'elsewhere', look('web', 'online'))).toBeNull();
+      expect(await b.update('h', 'alice', 's2', look('web', 'online'))).toBeNull();
+      expect(await b.leave('g', 'alice', 's2')).toBeNull();
+      expect(await b.leave('g', 'bob', 's3')).toBeNull();
+      expect(await a.leave('g', 'alice', 's1')).toMatchObject({ status: 'DOWN', availability: 'dnd', version: 7, count: 0 });
+      expect(transitions.seen).toEqual([]);
     });
 
     it('revokes: false once the session moved to another instance', async () => {
       const [a, b] = await cluster('a', 'b');
-      const session = { userId: 'alice', sessionId: 's1', meta: {}, since: 100 };
+      const session = { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 100 };
       await a.connect('alice', 's1', 2);
       expect(await b.lease('s1', 'L', 60_000)).toBe(true);
       expect(await b.transfer('a', session, [], 'L')).toBe(true);

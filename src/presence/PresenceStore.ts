@@ -1,25 +1,34 @@
 // PresenceStore: cluster-wide presence per group, and each user's identified connections anywhere (for the
 // per-user cap and the online/offline events backends read). Transitions are decided here, once, cluster-wide.
-import type { SessionId, GroupName, Member, MemberCursor, PresenceMeta, UserId } from '../types/domain';
+import type { Availability, SessionId, GroupName, Member, MemberCursor, PresenceMeta, PresenceStatus, UserId, VisibleAvailability } from '../types/domain';
 
-export interface PresenceEntry {
+/** What a session says of its user's presence (identify, then `presence` envelopes). */
+export interface PresenceLook {
+  meta: PresenceMeta;
+  availability: Availability;
+}
+
+export interface PresenceEntry extends PresenceLook {
   group: GroupName;
   userId: UserId;
   sessionId: SessionId;
-  meta: PresenceMeta;
   since: number;
 }
 
 /**
- * A user came UP or went DOWN in a group, cluster-wide. Each group numbers its transitions (`version`, from 1); an
- * emptied group keeps its number for minutes (batches numbered before must stay ordered), and starts again at 1 only
- * after that, or when Redis lost its data. `count` is the group's user count right after this one.
+ * A user came UP, went DOWN or shows otherwise (UPDATE) in a group, cluster-wide. A user is listed while they have a
+ * session in the group that is not invisible, and shows as their *leading* one: the most available (online, idle, dnd),
+ * the earliest joined among equals; its availability, meta and since are the user's. Each group numbers its
+ * transitions (`version`, from 1); an emptied group keeps its number for minutes (batches numbered before must stay
+ * ordered), and starts again at 1 only after that, or when Redis lost its data. `count` is the group's listed user
+ * count right after this one.
  */
 export interface PresenceChange {
-  status: 'UP' | 'DOWN';
-  /** The user's meta and since in the member list (for DOWN: as they were listed). */
+  status: PresenceStatus;
+  /** The user's meta, since and availability in the member list (for DOWN: as they were listed). */
   meta: PresenceMeta;
   since: number;
+  availability: VisibleAvailability;
   version: number;
   count: number;
 }
@@ -36,7 +45,7 @@ export interface MemberPage {
 
 /** How many are in a group, cluster-wide. */
 export interface GroupStats {
-  /** Users with at least one session in the group (the member list's `count`). */
+  /** Users listed in the group (the member list's `count`): with a session there that is not invisible. */
   users: number;
   /**
    * Sessions in the group: one per client connection, and one per session whose connection dropped and that can still
@@ -74,13 +83,15 @@ export interface PresenceHandlers {
 
 export interface PresenceStore {
   start(handlers: PresenceHandlers): Promise<void>;
-  /** Adds a connection to a group; the UP transition when its user came UP there (their first connection in the cluster). */
+  /** Adds a session to a group; the transition it causes (UP for the user's first visible session there; UPDATE when it leads now). */
   join(entry: PresenceEntry): Promise<PresenceChange | null>;
-  /** Removes a connection from a group; the DOWN transition when its user went DOWN there (their last connection). */
+  /** Removes a session from a group; the transition it causes (DOWN for the user's last visible session; UPDATE when it led). */
   leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<PresenceChange | null>;
+  /** A session in the group shows otherwise (a `presence` envelope); the transition it causes, if any. Nothing for a session not in the group. */
+  update(group: GroupName, userId: UserId, sessionId: SessionId, look: PresenceLook): Promise<PresenceChange | null>;
   /**
-   * Up to `limit` members after `after` (from the start without it): one entry per user, with the meta and since of
-   * their earliest connection. Costs the page, not the group.
+   * Up to `limit` members after `after` (from the start without it): one entry per listed user, as their leading
+   * session shows them. Costs the page, not the group.
    */
   members(group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage>;
   /** The group's user and session counts, read at one moment; costs two counters, not the group. */
@@ -108,7 +119,7 @@ export interface PresenceStore {
    * commit point: false, nothing moved, when the lease is not held or `fromInstance` no longer holds the session. It
    * is idempotent (true again once the entry is this instance's), so an answer lost on the way can be asked again.
    */
-  transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[], lease: string): Promise<boolean>;
+  transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; since: number } & PresenceLook, groups: GroupName[], lease: string): Promise<boolean>;
   /**
    * The owner takes back a session whose handoff (`lease`) went quiet: true when it still holds it (and that lease can
    * move it no more), false when the session moved, null when the store could not say (ask again: the move may have

@@ -2,11 +2,11 @@
 // (and append online/offline to rt:events in the same step, so each is written exactly once). A liveness key per
 // instance lets survivors reap a dead instance's entries. While Redis is down the store answers from this
 // instance's own state, and re-publishes that state when Redis is back.
-import { compareMembers, encodeCursor, type GroupName, type Member, type MemberCursor, type PresenceMeta, type SessionId, type UserId } from '../types/domain';
+import { compareMembers, encodeCursor, type GroupName, type Member, type MemberCursor, type PresenceStatus, type SessionId, type UserId } from '../types/domain';
 import { isReady, type Redis } from '../redis/connection';
 import type { Logger } from '../utils/logger';
 import { PresenceRegistry } from './PresenceRegistry';
-import type { DirectoryEntry, GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceStore } from './PresenceStore';
+import type { DirectoryEntry, GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceLook, PresenceStore } from './PresenceStore';
 
 /**
  * How long an empty group's version is kept. Versions must not start again while batches numbered before the group
@@ -30,13 +30,13 @@ const keys = {
   reap: (id: string) => `rt:reap:${id}`,
   /** Set when survivors first saw an instance dead: its sessions count as orphaned from then. */
   dead: (id: string) => `rt:dead:${id}`,
-  /** Hash: "instance|session" → member JSON, for one group. */
+  /** Hash: "instance|session" → member JSON (memberJson), for one group. */
   presence: (group: GroupName) => `rt:presence:${group}`,
   /** Set of one user's "instance|session" entries in one group. */
   presenceUser: (group: GroupName, userId: UserId) => `rt:presence:${group}|${userId}`,
-  /** Sorted set: the group's member list, each user scored by the `since` of their earliest entry (ties: by user id). */
+  /** Sorted set: the group's member list, each listed user scored by the `since` of their leading entry (ties: by user id). */
   order: (group: GroupName) => `rt:presence:${group}#order`,
-  /** Hash: userId → member JSON of their earliest entry, for one group; its length is the group's user count. */
+  /** Hash: userId → member JSON of their leading entry, for one group; its length is the group's (listed) user count. */
   listed: (group: GroupName) => `rt:presence:${group}#users`,
   /** The group's transition counter (PresenceChange.version); expires VERSION_KEEP_MS after the group emptied. */
   version: (group: GroupName) => `rt:presence:${group}#version`,
@@ -49,58 +49,66 @@ const keys = {
 } as const;
 
 /**
- * KEYS: presence hash, user's set in the group, instance entries, order, listed, version. ARGV: field, member JSON,
- * entry, userId, since. Returns {version, count} when the user came UP, else false (an earlier entry than the listed
- * one takes its place in the list).
+ * The Lua shared by JOIN, LEAVE and UPDATE: `relist` lists a user in a group as their leading session shows them (the
+ * rule of PresenceRegistry: RANK there is AVAILABILITY_RANK) and returns the transition, {status, member JSON,
+ * version, count}, or false. A session's member JSON ends `,"availability":"…","since":N}` (memberJson): read with a
+ * pattern, not decoded, and what precedes `,"since":` is how it shows (two leading sessions showing the same move the
+ * user in the list unannounced). An entry without availability (written by an older gateway) counts as online.
  */
-const JOIN = `
+const RELIST = `
+local RANK = {online = 3, idle = 2, dnd = 1, invisible = 0}
+local function relist(presence, userSet, order, listed, version, userId, keepMs)
+  local best, bestRank, bestSince, bestField
+  for _, f in ipairs(redis.call('SMEMBERS', userSet)) do
+    local json = redis.call('HGET', presence, f)
+    if json then
+      local a, s = string.match(json, ',"availability":"(%a+)","since":(%d+)}$')
+      if not a then a, s = 'online', string.match(json, ',"since":(%d+)}$') end
+      local rank, since = RANK[a] or 0, tonumber(s)
+      if since and rank > 0 and (not best or rank > bestRank or (rank == bestRank and (since < bestSince or (since == bestSince and f < bestField)))) then
+        best, bestRank, bestSince, bestField = json, rank, since, f
+      end
+    end
+  end
+  local current = redis.call('HGET', listed, userId)
+  if not best then
+    if not current then return false end
+    redis.call('HDEL', listed, userId)
+    redis.call('ZREM', order, userId)
+    local count = redis.call('HLEN', listed)
+    local v = redis.call('INCR', version)
+    if count == 0 then redis.call('PEXPIRE', version, keepMs) end
+    return {'DOWN', current, v, count}
+  end
+  if best == current then return false end
+  redis.call('HSET', listed, userId, best)
+  redis.call('ZADD', order, bestSince, userId)
+  if current and string.match(current, '^(.*),"since":%d+}$') == string.match(best, '^(.*),"since":%d+}$') then return false end
+  local v = redis.call('INCR', version)
+  redis.call('PERSIST', version)
+  return {current and 'UPDATE' or 'UP', best, v, redis.call('HLEN', listed)}
+end
+`;
+
+/** KEYS: presence hash, user's set in the group, instance entries, order, listed, version. ARGV: field, member JSON, entry, userId, version keep (ms). */
+const JOIN = `${RELIST}
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
-if redis.call('SADD', KEYS[2], ARGV[1]) == 1 and redis.call('SCARD', KEYS[2]) == 1 then
-  redis.call('HSET', KEYS[5], ARGV[4], ARGV[2])
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
-  local version = redis.call('INCR', KEYS[6])
-  redis.call('PERSIST', KEYS[6])
-  return {version, redis.call('HLEN', KEYS[5])}
-end
-local listed = redis.call('HGET', KEYS[5], ARGV[4])
-if not listed or tonumber(ARGV[5]) < cjson.decode(listed).since then
-  redis.call('HSET', KEYS[5], ARGV[4], ARGV[2])
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
-end
-return false`;
+redis.call('SADD', KEYS[2], ARGV[1])
+return relist(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[4], ARGV[5])`;
 
-/**
- * KEYS: as JOIN. ARGV: field, entry, userId, how long an emptied group's version is kept (ms). Returns {listed member JSON, version, count} when the user went DOWN,
- * else false; a user who stays is listed with their earliest remaining entry (at most the per-user cap to look at).
- */
-const LEAVE = `
+/** KEYS: as JOIN. ARGV: field, entry, userId, version keep (ms). */
+const LEAVE = `${RELIST}
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[2])
 if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return false end
-local left = redis.call('SMEMBERS', KEYS[2])
-if #left == 0 then
-  local listed = redis.call('HGET', KEYS[5], ARGV[3]) or '{}'
-  redis.call('HDEL', KEYS[5], ARGV[3])
-  redis.call('ZREM', KEYS[4], ARGV[3])
-  local count = redis.call('HLEN', KEYS[5])
-  local version = redis.call('INCR', KEYS[6])
-  if count == 0 then redis.call('PEXPIRE', KEYS[6], ARGV[4]) end
-  return {listed, version, count}
-end
-local best, bestSince
-for _, f in ipairs(left) do
-  local json = redis.call('HGET', KEYS[1], f)
-  if json then
-    local since = cjson.decode(json).since
-    if not bestSince or since < bestSince then best, bestSince = json, since end
-  end
-end
-if best and best ~= redis.call('HGET', KEYS[5], ARGV[3]) then
-  redis.call('HSET', KEYS[5], ARGV[3], best)
-  redis.call('ZADD', KEYS[4], bestSince, ARGV[3])
-end
-return false`;
+return relist(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[3], ARGV[4])`;
+
+/** KEYS: as JOIN. ARGV: field, member JSON, userId, version keep (ms). Only for an entry that is there. */
+const UPDATE = `${RELIST}
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return false end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return relist(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], ARGV[3], ARGV[4])`;
 
 /**
  * KEYS: order, listed, version. ARGV: the cursor's since ('' from the start), limit. Returns {count, version, ties,
@@ -181,9 +189,13 @@ return 1`;
 /** What an instance holds, as stored in its entries set: a group membership or a user connection. */
 type HeldEntry = ['g', GroupName, SessionId, UserId] | ['u', UserId, SessionId];
 
+/** What RELIST answers: the transition's status, the member JSON (for DOWN: as listed), version, count. */
+type Relisted = [PresenceStatus, string, number, number] | null;
+
 interface ScriptClient {
-  gwJoin(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, member: string, entry: string, userId: string, since: number): Promise<[number, number] | null>;
-  gwLeave(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, entry: string, userId: string, keepMs: number): Promise<[string, number, number] | null>;
+  gwJoin(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, member: string, entry: string, userId: string, keepMs: number): Promise<Relisted>;
+  gwLeave(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, entry: string, userId: string, keepMs: number): Promise<Relisted>;
+  gwUpdate(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, member: string, userId: string, keepMs: number): Promise<Relisted>;
   gwPage(k1: string, k2: string, k3: string, since: string, limit: number): Promise<[number, number, number, ...string[]]>;
   gwConnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
   gwDisconnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
@@ -210,7 +222,6 @@ export class RedisPresenceStore implements PresenceStore {
   /** This instance's own entries: the fallback while Redis is down, and what is re-published when it is back. */
   private readonly local = new PresenceRegistry();
   private readonly localUsers = new Map<UserId, Set<SessionId>>();
-  private readonly metas = new Map<string, { meta: PresenceMeta; since: number }>();
   private readonly inFlightWork = new Set<Promise<unknown>>();
   /** Entries whose Redis write is under way (see inFlight), or of sessions moving away (see moving): a reconcile leaves them alone. */
   private readonly pending = new Set<string>();
@@ -225,6 +236,7 @@ export class RedisPresenceStore implements PresenceStore {
     const redis = options.redis;
     redis.defineCommand('gwJoin', { numberOfKeys: 6, lua: JOIN });
     redis.defineCommand('gwLeave', { numberOfKeys: 6, lua: LEAVE });
+    redis.defineCommand('gwUpdate', { numberOfKeys: 6, lua: UPDATE });
     redis.defineCommand('gwPage', { numberOfKeys: 3, lua: PAGE });
     redis.defineCommand('gwConnect', { numberOfKeys: 3, lua: CONNECT });
     redis.defineCommand('gwDisconnect', { numberOfKeys: 3, lua: DISCONNECT });
@@ -248,18 +260,25 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async join(entry: PresenceEntry): Promise<PresenceChange | null> {
-    const { group, userId, sessionId, meta, since } = entry;
-    const localChange = this.local.join(group, userId, sessionId, meta, since);
-    this.metas.set(sessionId, { meta, since });
-    const remote = await this.attempt(() => this.joinIn(group, userId, sessionId, meta, since));
-    if (remote === undefined) return localChange;
-    return remote && { status: 'UP', meta, since, version: remote[0], count: remote[1] };
+    const { group, userId, sessionId, since } = entry;
+    const localChange = this.local.join(group, userId, sessionId, entry, since);
+    const remote = await this.attempt(() => this.joinIn(group, userId, sessionId, entry, since));
+    return remote === undefined ? localChange : transition(remote);
   }
 
   async leave(group: GroupName, userId: UserId, sessionId: SessionId): Promise<PresenceChange | null> {
     const localChange = this.local.leave(group, userId, sessionId);
     const remote = await this.attempt(() => this.leaveIn(this.id, group, userId, sessionId));
-    return remote === undefined ? localChange : downChange(remote);
+    return remote === undefined ? localChange : transition(remote);
+  }
+
+  async update(group: GroupName, userId: UserId, sessionId: SessionId, look: PresenceLook): Promise<PresenceChange | null> {
+    const since = this.local.entry(group, userId, sessionId)?.since;
+    if (since === undefined) return null;
+    const localChange = this.local.update(group, userId, sessionId, look);
+    const member = memberJson(userId, look, since);
+    const remote = await this.attempt(() => this.redis.gwUpdate(...groupKeys(group, userId, this.id), this.field(sessionId), member, userId, VERSION_KEEP_MS));
+    return remote === undefined ? localChange : transition(remote);
   }
 
   async members(group: GroupName, after: MemberCursor | undefined, limit: number): Promise<MemberPage> {
@@ -294,7 +313,6 @@ export class RedisPresenceStore implements PresenceStore {
 
   async disconnect(userId: UserId, sessionId: SessionId): Promise<void> {
     this.uncountLocally(userId, sessionId);
-    this.metas.delete(sessionId);
     await this.attempt(() => this.disconnectIn(this.id, userId, sessionId, 'closed'));
   }
 
@@ -330,8 +348,8 @@ export class RedisPresenceStore implements PresenceStore {
     if (own?.size === 0) this.localUsers.delete(userId);
   }
 
-  async transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; meta: PresenceMeta; since: number }, groups: GroupName[], lease: string): Promise<boolean> {
-    const { userId, sessionId, meta, since } = session;
+  async transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; since: number } & PresenceLook, groups: GroupName[], lease: string): Promise<boolean> {
+    const { userId, sessionId, since } = session;
     const entry = held(['u', userId, sessionId]);
     const move = () =>
       this.attempt(() =>
@@ -349,13 +367,12 @@ export class RedisPresenceStore implements PresenceStore {
     });
     if (moved !== 1) return false;
     this.countLocally(userId, sessionId);
-    this.metas.set(sessionId, { meta, since });
     // Each group entry keeps its `since`; this instance's goes in before the old one comes out, so no count reaches zero.
     await this.attempt(async () => {
       for (const group of groups) {
         const joined = parseMember((await this.redis.hget(keys.presence(group), `${fromInstance}|${sessionId}`)) ?? '')?.since ?? since;
-        this.local.join(group, userId, sessionId, meta, joined);
-        await this.joinIn(group, userId, sessionId, meta, joined);
+        this.local.join(group, userId, sessionId, session, joined);
+        await this.joinIn(group, userId, sessionId, session, joined);
         await this.leaveIn(fromInstance, group, userId, sessionId);
       }
     });
@@ -400,7 +417,6 @@ export class RedisPresenceStore implements PresenceStore {
   handedOver(userId: UserId, sessionId: SessionId, groups: GroupName[]): void {
     for (const group of groups) this.local.leave(group, userId, sessionId);
     this.uncountLocally(userId, sessionId);
-    this.metas.delete(sessionId);
   }
 
   /**
@@ -427,14 +443,13 @@ export class RedisPresenceStore implements PresenceStore {
     return `${this.id}|${sessionId}`;
   }
 
-  /** JOIN for this instance's entry of the session in the group; [version, count] when its user came UP. */
-  private joinIn(group: GroupName, userId: UserId, sessionId: SessionId, meta: PresenceMeta, since: number): Promise<[number, number] | null> {
-    const member = JSON.stringify({ userId, meta, since });
-    return this.redis.gwJoin(...groupKeys(group, userId, this.id), this.field(sessionId), member, held(['g', group, sessionId, userId]), userId, since);
+  /** JOIN for this instance's entry of the session in the group. */
+  private joinIn(group: GroupName, userId: UserId, sessionId: SessionId, look: PresenceLook, since: number): Promise<Relisted> {
+    return this.redis.gwJoin(...groupKeys(group, userId, this.id), this.field(sessionId), memberJson(userId, look, since), held(['g', group, sessionId, userId]), userId, VERSION_KEEP_MS);
   }
 
-  /** LEAVE for `instance`'s entry of the session in the group; [listed member JSON, version, count] when its user went DOWN. */
-  private leaveIn(instance: string, group: GroupName, userId: UserId, sessionId: SessionId): Promise<[string, number, number] | null> {
+  /** LEAVE for `instance`'s entry of the session in the group. */
+  private leaveIn(instance: string, group: GroupName, userId: UserId, sessionId: SessionId): Promise<Relisted> {
     return this.redis.gwLeave(...groupKeys(group, userId, instance), `${instance}|${sessionId}`, held(['g', group, sessionId, userId]), userId, VERSION_KEEP_MS);
   }
 
@@ -507,9 +522,9 @@ export class RedisPresenceStore implements PresenceStore {
         await this.connectIn(parts[1], parts[2], Number.MAX_SAFE_INTEGER);
       } else {
         const [, group, sessionId, userId] = parts;
-        const { meta, since } = this.metas.get(sessionId) ?? { meta: {}, since: Date.now() };
-        const up = await this.joinIn(group, userId, sessionId, meta, since);
-        if (up) this.handlers?.onTransition(group, userId, { status: 'UP', meta, since, version: up[0], count: up[1] });
+        const entry = this.local.entry(group, userId, sessionId)!;
+        const change = transition(await this.joinIn(group, userId, sessionId, entry, entry.since));
+        if (change) this.handlers?.onTransition(group, userId, change);
       }
     }
   }
@@ -555,8 +570,8 @@ export class RedisPresenceStore implements PresenceStore {
       return;
     }
     const [, group, sessionId, userId] = parts;
-    const down = downChange(await this.leaveIn(instance, group, userId, sessionId));
-    if (down) this.handlers?.onTransition(group, userId, down);
+    const change = transition(await this.leaveIn(instance, group, userId, sessionId));
+    if (change) this.handlers?.onTransition(group, userId, change);
   }
 }
 
@@ -565,11 +580,17 @@ function groupKeys(group: GroupName, userId: UserId, instance: string): [string,
   return [keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), keys.order(group), keys.listed(group), keys.version(group)];
 }
 
-/** LEAVE's answer as a DOWN transition. */
-function downChange(answer: [string, number, number] | null): PresenceChange | null {
+/** RELIST's answer as a transition. */
+function transition(answer: Relisted): PresenceChange | null {
   if (!answer) return null;
-  const member = parseMember(answer[0]);
-  return { status: 'DOWN', meta: member?.meta ?? {}, since: member?.since ?? 0, version: answer[1], count: answer[2] };
+  const [status, json, version, count] = answer;
+  const member = parseMember(json);
+  return { status, meta: member?.meta ?? {}, since: member?.since ?? 0, availability: member?.availability ?? 'online', version, count };
+}
+
+/** A session's entry in a group as RELIST reads it: availability and since last, in this order. */
+function memberJson(userId: UserId, { meta, availability }: PresenceLook, since: number): string {
+  return JSON.stringify({ userId, meta, availability, since });
 }
 
 function held(entry: HeldEntry): string {
@@ -586,11 +607,13 @@ function parseHeld(entry: string): HeldEntry | null {
   return null;
 }
 
+/** A member JSON as stored; one without a (visible) availability was written by an older gateway: online. */
 function parseMember(json: string): Member | null {
   try {
     const m = JSON.parse(json) as Partial<Member>;
     if (typeof m.userId !== 'string' || typeof m.since !== 'number') return null;
-    return { userId: m.userId, meta: typeof m.meta === 'object' && m.meta !== null ? m.meta : {}, since: m.since };
+    const availability = m.availability === 'idle' || m.availability === 'dnd' ? m.availability : 'online';
+    return { userId: m.userId, meta: typeof m.meta === 'object' && m.meta !== null ? m.meta : {}, since: m.since, availability };
   } catch {
     return null;
   }

@@ -28,13 +28,32 @@ export const tokenClaimsSchema = z.object({
 });
 export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
 
-/** Presence metadata a connection attaches in `identify` (device, display name…). */
+/** Presence metadata a connection attaches in `identify` (device, display name…), replaced by a `presence` envelope. */
 export type PresenceMeta = Record<string, unknown>;
 
+/**
+ * What a session says of its user's presence (`identify.availability`, the `presence` envelope), most available first.
+ * A user's availability in a group is the most available of their sessions there; `invisible` sessions do not count,
+ * and a user whose every session is invisible is not listed at all (see PresenceRegistry).
+ */
+export const AVAILABILITIES = ['online', 'idle', 'dnd', 'invisible'] as const;
+export type Availability = (typeof AVAILABILITIES)[number];
+/** What member lists and presence changes show: never `invisible` (such a user is not listed). */
+export type VisibleAvailability = Exclude<Availability, 'invisible'>;
+export const availabilitySchema = z.enum(AVAILABILITIES);
+
+/**
+ * A change of how a user shows in a group: UP (now listed), DOWN (no longer listed), UPDATE (still listed, with another
+ * availability or meta).
+ */
+export type PresenceStatus = 'UP' | 'DOWN' | 'UPDATE';
+
+/** How a user shows in a group: one of their sessions' availability and meta (see PresenceRegistry). */
 export interface Member {
   userId: UserId;
   meta: PresenceMeta;
   since: number;
+  availability: VisibleAvailability;
 }
 
 export { compareMembers, encodeCursor, parseCursor, type MemberCursor } from './members';

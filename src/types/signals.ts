@@ -1,7 +1,7 @@
 // The `data` of every envelope type: zod schemas for what clients send, TypeScript shapes for what the gateway sends.
 import { z } from 'zod';
 import { limits } from '../config/limits';
-import { groupNameSchema, memberCursorSchema, sessionIdSchema, userIdSchema, type ConnectionId, type GroupName, type Member, type PresenceMeta, type Role, type SessionId, type UserId } from './domain';
+import { availabilitySchema, groupNameSchema, memberCursorSchema, sessionIdSchema, userIdSchema, type ConnectionId, type GroupName, type Member, type PresenceMeta, type PresenceStatus, type Role, type SessionId, type UserId, type VisibleAvailability } from './domain';
 import { jsonObjectSchema } from './envelope';
 import type { ErrorCodeName } from './codes';
 
@@ -25,6 +25,7 @@ export const clientSignals = {
       })
       .optional(),
     presence: z.enum(['updates', 'diffs']).optional(),
+    availability: availabilitySchema.optional(),
   }),
   heartbeat: z.object({}),
   refresh: z.object({ token: z.string().min(1).max(MAX_TOKEN_LENGTH) }),
@@ -36,6 +37,7 @@ export const clientSignals = {
     limit: z.number().int().min(1).max(limits.memberPageMax).optional(),
   }),
   presence_watch: z.object({ group: groupNameSchema, watch: z.boolean() }),
+  presence: z.object({ availability: availabilitySchema, meta: jsonObjectSchema.optional() }),
   data_update: z.object({
     group: groupNameSchema,
     payload: payloadSchema,
@@ -101,8 +103,10 @@ export interface ServerSignals {
   /** `group` is null for a backend message sent to a user directly; `connectionId` is null for backend messages. */
   data_update: { group: GroupName | null; from: { userId: UserId; connectionId: ConnectionId | null }; payload: unknown };
   signal: { group: GroupName; from: { userId: UserId; connectionId: ConnectionId }; kind: string; data: unknown };
-  presence_update: { group: GroupName; userId: UserId; status: 'UP' | 'DOWN'; meta: PresenceMeta };
-  presence_diff: { group: GroupName; joins: Member[]; leaves: UserId[]; count: number };
+  /** For DOWN, `meta` and `availability` are as the user was listed. */
+  presence_update: { group: GroupName; userId: UserId; status: PresenceStatus; meta: PresenceMeta; availability: VisibleAvailability };
+  /** `updates` (users still listed whose availability or meta changed) only when there are some. */
+  presence_diff: { group: GroupName; joins: Member[]; leaves: UserId[]; updates?: Member[]; count: number };
   presence_count: { group: GroupName; count: number };
   error: { code: ErrorCodeName; message: string; retryAfterMs?: number };
   shutdown: { reason: string; reconnectAfterMs: number };
@@ -120,15 +124,17 @@ export type RelayedType = (typeof RELAYED_TYPES)[number];
 /** A user's net presence change in one batch. */
 export interface BatchedChange {
   userId: UserId;
-  /** Where the user ended: UP (joins) or DOWN (leaves). */
-  status: 'UP' | 'DOWN';
+  /** Where the user ended: UP (listed, and was not), DOWN (not listed), UPDATE (listed before and after, shown otherwise). */
+  status: PresenceStatus;
   meta: PresenceMeta;
   since: number;
+  availability: VisibleAvailability;
   /** The version of the user's last step in the batch. */
   version: number;
   /**
-   * Null for a change. For a change undone within the batch (UP then DOWN, or DOWN then UP), the version of its first
-   * step: only a session whose member list was read from then until `version` (and so shows the passing state) gets it.
+   * Null for a change. For a change undone within the batch (UP then DOWN, or DOWN then UP to the same look), the
+   * version of its first step: only a session whose member list was read from then until `version` (and so shows the
+   * passing state) gets it.
    */
   undoneFrom: number | null;
 }
@@ -168,9 +174,10 @@ export const relayedData = {
     changes: z.array(
       z.strictObject({
         userId: userIdSchema,
-        status: z.enum(['UP', 'DOWN']),
+        status: z.enum(['UP', 'DOWN', 'UPDATE']),
         meta: jsonObjectSchema,
         since: z.number().int().min(0),
+        availability: availabilitySchema.exclude(['invisible']),
         version: z.number().int().min(0),
         undoneFrom: z.number().int().min(0).nullable(),
       }),
