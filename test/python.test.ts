@@ -51,7 +51,7 @@ function runScript(args: string[], timeoutMs: number): Promise<Run> {
 }
 
 describe.skipIf(missing !== null)('the Python example client', () => {
-  it('plays every step of the scenario against a real gateway: join, subscribe, echo, heartbeat, token refresh, resume after a drop, close without status code', async () => {
+  it('plays every step of the scenario against a real gateway: join, subscribe, echo, heartbeat, presence status, token refresh, resume after a drop, close without status code', async () => {
     // Presence goes out at the end of its turn, not up to GW_PRESENCE_BATCH_MS later: bob's UP is out before alice
     // joins (a batch crossing her list read would repeat it to her, and number it before her echo), and the script's
     // request/reply barriers then come after any presence change the steps before them caused.
@@ -68,9 +68,10 @@ describe.skipIf(missing !== null)('the Python example client', () => {
       'step 2 ok: user alice: hello, ready, subscribed with members bob, alice; watcher saw alice UP',
       'step 3 ok: data_update with echo: own copy (seq 1) and ack; watcher received it',
       'step 4 ok: heartbeat: heartbeat_ack with a sessionToken, kept as the newest',
-      "step 5 ok: token refresh: refreshed with the same expiresAt; another user's token refused with AUTH_FAILED, connection kept",
-      expect.stringMatching(/^step 6 ok: abrupt drop: resumed s_\S+ from lastSeq 1, replayed seq 2\.\.4 in order$/),
-      expect.stringMatching(/^step 7 ok: close without status code: watcher saw alice DOWN after \d+ ms, and no change of alice since the UP$/),
+      'step 5 ok: presence status: watcher saw alice UPDATE to idle, DOWN while invisible (not listed), UP online again',
+      "step 6 ok: token refresh: refreshed with the same expiresAt; another user's token refused with AUTH_FAILED, connection kept",
+      expect.stringMatching(/^step 7 ok: abrupt drop: resumed s_\S+ from lastSeq 1, replayed seq 2\.\.4 in order$/),
+      expect.stringMatching(/^step 8 ok: close without status code: watcher saw alice DOWN after \d+ ms, and no change of alice since the UP$/),
     ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
@@ -82,7 +83,7 @@ describe.skipIf(missing !== null)('the Python example client', () => {
     const token = await gw.token({ sub: 'alice', groups: [group] });
     const watcherToken = await gw.token({ sub: 'bob', groups: [group] });
     const run = await runScript(['--url', gw.wsUrl, '--token', token, '--watcher-token', watcherToken, '--group', group], 15_000);
-    expect(run.stdout.trimEnd().split('\n').map((line) => line.split(':')[0]), run.stderr).toEqual(['step 1 ok', 'step 2 ok', 'step 3 ok', 'step 4 ok', 'step 5 ok', 'step 6 ok', 'step 7 ok']);
+    expect(run.stdout.trimEnd().split('\n').map((line) => line.split(':')[0]), run.stderr).toEqual(['step 1 ok', 'step 2 ok', 'step 3 ok', 'step 4 ok', 'step 5 ok', 'step 6 ok', 'step 7 ok', 'step 8 ok']);
     expect(run.code).toBe(0);
   });
 });

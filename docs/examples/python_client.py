@@ -249,6 +249,7 @@ class Scenario:
             ("user subscribes", self.user_subscribes),
             ("data_update with echo", self.publish_with_echo),
             ("heartbeat", self.heartbeat),
+            ("presence status", self.presence_status),
             ("token refresh", self.refresh),
             ("abrupt drop and resume", self.drop_and_resume),
             ("close without status code", self.close_without_status),
@@ -299,6 +300,26 @@ class Scenario:
         check(isinstance(token, str) and token != "", f"heartbeat_ack carries no sessionToken: {ack['data']}")
         check(self.user.session_token == token, "the client did not keep the newest session token")
         return "heartbeat: heartbeat_ack with a sessionToken, kept as the newest"
+
+    async def presence_status(self) -> str:
+        user = self.user.user_id
+        # idle with a status line: the watcher sees one UPDATE carrying both.
+        look = {"device": "python", "status": "reading the docs"}
+        await self.user.request("presence", {"availability": "idle", "meta": look}, expect="ack")
+        update = await self.watcher.next(self.presence_of(user, "UPDATE"), f"presence_update UPDATE for {user}")
+        shown = (update["data"]["availability"], update["data"]["meta"])
+        check(shown == ("idle", look), f"the UPDATE shows {shown}, not ('idle', {look})")
+        # invisible: DOWN to the watcher, and gone from its member list, while the user stays connected.
+        await self.user.request("presence", {"availability": "invisible"}, expect="ack")
+        await self.watcher.next(self.presence_of(user, "DOWN"), f"presence_update DOWN for invisible {user}")
+        members = await self.watcher.request("members", {"group": self.group}, expect="members")
+        listed = [m["userId"] for m in members["data"]["members"]]
+        check(user not in listed, f"the member list still shows invisible {user}: {listed}")
+        # online again: UP, with the meta set before.
+        await self.user.request("presence", {"availability": "online"}, expect="ack")
+        up = await self.watcher.next(self.presence_of(user, "UP"), f"presence_update UP for visible {user}")
+        check(up["data"]["availability"] == "online" and up["data"]["meta"] == look, f"the UP shows {up['data']}")
+        return f"presence status: watcher saw {user} UPDATE to idle, DOWN while invisible (not listed), UP online again"
 
     async def refresh(self) -> str:
         expires_at = self.user.expires_at
