@@ -50,8 +50,8 @@ async function expectRevoked(bob: ProbeClient, carol: ProbeClient): Promise<void
 
 const payloads = async (c: ProbeClient) => (await c.barrier()).filter((e) => e.type === 'data_update').map((e) => e.data!.payload);
 
-/** What alice receives from each set of examples (publish to team-red, to alice, the broadcast, the batch's two). */
-const ALICE_GETS = [{ text: 'build 1042 passed' }, { notice: 'your export is ready' }, { text: 'deploy at 18:00' }, 1, 2];
+/** What alice receives from each set of examples (publish to team-red, to alice, the filtered publish, the broadcast, the batch's two). */
+const ALICE_GETS = [{ text: 'build 1042 passed' }, { notice: 'your export is ready' }, { text: 'dana edited the plan' }, { text: 'deploy at 18:00' }, 1, 2];
 
 describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
   it('every curl command answers as the document says', async () => {
@@ -59,7 +59,7 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
     const url = `http://127.0.0.1:${gw.gateway.internalPort}`;
     const { alice, bob, carol } = await audience(gw);
     const commands = blocks('sh').filter((b) => b.startsWith('curl '));
-    expect(commands.length).toBeGreaterThanOrEqual(11);
+    expect(commands.length).toBeGreaterThanOrEqual(12);
     const answers = [];
     for (const command of commands) {
       const done = await run('/bin/sh', ['-c', command.replaceAll(DOCUMENTED_URL, url)]);
@@ -86,6 +86,7 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
       '{}',
       '{}',
       '400 INVALID_REQUEST group',
+      '{}',
       '{}',
       "1 ['alice']",
       "{'group': 'team-red', 'users': 1, 'sessions': 1}",

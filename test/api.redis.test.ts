@@ -47,6 +47,23 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     for (const c of [carolOnA, aliceOnA, aliceOnB, bobOnB]) expect(dataUpdates(await c.barrier())).toEqual([]);
   });
 
+  it('a filtered publish through one instance reaches only the sessions it accepts, on both', async () => {
+    const [a, b] = await pair();
+    const aliceOnA = await a.join('alice', ['g']);
+    const bobOnA = await a.join('bob', ['g'], { role: 'admin' });
+    const aliceOnB = await b.join('alice', ['g'], { role: 'admin' });
+    const carolOnB = await b.join('carol', ['g'], { role: 'admin' });
+    const daveOnB = await b.join('dave', ['g']);
+    await apiClient(a).ok('publish', { group: 'g', payload: 'admins but carol', filter: { roles: ['admin'], exceptUsers: ['carol'] } });
+    await apiClient(a).ok('publish', { group: 'g', payload: 'dave', filter: { users: ['dave'] } });
+    await apiClient(a).ok('publish', { user: 'alice', payload: 'alice as client', filter: { roles: ['client'] } });
+    await apiClient(a).ok('broadcast', { groups: ['g'], payload: 'sentinel' });
+    // One connection to Redis carries A's publishes, in order: on B, what came before the sentinel is all there is.
+    const received: unknown[][] = [];
+    for (const c of [aliceOnA, bobOnA, aliceOnB, carolOnB, daveOnB]) received.push(dataUpdates(await c.before((e) => e.type === 'data_update' && e.data!.payload === 'sentinel')).map((e) => e.data!.payload));
+    expect(received).toEqual([['alice as client'], ['admins but carol'], ['admins but carol'], [], ['dave']]);
+  });
+
   it('broadcast through one instance reaches every listed group on both', async () => {
     const [a, b] = await pair();
     const onA = await a.join('alice', ['g1']);

@@ -201,6 +201,114 @@ describe('server API: methods', () => {
   });
 });
 
+describe('server API: filters', () => {
+  /** The payloads of the data_updates `client` received before the one carrying `sentinel`, which is consumed. */
+  const payloadsBefore = async (client: ProbeClient, sentinel: unknown) =>
+    dataUpdates(await client.before((e) => e.type === 'data_update' && e.data!.payload === sentinel)).map((e) => e.data!.payload);
+  /** The seqs of the numbered envelopes among `seen` (data_updates and presence). */
+  const seqs = (seen: ServerEnvelope[]) => seen.filter((e) => 'seq' in e).map(seqOf);
+
+  it('publish to a group: only the members a filter accepts get it (roles, users, exceptUsers, combined), numbered without holes', async () => {
+    const gw = await startTestGateway(API_ENV);
+    const api = apiClient(gw);
+    const alice = await gw.join('alice', ['g']);
+    const bob = await gw.join('bob', ['g'], { role: 'admin' });
+    const carol = await gw.join('carol', ['g'], { role: 'service' });
+    const dave = await gw.join('dave', ['g']);
+    const erin = await gw.join('erin', ['h'], { role: 'admin' });
+    await api.ok('publish', { group: 'g', payload: 'roles', filter: { roles: ['admin', 'service'] } });
+    await api.ok('publish', { group: 'g', payload: 'users', filter: { users: ['alice', 'carol', 'nobody'] } });
+    await api.ok('publish', { group: 'g', payload: 'except', filter: { exceptUsers: ['alice', 'bob'] } });
+    await api.ok('publish', { group: 'g', payload: 'combined', filter: { roles: ['client'], exceptUsers: ['dave'] } });
+    await api.ok('publish', { group: 'g', payload: 'nobody', filter: { roles: ['admin'], users: ['alice'] } });
+    await api.ok('publish', { group: 'g', payload: 'sentinel' });
+    const expected: [ProbeClient, string[]][] = [
+      [alice, ['users', 'combined']],
+      [bob, ['roles']],
+      [carol, ['roles', 'users', 'except']],
+      [dave, ['except']],
+    ];
+    for (const [client, payloads] of expected) {
+      const seen = await client.before((e) => e.type === 'data_update' && e.data!.payload === 'sentinel');
+      expect(dataUpdates(seen).map((e) => e.data!.payload)).toEqual(payloads);
+      expect(dataUpdates(seen)[0]!.data).toMatchObject({ group: 'g', from: { userId: 'api', connectionId: null } });
+      // A message a filter kept from the session took no number of its own: what it got (presence included) is 1, 2, 3…
+      const numbered = seqs(seen);
+      expect(numbered).toEqual(numbered.map((_, i) => i + 1));
+    }
+    expect(dataUpdates(await erin.barrier())).toEqual([]);
+  });
+
+  it("publish to a user: only the user's sessions a filter accepts, each judged by its own token's role, a refreshed one by its new role", async () => {
+    const gw = await startTestGateway(API_ENV);
+    const api = apiClient(gw);
+    const asClient = await gw.join('alice', ['g']);
+    const asAdmin = await gw.join('alice', [], { role: 'admin' });
+    const bob = await gw.join('bob', ['g'], { role: 'admin' });
+    await api.ok('publish', { user: 'alice', payload: 'admins', filter: { roles: ['admin'] } });
+    await api.ok('publish', { user: 'alice', payload: 'not alice', filter: { exceptUsers: ['alice'] } });
+    await api.ok('publish', { user: 'alice', payload: 'only alice', filter: { users: ['alice'] } });
+    await api.ok('publish', { user: 'alice', payload: 'only bob', filter: { users: ['bob'] } });
+    await api.ok('publish', { user: 'alice', payload: 'sentinel' });
+    expect(await payloadsBefore(asClient, 'sentinel')).toEqual(['only alice']);
+    expect(await payloadsBefore(asAdmin, 'sentinel')).toEqual(['admins', 'only alice']);
+    expect(dataUpdates(await bob.barrier())).toEqual([]);
+
+    // The client session's token is refreshed with the admin role: from then on it is an admin's.
+    expect((await asClient.request('refresh', { token: await gw.token({ sub: 'alice', groups: ['g'], role: 'admin' }) })).type).toBe('refreshed');
+    await api.ok('publish', { user: 'alice', payload: 'admins again', filter: { roles: ['admin'] } });
+    await api.ok('publish', { user: 'alice', payload: 'clients', filter: { roles: ['client'] } });
+    await api.ok('publish', { user: 'alice', payload: 'end' });
+    for (const tab of [asClient, asAdmin]) expect(await payloadsBefore(tab, 'end')).toEqual(['admins again']);
+  });
+
+  it("broadcast: the filter applies in every listed group, each group's message to its accepted members", async () => {
+    const gw = await startTestGateway(API_ENV);
+    const api = apiClient(gw);
+    const alice = await gw.join('alice', ['g1']);
+    const bob = await gw.join('bob', ['g1'], { role: 'admin' });
+    const carol = await gw.join('carol', ['g2'], { role: 'admin' });
+    const dave = await gw.join('dave', ['g2']);
+    const both = await gw.join('erin', ['g1', 'g2'], { role: 'admin' });
+    await api.ok('broadcast', { groups: ['g1', 'g2'], payload: 'admins', filter: { roles: ['admin'], exceptUsers: ['erin'] } });
+    await api.ok('broadcast', { groups: ['g1', 'g2'], payload: 'sentinel' });
+    expect(await payloadsBefore(alice, 'sentinel')).toEqual([]);
+    expect(await payloadsBefore(dave, 'sentinel')).toEqual([]);
+    for (const [client, group] of [[bob, 'g1'], [carol, 'g2']] as const) {
+      const seen = dataUpdates(await client.before((e) => e.type === 'data_update' && e.data!.payload === 'sentinel'));
+      expect(seen.map((e) => [e.data!.group, e.data!.payload])).toEqual([[group, 'admins']]);
+    }
+    // erin is in both groups and excepted: the sentinel of g1, then of g2, and nothing else.
+    expect(dataUpdates(await both.barrier()).map((e) => [e.data!.group, e.data!.payload])).toEqual([
+      ['g1', 'sentinel'],
+      ['g2', 'sentinel'],
+    ]);
+  });
+
+  it('a resume replays what the filters let through while the session was away, numbered on without holes', async () => {
+    const gw = await startTestGateway(API_ENV);
+    const api = apiClient(gw);
+    const { client: alice, ready } = await member(gw, 'alice', ['g']);
+    await api.ok('publish', { group: 'g', payload: 'before' });
+    const last = seqOf(await alice.next('data_update'));
+    alice.socket.terminate();
+    await gw.connections(0);
+    await api.ok('publish', { group: 'g', payload: 'admins', filter: { roles: ['admin'] } });
+    await api.ok('publish', { group: 'g', payload: 'clients', filter: { roles: ['client'] } });
+    await api.ok('publish', { group: 'g', payload: 'not alice', filter: { exceptUsers: ['alice'] } });
+    await api.ok('publish', { user: 'alice', payload: 'alice', filter: { users: ['alice'] } });
+    await api.ok('publish', { group: 'g', payload: 'sentinel' });
+    const back = await gw.connect();
+    const resumed = await back.request('identify', { token: await gw.token({ sub: 'alice', groups: ['g'] }), resume: { sessionId: ready.sessionId, sessionToken: ready.sessionToken, lastSeq: last } });
+    expect(resumed.data).toMatchObject({ resumed: true });
+    const replayed = await back.before((e) => e.type === 'data_update' && e.data!.payload === 'sentinel');
+    expect(dataUpdates(replayed).map((e) => [e.data!.payload, seqOf(e)])).toEqual([
+      ['clients', last + 1],
+      ['alice', last + 2],
+    ]);
+  });
+});
+
 describe('server API: refusals', () => {
   it('refuses each field that breaks its method’s schema with 400 INVALID_REQUEST naming it, and delivers nothing', async () => {
     const gw = await startTestGateway(API_ENV);
@@ -218,6 +326,15 @@ describe('server API: refusals', () => {
       ['publish', { group: 'g', payload: 1, from: '' }, 'from'],
       ['publish', { group: 'g', payload: 1, from: 5 }, 'from'],
       ['publish', { group: 'g', payload: 1, only_users: ['alice'] }, 'only_users'],
+      ['publish', { group: 'g', payload: 1, filter: {} }, 'filter'],
+      ['publish', { group: 'g', payload: 1, filter: null }, 'filter'],
+      ['publish', { group: 'g', payload: 1, filter: { roles: [] } }, 'filter.roles'],
+      ['publish', { user: 'alice', payload: 1, filter: { roles: ['client', 'root'] } }, 'filter.roles.1'],
+      ['publish', { group: 'g', payload: 1, filter: { users: ['alice', 'bob', 'alice'] } }, 'filter.users.2'],
+      ['publish', { group: 'g', payload: 1, filter: { users: [''] } }, 'filter.users.0'],
+      ['publish', { group: 'g', payload: 1, filter: { exceptUsers: Array.from({ length: 1001 }, (_, i) => `u${i}`) } }, 'filter.exceptUsers'],
+      ['publish', { group: 'g', payload: 1, filter: { roles: ['admin'], onlyUsers: ['alice'] } }, 'filter.onlyUsers'],
+      ['publish', { group: 'g', payload: 1, filter: { users: 'alice' } }, 'filter.users'],
       ['publish', [{ group: 'g', payload: 1 }], undefined],
       ['broadcast', { payload: 1 }, 'groups'],
       ['broadcast', { groups: [], payload: 1 }, 'groups'],
@@ -227,6 +344,8 @@ describe('server API: refusals', () => {
       ['broadcast', { groups: 'g', payload: 1 }, 'groups'],
       ['broadcast', { groups: ['g'] }, 'payload'],
       ['broadcast', { groups: ['g'], payload: 1, group: 'g' }, 'group'],
+      ['broadcast', { groups: ['g'], payload: 1, filter: { exceptUsers: [] } }, 'filter.exceptUsers'],
+      ['broadcast', { groups: ['g'], payload: 1, filter: { roles: ['admin', 'admin'] } }, 'filter.roles.1'],
       ['presence', {}, 'group'],
       ['presence', { group: 'g', after: 'not-a-cursor' }, 'after'],
       ['presence', { group: 'g', after: `1:${'u'.repeat(300)}` }, 'after'],

@@ -156,6 +156,8 @@ describe.concurrent('every CLI', { timeout: TEST_TIMEOUT_MS }, () => {
     ['token', ['--groups', 'g'], /missing --sub/],
     ['token', ['--sub', 'alice', '--alg', 'RS256'], /--alg RS256 needs --private-key <file>/],
     ['emit', ['--group', 'g', '--payload', '{"x":'], /--payload is not valid JSON/],
+    ['emit', ['--group', 'g', '--payload', '1', '--role', 'admin', '--role', 'boss'], /--role: Invalid option: expected one of "client"\|"service"\|"admin"$/],
+    ['emit', ['--user', 'alice', '--payload', '1', '--except-user', 'bob', '--except-user', 'bob'], /--except-user: "bob" is listed twice$/],
     ['bench', ['--seconds', 'abc'], /--seconds must be a number greater than 0 \(got "abc"\)/],
     ['bench:redis', ['--seconds', '5', '--instances'], /option --instances needs a value/],
     ['bench:profile', [], /missing the .cpuprofile file/],

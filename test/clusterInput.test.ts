@@ -5,9 +5,10 @@ import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { timings } from '../src/config/timings';
 import { createEmitter } from '../src/emitter';
-import { serializeEnvelope } from '../src/types/envelope';
+import { backendDataUpdate, serializeEnvelope } from '../src/types/envelope';
 import { createLogger } from '../src/utils/logger';
 import { startTestGateway, type TestGateway } from './helpers/gateway';
+import type { ProbeClient } from './helpers/ProbeClient';
 import { hasRedis, startRedis, stopAllRedis } from './helpers/redis';
 
 const metric = async (gw: TestGateway, series: string) => {
@@ -46,6 +47,32 @@ describe.skipIf(!hasRedis)('input from Redis', () => {
     expect(await metric(gw, 'gateway_messages_out_total{type="data_update"}')).toBe(1);
     const scraped = (await request(`http://127.0.0.1:${gw.gateway.internalPort}`).get('/metrics')).text;
     expect(scraped).not.toContain('evil');
+  });
+
+  it('applies the filter of a filtered message; one whose filter does not parse is dropped and counted, never delivered to all', async () => {
+    const redis = await startRedis();
+    const gw = await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'filters' });
+    const alice = await gw.join('alice', ['g']);
+    const bob = await gw.join('bob', ['g'], { role: 'admin' });
+    const update = (payload: string) => backendDataUpdate('g', 'svc', payload);
+    const signal = serializeEnvelope('signal', { group: 'g', from: { userId: 'svc', connectionId: 'c_1' }, kind: 'typing', data: null });
+    const bad = [
+      `other\n{"roles":["root"]}\n${update('unknown role')}`,
+      `other\n{}\n${update('empty filter')}`,
+      `other\n{"roles":["admin"]\n${update('not JSON')}`,
+      `other\n{"roles":["admin"],"only":["bob"]}\n${update('unknown key')}`,
+      `other\n{"users":["bob","bob"]}\n${update('bob twice')}`,
+      `other\n{"roles":["admin"]}\n${signal}`, // only data_updates are filtered
+    ];
+    const pub = redis.client();
+    for (const message of bad) await pub.publish('rt:group:g', message);
+    await pub.publish('rt:group:g', `other\n{"roles":["admin"]}\n${update('admins')}`);
+    await pub.publish('rt:group:g', `other\n${update('sentinel')}`);
+    const received = async (c: ProbeClient) =>
+      (await c.before((e) => e.type === 'data_update' && e.data!.payload === 'sentinel')).filter((e) => e.type !== 'presence_update').map((e) => [e.type, e.data!.payload]);
+    expect(await received(alice)).toEqual([]);
+    expect(await received(bob)).toEqual([['data_update', 'admins']]);
+    expect(await metric(gw, 'gateway_cluster_invalid_total')).toBe(bad.length);
   });
 
   it('accepts user-channel messages only as backend data_updates to that user', async () => {

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi, onTestFinished } from 'vitest';
 import { mintToken } from '../src/auth/jwt';
 import { ProbeClient, type ServerEnvelope } from './helpers/ProbeClient';
 import { createEmitter } from '../src/emitter';
+import type { Role } from '../src/types/domain';
 import { createLogger } from '../src/utils/logger';
 import { childEnv } from './helpers/children';
 import { sleep, startTestGateway, TEST_SECRET, type TestGateway } from './helpers/gateway';
@@ -52,6 +53,23 @@ const reaped = (redis: RedisServer, instance: string) => {
   const store = redis.client();
   return until(async () => (await store.keys(`rt:*${instance}*`)).length === 0, 4 * TTL_MS, `reaping ${instance}`);
 };
+
+/** The payloads of the data_updates `client` received before the one carrying `sentinel`, which is consumed. */
+const payloadsBefore = async (client: ProbeClient, sentinel: unknown) =>
+  (await client.before((e) => e.type === 'data_update' && e.data!.payload === sentinel)).filter((e) => e.type === 'data_update').map((e) => e.data!.payload);
+
+/** Runs `yarn emit` with `args` against `redis`: its exit code and stdout. */
+async function yarnEmit(redis: RedisServer, args: string[]): Promise<{ code: number | null; out: string }> {
+  const root = join(__dirname, '..');
+  const cli = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'src/cli/emit.ts'), ...args], {
+    cwd: root,
+    env: childEnv({ NODE_ENV: 'development', GW_REDIS_URL: redis.url, TS_NODE_PROJECT: join(root, 'tsconfig.json') }),
+  });
+  const exited = reapWhenDone(cli);
+  let out = '';
+  cli.stdout.on('data', (d: Buffer) => (out += String(d)));
+  return { code: await exited, out };
+}
 
 describe.skipIf(!hasRedis)('redis scale-out', () => {
   afterEach(stopAllRedis);
@@ -308,21 +326,55 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     }
   });
 
-  it('yarn emit publishes from the command line', async () => {
+  it('the emitter with a filter reaches only the sessions it accepts, and refuses a bad filter', async () => {
+    const redis = await startRedis();
+    const gw = await startTestGateway({ GW_REDIS_URL: redis.url, GW_INSTANCE_ID: 'filtered' });
+    const alice = await gw.join('alice', ['g']);
+    const aliceAdmin = await gw.join('alice', [], { role: 'admin' });
+    const bob = await gw.join('bob', ['g'], { role: 'admin' });
+    const carol = await gw.join('carol', ['g'], { role: 'service' });
+    const emitter = createEmitter({ redisUrl: redis.url, serviceName: 'ai-worker' });
+    try {
+      await emitter.toGroup('g', { roles: ['admin', 'service'], exceptUsers: ['carol'] }).publish('staff but carol');
+      await emitter.toGroup('g', { users: ['alice', 'carol'] }).publish('alice and carol');
+      await emitter.toUser('alice', { roles: ['admin'] }).publish('alice as admin');
+      await emitter.toGroup('g').publish('sentinel');
+      await emitter.toUser('alice').publish('user sentinel');
+      expect(await payloadsBefore(alice, 'sentinel')).toEqual(['alice and carol']);
+      expect(await payloadsBefore(bob, 'sentinel')).toEqual(['staff but carol']);
+      expect(await payloadsBefore(carol, 'sentinel')).toEqual(['alice and carol']);
+      expect(await payloadsBefore(aliceAdmin, 'user sentinel')).toEqual(['alice as admin']);
+      expect(() => emitter.toGroup('g', {})).toThrow(new TypeError('invalid filter: a filter names at least one of roles, users and exceptUsers'));
+      expect(() => emitter.toUser('alice', { roles: ['root' as Role] })).toThrow(/^invalid filter\.roles\.0: /);
+      expect(() => emitter.toGroup('g', { exceptUsers: ['bob', 'bob'] })).toThrow(new TypeError('invalid filter.exceptUsers.1: "bob" is listed twice'));
+    } finally {
+      await emitter.close();
+    }
+  });
+
+  it('yarn emit publishes from the command line, filtered by --role, --only-user and --except-user', async () => {
     const redis = await startRedis();
     const gw = await startTestGateway({ GW_REDIS_URL: redis.url });
     const alice = await gw.join('alice', ['g']);
-    const root = join(__dirname, '..');
-    const cli = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(root, 'src/cli/emit.ts'), '--group', 'g', '--payload', '{"x":1}', '--service', 'ops'], {
-      cwd: root,
-      env: childEnv({ NODE_ENV: 'development', GW_REDIS_URL: redis.url, TS_NODE_PROJECT: join(root, 'tsconfig.json') }),
-    });
-    const exited = reapWhenDone(cli);
-    let out = '';
-    cli.stdout.on('data', (d: Buffer) => (out += String(d)));
-    expect(await exited).toBe(0);
-    expect(out).toContain('1 gateway instance(s) listening');
+    const bob = await gw.join('bob', ['g'], { role: 'admin' });
+    const carol = await gw.join('carol', ['g'], { role: 'service' });
+    const dave = await gw.join('dave', ['g'], { role: 'admin' });
+    const plain = await yarnEmit(redis, ['--group', 'g', '--payload', '{"x":1}', '--service', 'ops']);
+    expect(plain).toEqual({ code: 0, out: 'published to group g: 1 gateway instance(s) listening\n' });
     expect((await alice.next('data_update')).data).toEqual({ group: 'g', from: { userId: 'ops', connectionId: null }, payload: { x: 1 } });
+    expect((await yarnEmit(redis, ['--group', 'g', '--payload', '"clients and admins but bob"', '--role', 'client', '--role', 'admin', '--except-user', 'bob'])).code).toBe(0);
+    expect((await yarnEmit(redis, ['--group', 'g', '--payload', '"carol"', '--only-user', 'carol', '--only-user', 'bob', '--except-user', 'bob'])).code).toBe(0);
+    // Published after the CLI's messages were taken by Redis: it arrives after them.
+    const emitter = createEmitter({ redisUrl: redis.url });
+    try {
+      await emitter.toGroup('g').publish('sentinel');
+    } finally {
+      await emitter.close();
+    }
+    expect(await payloadsBefore(alice, 'sentinel')).toEqual(['clients and admins but bob']);
+    expect(await payloadsBefore(bob, 'sentinel')).toEqual([{ x: 1 }]);
+    expect(await payloadsBefore(carol, 'sentinel')).toEqual([{ x: 1 }, 'carol']);
+    expect(await payloadsBefore(dave, 'sentinel')).toEqual([{ x: 1 }, 'clients and admins but bob']);
   });
 
   it('counts upgrade attempts per client IP across instances', async () => {

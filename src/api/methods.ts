@@ -9,6 +9,7 @@ import type { Membership } from '../hub/Membership';
 import type { Revocations } from '../hub/Revocations';
 import type { PresenceStore } from '../presence/PresenceStore';
 import { backendDataUpdate } from '../types/envelope';
+import type { Filter } from '../types/filter';
 import type { Logger } from '../utils/logger';
 import { apiMethods, type ApiError, type ApiMethodName, type ApiParams, type ApiResult } from './schemas';
 
@@ -29,13 +30,13 @@ export class ApiMethods {
 
   constructor(private readonly deps: ApiMethodsDeps) {
     this.handlers = {
-      publish: async ({ group, user, payload, from }) => {
-        if (group !== undefined) this.publish('group', group, group, payload, from);
-        else this.publish('user', user!, null, payload, from);
+      publish: async ({ group, user, payload, from, filter }) => {
+        if (group !== undefined) this.publish('group', group, group, payload, from, filter);
+        else this.publish('user', user!, null, payload, from, filter);
         return {};
       },
-      broadcast: async ({ groups, payload, from }) => {
-        for (const group of groups) this.publish('group', group, group, payload, from);
+      broadcast: async ({ groups, payload, from, filter }) => {
+        for (const group of groups) this.publish('group', group, group, payload, from, filter);
         return {};
       },
       presence: async ({ group, after, limit }) => {
@@ -69,10 +70,10 @@ export class ApiMethods {
     }
   }
 
-  /** A backend data_update: `from` with no connection, `group` null when it goes to a user. */
-  private publish(kind: ChannelKind, name: string, group: string | null, payload: unknown, from: string): void {
+  /** A backend data_update: `from` with no connection, `group` null when it goes to a user; only to whom `filter` accepts. */
+  private publish(kind: ChannelKind, name: string, group: string | null, payload: unknown, from: string, filter: Filter | undefined): void {
     const frame = backendDataUpdate(group, from, payload);
-    this.deps.membership.publish(kind, name, { type: 'data_update', frame }, null);
+    this.deps.membership.publish(kind, name, { type: 'data_update', frame }, null, filter);
   }
 }
 

@@ -2,11 +2,13 @@
 // OpenAPI document is generated from them (openapi.ts), and the TypeScript types below are inferred from them.
 //
 // Every object is strict: a field the gateway does not know is refused (INVALID_REQUEST), never ignored, so a backend
-// that sends a field a newer gateway understands (publish filters, say) learns that this one would not apply it.
+// that sends a field a newer gateway understands learns that this one would not apply it.
 import { z } from 'zod';
 import { limits } from '../config/limits';
 import { HttpErrorCode, type HttpErrorCodeName } from '../types/codes';
 import { availabilitySchema, groupNameSchema, memberCursorSchema, sessionIdSchema, userIdSchema } from '../types/domain';
+import { filterSchema } from '../types/filter';
+import { distinctList } from '../types/lists';
 import { nestsDeeperThan } from '../utils/json';
 
 /**
@@ -28,12 +30,15 @@ const payloadSchema = z
 
 const fromSchema = userIdSchema.default(DEFAULT_FROM).meta({ description: 'Shown to recipients as `from.userId` (`connectionId` is null); the rules of a user id.' });
 
+const publishFilter = filterSchema.optional().meta({ description: 'Only the sessions of the audience that pass every rule given; absent: all of them.' });
+
 const publishParams = z
   .strictObject({
     group: groupNameSchema.optional().meta({ description: 'Every member of the group, on every instance.' }),
     user: userIdSchema.optional().meta({ description: 'Every session of the user, on every instance, whatever its groups (`group` is null in what they receive).' }),
     payload: payloadSchema,
     from: fromSchema,
+    filter: publishFilter,
   })
   .superRefine(({ group, user }, ctx) => {
     if (group !== undefined && user !== undefined) ctx.addIssue({ code: 'custom', path: ['user'], message: 'give either group or user, not both' });
@@ -43,20 +48,10 @@ const publishParams = z
   .meta({ oneOf: [{ required: ['group'] }, { required: ['user'] }] });
 
 const broadcastParams = z.strictObject({
-  groups: z
-    .array(groupNameSchema)
-    .min(1)
-    .max(limits.apiBatchMax)
-    .superRefine((groups, ctx) => {
-      const seen = new Set<string>();
-      groups.forEach((group, i) => {
-        if (seen.has(group)) ctx.addIssue({ code: 'custom', path: [i], message: `group "${group}" is listed twice` });
-        seen.add(group);
-      });
-    })
-    .meta({ description: `1 to ${limits.apiBatchMax} distinct groups; each gets the payload once.` }),
+  groups: distinctList(groupNameSchema, limits.apiBatchMax).meta({ description: `1 to ${limits.apiBatchMax} distinct groups; each gets the payload once.` }),
   payload: payloadSchema,
   from: fromSchema,
+  filter: publishFilter,
 });
 
 const presenceParams = z.strictObject({

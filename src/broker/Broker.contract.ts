@@ -2,6 +2,7 @@
 // asserted behind a sentinel: a later message the receiver does want, sent on a path that keeps order after the first.
 import { describe, expect, it, vi } from 'vitest';
 import { serializeEnvelope } from '../types/envelope';
+import type { Filter } from '../types/filter';
 import type { Relayed } from '../types/signals';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 import { presenceBatch } from './wire';
@@ -21,15 +22,15 @@ export interface InstanceOptions {
 export type NewCluster = () => (instanceId: string, options?: InstanceOptions) => Promise<Broker>;
 
 type Received =
-  | { on: 'relayed'; kind: ChannelKind; name: string; envelope: Relayed; origin: string }
+  | { on: 'relayed'; kind: ChannelKind; name: string; envelope: Relayed; origin: string; filter?: Filter }
   | { on: 'control'; message: string; from: string };
 
 /** Everything one instance received, in order. */
 class Inbox implements BrokerHandlers, ControlHandlers {
   readonly received: Received[] = [];
 
-  onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string): void {
-    this.received.push({ on: 'relayed', kind, name, envelope, origin });
+  onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string, filter?: Filter): void {
+    this.received.push({ on: 'relayed', kind, name, envelope, origin, filter });
   }
 
   onControl(message: string, from: string): void {
@@ -106,6 +107,24 @@ export function brokerContract(name: string, newCluster: NewCluster): void {
       const toUser = dataUpdate(null, 'to the user');
       a.broker.publish('user', 'alice', toUser);
       expect(await b.inbox.until(relayedWith('to the user'))).toEqual([{ on: 'relayed', kind: 'user', name: 'alice', envelope: toUser, origin: 'a' }]);
+    });
+
+    it("carries a data_update's filter as published, on group and user channels; an unfiltered one arrives without", async () => {
+      const [a, b] = await boot(['a', 'b']);
+      await Promise.all([b.broker.subscribe('group', 'g'), b.broker.subscribe('user', 'alice')]);
+      const toGroup = dataUpdate('g', 'filtered');
+      const groupFilter: Filter = { roles: ['admin', 'service'], users: ['alice', 'bob'], exceptUsers: ['carol'] };
+      const toUser = dataUpdate(null, 'filtered to alice');
+      const unfiltered = dataUpdate('g', 'unfiltered');
+      a.broker.publish('group', 'g', toGroup, groupFilter);
+      a.broker.publish('user', 'alice', toUser, { roles: ['client'] });
+      a.broker.publish('group', 'g', unfiltered);
+      const received = await b.inbox.until(relayedWith('unfiltered'));
+      expect(received).toEqual([
+        { on: 'relayed', kind: 'group', name: 'g', envelope: toGroup, origin: 'a', filter: groupFilter },
+        { on: 'relayed', kind: 'user', name: 'alice', envelope: toUser, origin: 'a', filter: { roles: ['client'] } },
+        { on: 'relayed', kind: 'group', name: 'g', envelope: unfiltered, origin: 'a' },
+      ]);
     });
 
     it('delivers to every subscribed instance but never back to the publisher', async () => {

@@ -1,4 +1,5 @@
 // Broker: carries serialized envelopes between gateway instances. Local delivery is Membership's; a broker only reaches the others.
+import type { Filter } from '../types/filter';
 import type { Relayed } from '../types/signals';
 import type { ChannelKind } from './wire';
 
@@ -6,10 +7,11 @@ export type { ChannelKind };
 
 export interface BrokerHandlers {
   /**
-   * An envelope another instance (or a backend emitter) published on a channel this instance subscribed to. What
-   * arrives from outside the process has been validated (wire.ts `decodeRelayed`); what did not pass never gets here.
+   * An envelope another instance (or a backend emitter) published on a channel this instance subscribed to, with the
+   * filter a data_update may carry: only the sessions it accepts get it. What arrives from outside the process has been
+   * validated (wire.ts `decodeRelayed`), its filter included; what did not pass never gets here.
    */
-  onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string): void;
+  onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string, filter?: Filter): void;
 }
 
 /** Instance-to-instance coordination (session handoffs): JSON messages addressed to one instance. */
@@ -33,10 +35,11 @@ export interface Broker {
   /** The other instances listening for control messages now. */
   peers(): Promise<string[]>;
   /**
-   * Sends a serialized envelope to the other instances with local interest in the channel. Never throws
-   * and never queues: while the transport is down the frame is dropped and counted.
+   * Sends a serialized envelope to the other instances with local interest in the channel, with its filter (a
+   * data_update's only), which they apply. Never throws and never queues: while the transport is down the frame is
+   * dropped and counted.
    */
-  publish(kind: ChannelKind, name: string, envelope: Relayed): void;
+  publish(kind: ChannelKind, name: string, envelope: Relayed, filter?: Filter): void;
   /**
    * This instance needs the channel (a local connection joined its audience). Resolves once frames published
    * on it will arrive, so nothing sent after the join is missed; resolves too, without delivery, while the transport is down.
@@ -46,7 +49,7 @@ export interface Broker {
   unsubscribe(kind: ChannelKind, name: string): void;
   /** Frames dropped because the transport was down. */
   readonly dropped: number;
-  /** Messages received that were not well-formed gateway envelopes for their channel, dropped. */
+  /** Messages received that were not well-formed gateway envelopes for their channel (or whose filter did not parse), dropped. */
   readonly invalid: number;
   stop(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 // MemoryBroker: the embedded default. Instances sharing one MemoryBus (same process) act as one gateway;
 // each gateway gets its own bus unless told otherwise. Not for several processes: use RedisBroker.
+import type { Filter } from '../types/filter';
 import type { Relayed } from '../types/signals';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 
@@ -55,10 +56,10 @@ export class MemoryBroker implements Broker {
     return [...this.bus.brokers].filter((b) => b !== this && b.control).map((b) => b.instanceId);
   }
 
-  publish(kind: ChannelKind, name: string, envelope: Relayed): void {
+  publish(kind: ChannelKind, name: string, envelope: Relayed, filter?: Filter): void {
     const key = `${kind}:${name}`;
     for (const other of this.bus.brokers) {
-      if (other !== this && other.interest.has(key)) other.handlers?.onRelayed(kind, name, envelope, this.instanceId);
+      if (other !== this && other.interest.has(key)) other.handlers?.onRelayed(kind, name, envelope, this.instanceId, filter);
     }
   }
 

@@ -3,6 +3,7 @@
 import type { Logger } from '../utils/logger';
 import { createRedis, closeRedis, isReady, type Redis } from '../redis/connection';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
+import type { Filter } from '../types/filter';
 import type { Relayed } from '../types/signals';
 import { decodeMessage, decodeRelayed, encodeMessage, channelName, parseChannel } from './wire';
 
@@ -82,9 +83,9 @@ export class RedisBroker implements Broker {
     return (channels as string[]).map((c) => c.slice(CONTROL_PREFIX.length)).filter((id) => id !== this.instanceId);
   }
 
-  publish(kind: ChannelKind, name: string, envelope: Relayed): void {
+  publish(kind: ChannelKind, name: string, envelope: Relayed, filter?: Filter): void {
     if (!isReady(this.pub)) return this.drop();
-    this.pub.publish(channelName(kind, name), encodeMessage(this.instanceId, envelope.frame)).catch(() => this.drop());
+    this.pub.publish(channelName(kind, name), encodeMessage(this.instanceId, envelope.frame, filter)).catch(() => this.drop());
   }
 
   subscribe(kind: ChannelKind, name: string): Promise<void> {
@@ -122,17 +123,17 @@ export class RedisBroker implements Broker {
   private onMessage(channel: string, message: string): void {
     const decoded = decodeMessage(message);
     if (channel === this.ownControl) {
-      if (decoded) this.control?.onControl(decoded.frame, decoded.origin);
+      if (decoded) this.control?.onControl(decoded.body, decoded.origin);
       return;
     }
     const target = parseChannel(channel);
     if (decoded?.origin === this.instanceId || !this.wanted.has(channel)) return;
-    const envelope = target && decoded ? decodeRelayed(target.kind, target.name, decoded.frame) : null;
-    if (!target || !envelope) return this.reject(channel);
-    this.handlers?.onRelayed(target.kind, target.name, envelope, decoded!.origin);
+    const arrived = target && decoded ? decodeRelayed(target.kind, target.name, decoded.body) : null;
+    if (!target || !arrived) return this.reject(channel);
+    this.handlers?.onRelayed(target.kind, target.name, arrived.envelope, decoded!.origin, arrived.filter);
   }
 
-  /** Counts and drops a message that is not a gateway envelope for its channel; logs at most every 10 s. */
+  /** Counts and drops a message that is not a gateway envelope for its channel (or whose filter does not parse); logs at most every 10 s. */
   private reject(channel: string): void {
     this.invalidCount++;
     const now = Date.now();

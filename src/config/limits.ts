@@ -45,4 +45,9 @@ export const limits = {
   apiRatePerSec: 1_000,
   /** Commands in one server API `batch`, and groups in one `broadcast`. */
   apiBatchMax: 100,
+  /**
+   * Users in each list of a publish filter (`users`, `exceptUsers`). With ids of up to 256 characters a filter's JSON
+   * stays under about 520 KB, read once per message by each instance that has recipients.
+   */
+  filterUsersMax: 1_000,
 } as const;

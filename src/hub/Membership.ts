@@ -7,6 +7,7 @@ import type { Config } from '../config';
 import type { Metrics } from '../metrics';
 import type { MemberPage, PresenceChange, PresenceHandlers, PresenceLook, PresenceStore } from '../presence/PresenceStore';
 import type { GroupName, MemberCursor, UserId } from '../types/domain';
+import { compileFilter, type Filter } from '../types/filter';
 import type { Forwarded, PresenceBatch, Relayed } from '../types/signals';
 import type { Logger } from '../utils/logger';
 import { keptUtf8, textFrame } from './frames';
@@ -172,15 +173,18 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
 
   // --- delivery ------------------------------------------------------------------------------
 
-  /** The fan-out hot path: one serialized envelope, delivered to every local session but `skip`, then handed to the broker once. */
-  publish(kind: ChannelKind, name: string, envelope: Forwarded, skip: Session | null): void {
-    this.deliver(kind, name, envelope, skip, this.broker.instanceId);
-    this.broker.publish(kind, name, envelope);
+  /**
+   * The fan-out hot path: one serialized envelope, delivered to every local session but `skip` (with a filter, a backend
+   * data_update's, only to those it accepts), then handed to the broker once with the filter, which other instances apply.
+   */
+  publish(kind: ChannelKind, name: string, envelope: Forwarded, skip: Session | null, filter?: Filter): void {
+    this.deliver(kind, name, envelope, skip, this.broker.instanceId, filter);
+    this.broker.publish(kind, name, envelope, filter);
   }
 
-  onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string): void {
+  onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string, filter?: Filter): void {
     if (envelope.type === 'presence_batch') this.fanout.deliver(envelope.batch, origin);
-    else this.deliver(kind, name, envelope, null, origin);
+    else this.deliver(kind, name, envelope, null, origin, filter);
   }
 
   onTransition(group: GroupName, userId: UserId, change: PresenceChange): void {
@@ -191,16 +195,18 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     this.fanout.forgetVersions();
   }
 
-  private deliver(kind: ChannelKind, name: string, { type, frame }: Forwarded, skip: Session | null, origin: string): void {
+  private deliver(kind: ChannelKind, name: string, { type, frame }: Forwarded, skip: Session | null, origin: string, filter: Filter | undefined): void {
     const targets = kind === 'group' ? this.groups.members(name) : this.users.get(name);
     if (!targets) return;
     const started = process.hrtime.bigint();
     // data_updates share one encoded body, each session appending its own seq; signals are framed once for all.
     const sequenced = type === 'data_update';
     const shared = sequenced ? keptUtf8(frame.slice(0, -1)) : textFrame(frame);
+    // Compiled once per delivery: a Set lookup or two per session with a filter, none without.
+    const accepts = filter === undefined ? null : compileFilter(filter);
     let sent = 0;
     for (const session of targets) {
-      if (session === skip) continue;
+      if (session === skip || (accepts !== null && !accepts(session))) continue;
       if (sequenced) session.deliver(shared, origin);
       else session.sendFrame(shared);
       sent++;

@@ -5,6 +5,7 @@ import type { MemoryCluster } from '../../src/cluster';
 import { loadConfig } from '../../src/config';
 import { ProbeClient } from './ProbeClient';
 import { startGateway, type Gateway } from '../../src/server';
+import type { Role } from '../../src/types/domain';
 import type { Logger } from '../../src/utils/logger';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!!';
@@ -12,6 +13,8 @@ export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!!';
 export interface JoinOptions {
   meta?: Record<string, unknown>;
   grants?: string[];
+  /** The token's role (default: client). */
+  role?: Role;
 }
 
 export interface TestGateway {
@@ -79,7 +82,7 @@ export async function startTestGateway(env: Record<string, string> = {}, options
     },
     join: async (userId, groups = [], options = {}) => {
       const client = await tg.connect();
-      const ready = await client.identify(await tg.token({ sub: userId, groups: options.grants ?? groups }), groups, options.meta);
+      const ready = await client.identify(await tg.token({ sub: userId, groups: options.grants ?? groups, role: options.role }), groups, options.meta);
       if (ready.type !== 'ready') throw new Error(`identify failed: ${JSON.stringify(ready.data)}`);
       return client;
     },

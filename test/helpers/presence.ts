@@ -1,7 +1,7 @@
 // Presence helpers for the integration suites: identify a member in a presence mode, read presence_diffs, and apply
 // them to a member list as a client would.
 import { expect } from 'vitest';
-import type { Availability, Member } from '../../src/types/domain';
+import type { Availability, Member, Role } from '../../src/types/domain';
 import type { MemberList } from '../../src/types/signals';
 import type { TestGateway } from './gateway';
 import type { ProbeClient, ServerEnvelope } from './ProbeClient';
@@ -22,6 +22,8 @@ export interface MemberOptions {
   /** identify.availability; absent: online. */
   availability?: Availability;
   grants?: string[];
+  /** The token's role (default: client). */
+  role?: Role;
 }
 
 /** Waits on batches: generous, since other suites load the machine too. */
@@ -30,7 +32,7 @@ export const BATCH_WAIT_MS = 10_000;
 /** Identifies `userId` into `groups` and returns the client with its `ready`. */
 export async function member(gw: TestGateway, userId: string, groups: string[], options: MemberOptions = {}): Promise<{ client: ProbeClient; ready: Ready }> {
   const client = await gw.connect();
-  const reply = await client.request('identify', { token: await gw.token({ sub: userId, groups: options.grants ?? groups }), groups, presence: options.presence, meta: options.meta, availability: options.availability });
+  const reply = await client.request('identify', { token: await gw.token({ sub: userId, groups: options.grants ?? groups, role: options.role }), groups, presence: options.presence, meta: options.meta, availability: options.availability });
   expect(reply.type, JSON.stringify(reply.data)).toBe('ready');
   return { client, ready: reply.data as unknown as Ready };
 }
