@@ -1,5 +1,6 @@
 // `yarn dev:echo`: boots a gateway in-process on a free port and plays a realtime scenario with the client SDK: two
-// users in group-1, presence, heartbeat, fan-out, a dropped connection resumed without loss, and a clean leave.
+// users in group-1, presence, heartbeat, fan-out, a presence status, a dropped connection resumed without loss, and a
+// clean leave.
 // Prints a transcript and exits 0, or 1 naming the step that failed.
 import WebSocket from 'ws';
 import { mintToken } from '../auth/jwt';
@@ -83,6 +84,12 @@ export async function runEchoScenario(print: Print, env = readEnvironment()): Pr
       const both = Promise.all([next(alice, 'data'), next(bob, 'data')]);
       await bob.publish(GROUP, { text: 'hi alice' }, { echo: true });
       await both;
+    });
+    await run('bob sets his presence to do-not-disturb with a status; alice sees the UPDATE', async () => {
+      const update = next(alice, 'presence', (p) => p.userId === 'bob' && p.status === 'UPDATE');
+      await bob.setPresence('dnd', { device: 'phone', status: 'in a meeting' });
+      const seen = await update;
+      print(`      alice sees bob ${seen.availability}: ${JSON.stringify(seen.meta)}`);
     });
     await run("bob's connection drops; he resumes and misses nothing, alice sees no DOWN", async () => {
       let flapped = false;

@@ -407,6 +407,22 @@ describe('Handoff push', () => {
     expect(c.messages[1]!.body).toMatchObject({ lastSeq: null });
   });
 
+  it('leaves a session whose presence changed between the offer and the state with its owner', async () => {
+    const c = await cluster(['a', 'b']);
+    const { a, b } = c.instances as { a: Instance; b: Instance };
+    const held = a.host.hold('alice', 's1', ['{"n":1']);
+    record(c, (op, from) => {
+      // The client says `presence` on the owner while the claimer commits: the stand-in joined presence as offered.
+      if (op === 'commit' && from === 'b') held.availability = 'idle';
+      return 'deliver';
+    });
+    expect(await a.handoff.push(held, 'b')).toBe(false);
+    expect(a.host.sessions.get('s1')).toBe(held);
+    expect(b.host.sessions.has('s1')).toBe(false);
+    expect(c.directory.ownerOf('alice', 's1')).toBe('a');
+    expect(ops(c)).toEqual(['a>b:take', 'b>a:commit', 'a>b:state', 'b>a:done']);
+  });
+
   it('resolves false quickly when the peer is not accepting; the owner keeps the session', async () => {
     const c = await cluster(['a', 'b'], 1_000);
     const { a, b } = c.instances as { a: Instance; b: Instance };
