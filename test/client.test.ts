@@ -100,13 +100,14 @@ describe('GatewayClient', () => {
     // A refused presence rejects with the protocol's code and changes nothing.
     const refused = await bob.setPresence('online', { big: 'x'.repeat(2000) }).catch((e: unknown) => e);
     expect((refused as GatewayError).code).toBe('PAYLOAD_TOO_LARGE');
-    // Ended by a backend with "reconnect": a fresh session, which starts as bob last showed (a resume would keep it anyway).
-    await bob.setPresence('idle', { device: 'tablet' });
+    // Ended by a backend with "reconnect": a fresh session, which starts as bob last showed (a resume would keep it
+    // anyway), the refused meta not included.
+    await bob.setPresence('dnd');
     const fresh = new Promise<{ resumed: boolean }>((resolve) => bob.on('ready', resolve));
     expect(await apiClient(gw).ok('disconnect', { user: 'bob', reconnect: true })).toEqual({ sessions: 1 });
     expect(await fresh).toMatchObject({ resumed: false });
-    expect((await apiClient(gw).ok('user', { user: 'bob' })) as unknown).toMatchObject({ sessions: [{ availability: 'idle', state: 'attached' }] });
-    await vi.waitFor(() => expect(alice.members('g').find((m) => m.userId === 'bob')).toMatchObject({ availability: 'idle', meta: { device: 'tablet' } }));
+    expect((await apiClient(gw).ok('user', { user: 'bob' })) as unknown).toMatchObject({ sessions: [{ availability: 'dnd', state: 'attached' }] });
+    await vi.waitFor(() => expect(alice.members('g').find((m) => m.userId === 'bob')).toMatchObject({ availability: 'dnd', meta: { device: 'phone', status: 'focus' } }));
   });
 
   /**

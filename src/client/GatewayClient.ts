@@ -299,8 +299,9 @@ export class GatewayClient {
    * available among their sessions (tabs), and nothing at all while every one of them is `invisible`.
    */
   async setPresence(availability: Availability, meta?: Record<string, unknown>): Promise<void> {
-    this.look = { availability, meta: meta ?? this.look.meta };
     await this.request('presence', meta === undefined ? { availability } : { availability, meta });
+    // Only once taken: a refused one (meta too large) must not follow every later identify.
+    this.look = { availability, meta: meta ?? this.look.meta };
   }
 
   /** Round trip to the gateway; resolves with its clock. */
