@@ -139,6 +139,8 @@ describe('presence status', () => {
     for (const data of [{}, { availability: 'away' }, { availability: 'IDLE' }, { availability: null }, { availability: 'idle', meta: 'x' }, { availability: 'idle', meta: [1] }]) {
       expect((await alice.request('presence', data)).data, JSON.stringify(data)).toMatchObject({ code: 'INVALID_ENVELOPE' });
     }
+    expect(((await alice.request('presence', {})).data!.message as string)).toContain('availability is required');
+    expect(((await alice.request('presence', { availability: 'away' })).data!.message as string)).toContain('availability must be online, idle, dnd or invisible');
     expect((await alice.request('presence', { availability: 'idle', meta: { big: 'x'.repeat(1100) } })).data).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
     expect((await early.request('identify', { token: await gw.token({ sub: 'alice', groups: ['g'] }), availability: 'away' })).data).toMatchObject({ code: 'INVALID_ENVELOPE' });
     // Nothing of it took: she is still online with her meta, and still served.

@@ -40,7 +40,9 @@ export const AVAILABILITIES = ['online', 'idle', 'dnd', 'invisible'] as const;
 export type Availability = (typeof AVAILABILITIES)[number];
 /** What member lists and presence changes show: never `invisible` (such a user is not listed). */
 export type VisibleAvailability = Exclude<Availability, 'invisible'>;
-export const availabilitySchema = z.enum(AVAILABILITIES);
+export const availabilitySchema = z.enum(AVAILABILITIES, {
+  error: (issue) => (issue.input === undefined ? 'availability is required: online, idle, dnd or invisible' : 'availability must be online, idle, dnd or invisible'),
+});
 
 /**
  * A change of how a user shows in a group: UP (now listed), DOWN (no longer listed), UPDATE (still listed, with another
