@@ -1,13 +1,17 @@
-// Composition root: config → logger → Express app → Router + Hub, the internal listener (metrics, server API) → listen. Run directly, it is the gateway process.
+// Composition root: config → logger → Express app → Router + Hub, the internal listener (metrics, server API, admin console) → listen. Run directly, it is the gateway process.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { ApiMethods } from './api/methods';
 import { openApiDocument } from './api/openapi';
 import { createApiRouter } from './api/router';
 import { createVerifier } from './auth/jwt';
 import { createCluster, type MemoryCluster } from './cluster';
 import { ConfigError, loadConfig, readEnvironment, type Config } from './config';
+import { limits } from './config/limits';
 import { timings } from './config/timings';
+import { createAdminRouter } from './http/adminConsole';
+import { AdminSessions } from './http/adminSessions';
 import { createApp } from './http/app';
 import { createInternalApp } from './http/internalApp';
 import { createOriginPolicy } from './http/origins';
@@ -24,7 +28,12 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Without Redis: in-process state to share with other gateways in this process so they act as one. */
   memoryCluster?: MemoryCluster;
+  /** Where the admin console's bundle is; default: dist/admin of this package, where `yarn build` writes it. */
+  adminAssetsDir?: string;
 }
+
+/** dist/admin from src/ (ts-node, tests) and from dist/ (the build) alike. */
+const ADMIN_ASSETS_DIR = join(__dirname, '..', 'dist', 'admin');
 
 export interface Gateway {
   readonly config: Config;
@@ -71,7 +80,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     status: () => {
       const redis = cluster.redisStatus();
       const state = hub.state === 'open' ? 'up' : hub.state;
-      return { version, uptimeSec: uptimeSec(), connections: router.connectionCount, sessions: router.sessionCount, state, ...(redis ? { redis } : {}) };
+      const traffic = { at: Date.now(), ...metrics.traffic() };
+      return { version, uptimeSec: uptimeSec(), connections: router.connectionCount, sessions: router.sessionCount, state, ...(redis ? { redis } : {}), traffic };
     },
   });
   const isOriginAllowed = createOriginPolicy(config.allowedOrigins);
@@ -99,9 +109,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     connectionLimiter: cluster.connectionLimiter,
     trustProxy: config.trustProxy,
   });
-  // The server API only with its key (GW_API_KEY); it publishes and reads presence through the same parts as clients do.
-  const api = config.api && createApiRouter({ config: config.api, methods: new ApiMethods({ membership, presence: cluster.presence, revocations: router.revocations, inquiries: router.inquiries, logger }), document: openApiDocument(), metrics, logger });
-  const internalServer = createServer(createInternalApp({ registry: metrics.registry, metricsToken: config.metricsToken, api }));
+  // The server API only with its key (GW_API_KEY); it publishes and reads presence through the same parts as clients
+  // do. The admin console comes with it, signed in with the same key, and calls the same API.
+  const sessions = new AdminSessions(timings.adminSessionMs, limits.adminSessionsMax);
+  const api = config.api && createApiRouter({ config: config.api, methods: new ApiMethods({ membership, presence: cluster.presence, revocations: router.revocations, inquiries: router.inquiries, logger }), document: openApiDocument(), metrics, logger, sessions });
+  const admin =
+    config.api &&
+    createAdminRouter({ key: config.api.key, sessions, lifetimeMs: timings.adminSessionMs, assetsDir: options.adminAssetsDir ?? ADMIN_ASSETS_DIR, signInsPerSec: limits.adminSignInsPerSec, metrics, logger });
+  const internalServer = createServer(createInternalApp({ registry: metrics.registry, metricsToken: config.metricsToken, api, admin }));
   const closeServers = async () => {
     hub.close();
     for (const s of [server, internalServer]) {

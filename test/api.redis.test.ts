@@ -1,6 +1,6 @@
 // The server API across two real gateways on one real redis-server: a call to either instance publishes to clients
 // of both, reads presence of both, ends or unsubscribes a user's sessions on both, lists a user's sessions and the
-// instances of both (and what is known of an instance that is gone or silent). Every answer is checked against the OpenAPI document (helpers/api.ts).
+// instances of both (and what is known of an instance that is gone or silent), ranks the groups of both. Every answer is checked against the OpenAPI document (helpers/api.ts).
 import { describe, expect, it } from 'vitest';
 import { version } from '../src/utils/version';
 import { API_ENV, apiClient } from './helpers/api';
@@ -210,7 +210,7 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     const dropped = await member(b, 'bob', []);
     b.gateway.terminateConnection((dropped.ready as unknown as { connectionId: string }).connectionId);
     await b.connections(1);
-    const instance = (id: string, connections: number, sessions: number) => ({ id, version, uptimeSec: expect.any(Number), connections, sessions, state: 'up', redis: 'up' });
+    const instance = (id: string, connections: number, sessions: number) => ({ id, version, uptimeSec: expect.any(Number), connections, sessions, state: 'up', redis: 'up', traffic: expect.any(Object) });
     expect(await apiClient(a).ok('info', {})).toEqual({ instances: [instance('api-a', 1, 1), instance('api-b', 1, 2)], redis: 'up' });
     expect(await apiClient(b).ok('info', {})).toEqual({ instances: [instance('api-b', 1, 2), instance('api-a', 1, 1)], redis: 'up' });
 
@@ -222,5 +222,35 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     await b.gateway.stop();
     const after = (await apiClient(a).ok('info', {})) as { instances: { id: string }[] };
     expect(after.instances.map((i) => i.id)).toEqual(['api-a']);
+  });
+
+  it('info through one instance gives each instance’s own message totals, read on its own clock', async () => {
+    const [a, b] = await pair();
+    const alice = await a.join('alice', ['g']);
+    const bob = await b.join('bob', ['g']);
+    await alice.next(up('bob'));
+    type Described = { id: string; traffic: { at: number; messagesIn: number; messagesOut: number; fanouts: number } };
+    const read = async () => ((await apiClient(a).ok('info', {})) as { instances: Described[] }).instances;
+    const [aBefore, bBefore] = await read();
+    // bob's frame comes in on B; B writes the ack and delivers nothing locally, A delivers it to alice.
+    expect((await bob.request('data_update', { group: 'g', payload: 1 })).type).toBe('ack');
+    await alice.next('data_update');
+    const [aAfter, bAfter] = await read();
+    expect([aAfter!.id, bAfter!.id]).toEqual(['api-a', 'api-b']);
+    expect([aAfter!.traffic.messagesIn - aBefore!.traffic.messagesIn, aAfter!.traffic.messagesOut - aBefore!.traffic.messagesOut]).toEqual([0, 1]);
+    expect([bAfter!.traffic.messagesIn - bBefore!.traffic.messagesIn, bAfter!.traffic.messagesOut - bBefore!.traffic.messagesOut]).toEqual([1, 1]);
+    expect(bAfter!.traffic.at).toBeGreaterThanOrEqual(bBefore!.traffic.at);
+  });
+
+  it('groups through either instance ranks the groups of both by their cluster-wide sessions, with exact counts', async () => {
+    const [a, b] = await pair();
+    // A holds x ×3 and y ×2; B holds y ×2 and z ×1: y is the busiest cluster-wide though neither instance ranks it first.
+    for (const user of ['u1', 'u2', 'u3']) await a.join(user, ['x']);
+    for (const user of ['u1', 'u2']) await a.join(user, ['y']);
+    for (const user of ['u3', 'u4']) await b.join(user, ['y']);
+    await b.join('u5', ['z']);
+    const expected = { groups: [{ group: 'y', users: 4, sessions: 4 }, { group: 'x', users: 3, sessions: 3 }] };
+    for (const gw of [a, b]) expect(await apiClient(gw).ok('groups', { limit: 2 })).toEqual(expected);
+    expect(await apiClient(b).ok('groups', { prefix: 'z' })).toEqual({ groups: [{ group: 'z', users: 1, sessions: 1 }] });
   });
 });

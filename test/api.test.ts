@@ -73,7 +73,7 @@ describe('server API: the OpenAPI document', () => {
     expect(served.body).toEqual(JSON.parse(JSON.stringify(document)));
     expect(served.body.openapi).toBe('3.1.0');
     const methods = Object.keys(apiMethods).sort();
-    expect(methods).toEqual(['batch', 'broadcast', 'disconnect', 'info', 'presence', 'presence_stats', 'publish', 'unsubscribe', 'user']);
+    expect(methods).toEqual(['batch', 'broadcast', 'disconnect', 'groups', 'info', 'presence', 'presence_stats', 'publish', 'unsubscribe', 'user']);
     expect(Object.keys(served.body.paths).sort()).toEqual(['/api/openapi.json', ...methods.map((m) => `/api/${m}`)].sort());
     // Each listed method is there (an unknown field breaks its schema rather than finding no method); others are not.
     for (const method of methods) expect((await api.call(method, { nope: 1 })).body.error.code, method).toBe('INVALID_REQUEST');

@@ -1,7 +1,7 @@
 // What each server API method does, on the paths the gateway already has: publishes go through Membership (local
 // sessions at once, other instances through the broker, serialized once as the emitter does), presence reads through
 // the PresenceStore, disconnect and unsubscribe through Revocations (the session directory, then each holder), user and
-// info through Inquiries. `call` validates a method's parameters first; it never throws.
+// info and groups through Inquiries. `call` validates a method's parameters first; it never throws.
 import type { z } from 'zod';
 import type { ChannelKind } from '../broker/Broker';
 import type { Inquiries } from '../hub/Inquiries';
@@ -19,7 +19,7 @@ export interface ApiMethodsDeps {
   membership: Pick<Membership, 'publish'>;
   presence: Pick<PresenceStore, 'members' | 'stats'>;
   revocations: Pick<Revocations, 'disconnect' | 'unsubscribe'>;
-  inquiries: Pick<Inquiries, 'user' | 'info'>;
+  inquiries: Pick<Inquiries, 'user' | 'info' | 'groups'>;
   logger: Logger;
 }
 
@@ -48,6 +48,7 @@ export class ApiMethods {
       unsubscribe: async ({ user, group }) => ({ sessions: await this.deps.revocations.unsubscribe(user, group) }),
       user: async ({ user }) => ({ user, sessions: await this.deps.inquiries.user(user) }),
       info: () => this.deps.inquiries.info(),
+      groups: async ({ limit, prefix }) => ({ groups: await this.deps.inquiries.groups(limit, prefix) }),
       // One after the other: commands publishing to the same audience arrive in the order they are listed.
       batch: async ({ commands }) => {
         const replies: ApiReply[] = [];

@@ -1,6 +1,7 @@
 // The server API's OpenAPI 3.1 document, generated from the zod schemas in schemas.ts (requests as they are read,
 // results as they are written) and the HTTP error table: only its words are written here, never a shape.
 import { z } from 'zod';
+import { ADMIN_COOKIE } from '../http/adminAuth';
 import { HttpErrorCode, type HttpErrorCodeName } from '../types/codes';
 import { version } from '../utils/version';
 import { apiErrorSchema, apiMethods, errorEnvelope, okEnvelope, type ApiMethodName } from './schemas';
@@ -33,8 +34,8 @@ export interface OpenApiDocument {
 export const OPENAPI_PATH = '/api/openapi.json';
 
 /** Errors any method call can answer (an unknown method is a path the document does not list). */
-const METHOD_ERRORS: HttpErrorCodeName[] = ['BAD_REQUEST', 'INVALID_REQUEST', 'UNAUTHORIZED', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED', 'INTERNAL'];
-const DOCUMENT_ERRORS: HttpErrorCodeName[] = ['UNAUTHORIZED', 'RATE_LIMITED', 'INTERNAL'];
+const METHOD_ERRORS: HttpErrorCodeName[] = ['BAD_REQUEST', 'INVALID_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED', 'INTERNAL'];
+const DOCUMENT_ERRORS: HttpErrorCodeName[] = ['UNAUTHORIZED', 'FORBIDDEN', 'RATE_LIMITED', 'INTERNAL'];
 
 const DIALECT = 'https://json-schema.org/draft/2020-12/schema';
 
@@ -69,11 +70,15 @@ export function openApiDocument(): OpenApiDocument {
     info: {
       title: 'gateway-strategy server API',
       version,
-      description: 'Backends publish to groups and users and read presence over HTTP, on the gateway’s internal listener (docs/server-api.md).',
+      description: 'Backends publish to groups and users, read presence and the cluster, and end sessions over HTTP, on the gateway’s internal listener (docs/server-api.md).',
     },
-    security: [{ apiKey: [] }],
+    security: [{ apiKey: [] }, { adminConsole: [] }],
     paths,
-    components: { schemas: componentSchemas(names), securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'GW_API_KEY' } } },
+    components: { schemas: componentSchemas(names), securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'GW_API_KEY' },
+        adminConsole: { type: 'apiKey', in: 'cookie', name: ADMIN_COOKIE, description: "The admin console's sign-in (POST /admin/session with the key); such requests must come from the console's own origin, and a POST must be application/json." },
+      },
+    },
   };
 }
 

@@ -1,10 +1,13 @@
 // The server API over HTTP, mounted at /api on the internal listener: `POST /api/<method>` with a JSON body, answered
-// `{ ok: true, data }` or `{ ok: false, error }`. Checks in order: the key (401), the rate limit (429), the method
-// (404), the body (413, 400), the method's schema (400 INVALID_REQUEST); `GET /api/openapi.json` is the contract.
+// `{ ok: true, data }` or `{ ok: false, error }`. Checks in order: the key or the admin console's sign-in cookie (401;
+// 403 for a cookie request that did not come from the console's page), the rate limit (429), the method (404), the
+// body (413, 400), the method's schema (400 INVALID_REQUEST); `GET /api/openapi.json` is the contract.
 import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
 import type { ApiConfig } from '../config';
 import type { Metrics } from '../metrics';
 import type { Logger } from '../utils/logger';
+import { fromConsolePage, signedIn } from '../http/adminAuth';
+import type { AdminSessions } from '../http/adminSessions';
 import { hasBearer } from '../http/bearer';
 import { httpError } from '../http/errors';
 import { createBucket } from '../hub/rateLimits';
@@ -18,6 +21,8 @@ export interface ApiRouterOptions {
   document: object;
   metrics: Pick<Metrics, 'apiRequests'>;
   logger: Logger;
+  /** The admin console's sign-ins: a request naming one in its cookie is let in like one with the key. */
+  sessions: AdminSessions;
 }
 
 /** Where the OpenAPI document is, under the router's /api. */
@@ -26,7 +31,7 @@ const DOCUMENT_PATH = '/openapi.json';
 /** Unknown method names are echoed back this long at most. */
 const MAX_ECHOED_NAME = 64;
 
-export function createApiRouter({ config, methods, document, metrics, logger }: ApiRouterOptions): Router {
+export function createApiRouter({ config, methods, document, metrics, logger, sessions }: ApiRouterOptions): Router {
   const router = express.Router();
 
   // Every request is counted once it is answered, refusals included, so an operator sees 401s and 429s; labels are
@@ -45,10 +50,13 @@ export function createApiRouter({ config, methods, document, metrics, logger }: 
   // One bucket per instance, one second's worth of requests: a burst up to the rate, then the rate.
   const bucket = createBucket(config.ratePerSec, 1_000);
 
-  // The key first, so callers without it cannot spend the bucket of those who have it. Whether the header was missing
-  // or wrong is not said.
+  // The key (or the console's cookie) first, so callers without it cannot spend the bucket of those who have it.
+  // Whether the header was missing or wrong is not said.
   const admit: RequestHandler = (req, res, next) => {
-    if (!hasBearer(req, config.key)) return httpError(res.set('WWW-Authenticate', 'Bearer'), 'UNAUTHORIZED', 'a valid API key is required');
+    if (!hasBearer(req, config.key)) {
+      if (!signedIn(req, sessions)) return httpError(res.set('WWW-Authenticate', 'Bearer'), 'UNAUTHORIZED', 'a valid API key is required');
+      if (!fromConsolePage(req)) return httpError(res, 'FORBIDDEN', "a request signed in with the console's cookie must come from the console's page (its own Origin, JSON)");
+    }
     if (!bucket.tryRemoveTokens(1)) {
       const seconds = Math.max(1, Math.ceil(bucket.getWaitTime(1) / 1000));
       return httpError(res.set('Retry-After', String(seconds)), 'RATE_LIMITED', `more than ${config.ratePerSec} requests per second; retry after ${seconds} s`);

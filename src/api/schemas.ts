@@ -110,6 +110,15 @@ const userParams = z.strictObject({ user: userIdSchema.meta({ description: 'The 
 /** No parameters; an object, so later ones can join. */
 const infoParams = z.strictObject({});
 
+const groupsParams = z.strictObject({
+  limit: z.number().int().min(1).max(limits.apiGroupsMax).default(limits.apiGroups).meta({ description: `How many groups, 1–${limits.apiGroupsMax}.` }),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'a prefix is 1 to 128 of the characters of a group name')
+    .optional()
+    .meta({ description: 'Only groups whose name starts with it.' }),
+});
+
 const redisStatus = z.enum(['up', 'down']);
 const sessionId = z.string().meta({ description: 'The session id (a `ready.sessionId`).' });
 
@@ -148,12 +157,34 @@ const infoResult = z.strictObject({
           sessions: z.number().int().min(0).meta({ description: 'Sessions held, attached or waiting for a resume.' }),
           state: z.enum(['starting', 'up', 'draining']),
           redis: redisStatus.optional().meta({ description: "The instance's view of Redis; absent without Redis." }),
+          traffic: z
+            .strictObject({
+              at: z.number().int().meta({ description: "The instance's clock when it read these totals (ms since the epoch)." }),
+              messagesIn: z.number().int().min(0).meta({ description: 'Frames received from clients, every type.' }),
+              messagesOut: z.number().int().min(0).meta({ description: 'Envelopes written to client sockets, every type (a fan-out counts once per recipient).' }),
+              fanouts: z.number().int().min(0).meta({ description: "Fan-outs timed: deliveries of one message (or presence batch) to the instance's sessions in a group or of a user." }),
+              fanoutSeconds: z.number().min(0).meta({ description: 'Their summed duration in seconds (divided by `fanouts`: the mean fan-out time).' }),
+            })
+            .optional()
+            .meta({ description: 'Totals since the instance started, which only grow: a rate is the difference of two readings divided by the difference of their `at`. Absent from an instance of an earlier version.' }),
         }),
         z.strictObject({ id: z.string(), state: z.literal('unknown').meta({ description: 'It listens for control messages but did not answer in time.' }) }),
       ]),
     )
     .meta({ description: 'The instance answering first, then the others by id.' }),
   redis: redisStatus.optional().meta({ description: "The answering instance's view of Redis; absent without Redis." }),
+});
+
+const groupsResult = z.strictObject({
+  groups: z
+    .array(
+      z.strictObject({
+        group: z.string(),
+        users: z.number().int().min(0).meta({ description: 'Users listed in the group, cluster-wide (as `presence_stats`).' }),
+        sessions: z.number().int().min(0).meta({ description: 'Sessions in the group, cluster-wide (as `presence_stats`).' }),
+      }),
+    )
+    .meta({ description: 'Busiest first (most sessions, then by name); at most `limit`.' }),
 });
 
 /** Empty for now; an object, so later fields (offsets, say) can join without breaking anyone. */
@@ -200,7 +231,8 @@ const single = {
   disconnect: { params: disconnectParams, result: disconnectResult, summary: "Ends a user's sessions (or one of them), cluster-wide, with a close code that tells the client whether to reconnect." },
   unsubscribe: { params: unsubscribeParams, result: unsubscribeResult, summary: "Takes every session of a user out of a group, cluster-wide." },
   user: { params: userParams, result: userResult, summary: "A user's sessions, cluster-wide: each one's instance, groups, creation time and state." },
-  info: { params: infoParams, result: infoResult, summary: 'Every live instance of the cluster: its version, uptime, connection and session counts and state.' },
+  info: { params: infoParams, result: infoResult, summary: 'Every live instance of the cluster: its version, uptime, connection and session counts, state and message totals.' },
+  groups: { params: groupsParams, result: groupsResult, summary: 'The busiest groups of the cluster by sessions, with their user and session counts.' },
 } as const;
 
 type SingleName = keyof typeof single;
@@ -220,7 +252,7 @@ const batchParams = z.strictObject({
 
 const batchResult = z.strictObject({
   replies: z
-    .array(z.union([z.strictObject({ result: z.union([publishResult, broadcastResult, presenceResult, presenceStatsResult, disconnectResult, unsubscribeResult, userResult, infoResult]) }), z.strictObject({ error: apiErrorSchema })]))
+    .array(z.union([z.strictObject({ result: z.union([publishResult, broadcastResult, presenceResult, presenceStatsResult, disconnectResult, unsubscribeResult, userResult, infoResult, groupsResult]) }), z.strictObject({ error: apiErrorSchema })]))
     .meta({ description: 'One per command, in order: its result, or its error.' }),
 });
 
@@ -232,6 +264,8 @@ export const apiMethods = {
 
 export type ApiMethodName = keyof typeof apiMethods;
 export type ApiParams<M extends ApiMethodName> = z.output<(typeof apiMethods)[M]['params']>;
+/** A request body as a caller writes it (defaults not yet applied): what the admin console sends. */
+export type ApiInput<M extends ApiMethodName> = z.input<(typeof apiMethods)[M]['params']>;
 export type ApiResult<M extends ApiMethodName> = z.output<(typeof apiMethods)[M]['result']>;
 
 export function isApiMethod(name: string): name is ApiMethodName {

@@ -45,6 +45,14 @@ export const limits = {
   apiRatePerSec: 1_000,
   /** Commands in one server API `batch`, and groups in one `broadcast`. */
   apiBatchMax: 100,
+  /** Groups one server API `groups` call ranks at most (its `limit`), and so the most each instance reports for it. */
+  apiGroupsMax: 100,
+  /** Groups a `groups` call ranks when it names no `limit`. */
+  apiGroups: 20,
+  /** Admin console sign-in attempts per second per instance (a bucket of its own: attempts never spend the API's). */
+  adminSignInsPerSec: 5,
+  /** Admin console sign-ins one instance holds at once; a new one past this ends the oldest. */
+  adminSessionsMax: 100,
   /**
    * Users in each list of a publish filter (`users`, `exceptUsers`). With ids of up to 256 characters a filter's JSON
    * stays under about 520 KB, read once per message by each instance that has recipients.

@@ -28,10 +28,15 @@ export const timings = {
    */
   revocationTimeoutMs: 5_000,
   /**
-   * How long a server API `user` or `info` waits for another instance's answer: an instance answers from memory at
+   * How long a server API `user`, `info` or `groups` waits for another instance's answer: an instance answers from memory at
    * once (no handoff to wait for), so a longer silence means it is stuck or its link is.
    */
   inquiryTimeoutMs: 2_000,
+  /**
+   * How long an admin console sign-in lasts (the `gw_admin` cookie and the session it names): a working day, after
+   * which the operator types the key again. A fixed span, not renewed by use.
+   */
+  adminSessionMs: 12 * 3600_000,
   /**
    * How long a stopping instance goes on handing sessions over; the rest stay (orphaned) and the shutdown goes on, so a
    * supervisor's kill (compose: stop_grace_period 30 s) never cuts it short.

@@ -1,17 +1,21 @@
-// The bearer check of the internal listener's endpoints (/metrics, the server API): a shared secret in the
-// Authorization header, compared in constant time.
-import { timingSafeEqual } from 'node:crypto';
+// The shared-secret checks of the internal listener's endpoints (/metrics, the server API, the admin console's
+// sign-in): a secret in the Authorization header or a sign-in form, compared in constant time.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 
 /**
- * True when the request carries `Authorization: Bearer <secret>` (the scheme in any case, as HTTP defines it); the time
- * taken does not depend on where a wrong secret differs.
+ * True when `given` is `secret`. Both are hashed first, so the comparison is of equal lengths and the time taken
+ * tells neither where a wrong secret differs nor how long the right one is.
  */
+export function sameSecret(given: string, secret: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(given), digest(secret));
+}
+
+/** True when the request carries `Authorization: Bearer <secret>` (the scheme in any case, as HTTP defines it). */
 export function hasBearer(req: Request, secret: string): boolean {
   const header = req.get('authorization') ?? '';
   const space = header.indexOf(' ');
   if (space < 0 || header.slice(0, space).toLowerCase() !== 'bearer') return false;
-  const given = Buffer.from(header.slice(space + 1));
-  const expected = Buffer.from(secret);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameSecret(header.slice(space + 1), secret);
 }

@@ -1,5 +1,5 @@
 // The internal listener (GW_INTERNAL_HOST:GW_INTERNAL_PORT), never the public port: Prometheus /metrics, optionally
-// behind a bearer token, and the server API under /api when it is enabled.
+// behind a bearer token, and the server API under /api and the admin console under /admin when the API is enabled.
 import express, { type ErrorRequestHandler, type Express, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import { hasBearer } from './bearer';
@@ -11,9 +11,11 @@ export interface InternalAppOptions {
   metricsToken: string | undefined;
   /** The server API, mounted at /api (GW_API_KEY set); without it /api/* answers 404 like any unknown path. */
   api?: Router;
+  /** The admin console, mounted at /admin with the server API; without it /admin answers 404 like any unknown path. */
+  admin?: Router;
 }
 
-export function createInternalApp({ registry, metricsToken, api }: InternalAppOptions): Express {
+export function createInternalApp({ registry, metricsToken, api, admin }: InternalAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/metrics', (req, res, next) => {
@@ -24,6 +26,7 @@ export function createInternalApp({ registry, metricsToken, api }: InternalAppOp
     registry.metrics().then((body) => res.type(registry.contentType).send(body), next);
   });
   if (api) app.use('/api', api);
+  if (admin) app.use('/admin', admin);
   app.use((_req, res) => {
     httpError(res, 'NOT_FOUND', 'no such endpoint');
   });

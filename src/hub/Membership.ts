@@ -11,7 +11,7 @@ import { compileFilter, type Filter } from '../types/filter';
 import type { Forwarded, PresenceBatch, Relayed } from '../types/signals';
 import type { Logger } from '../utils/logger';
 import { keptUtf8, textFrame } from './frames';
-import { GroupRegistry } from './Groups';
+import { GroupRegistry, type GroupLoad } from './Groups';
 import { PresenceBatcher } from './PresenceBatcher';
 import { PresenceFanout } from './PresenceFanout';
 import type { Session } from './Session';
@@ -41,6 +41,11 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
 
   get groupCount(): number {
     return this.groups.size;
+  }
+
+  /** This instance's busiest groups by local sessions (server API `groups`). */
+  busiestGroups(limit: number, prefix?: string): GroupLoad[] {
+    return this.groups.busiest(limit, prefix);
   }
 
   // --- users ---------------------------------------------------------------------------------
@@ -211,7 +216,7 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
       else session.sendFrame(shared);
       sent++;
     }
-    this.metrics.fanoutSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.metrics.fannedOut(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.sent(type, sent);
   }
 }

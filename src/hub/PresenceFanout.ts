@@ -79,7 +79,7 @@ export class PresenceFanout {
         updates++;
       }
     }
-    this.metrics.fanoutSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.metrics.fannedOut(Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.sent('presence_diff', diffs);
     this.metrics.sent('presence_update', updates);
     if (counted) this.scheduleCount(batch.group, state);

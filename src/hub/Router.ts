@@ -52,7 +52,7 @@ export class Router implements HubHandlers {
   private readonly controlMessages: Control;
   /** What a backend takes back from a user on every instance (server API `disconnect`, `unsubscribe`). */
   readonly revocations: Revocations;
-  /** What a backend reads about the cluster (server API `user`, `info`). */
+  /** What a backend reads about the cluster (server API `user`, `info`, `groups`). */
   readonly inquiries: Inquiries;
 
   constructor(options: RouterOptions) {
@@ -80,6 +80,7 @@ export class Router implements HubHandlers {
       broker: options.broker,
       presence: options.presence,
       sessions: this.sessions,
+      membership: options.membership,
       status: options.status,
       timeoutMs: timings.inquiryTimeoutMs,
       logger,

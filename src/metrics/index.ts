@@ -1,7 +1,8 @@
 // Prometheus metrics (prom-client), one registry per gateway. Gauges read live state when scraped. Counters on hot
 // paths (every frame in, every envelope out) add to plain numbers that are handed to prom-client when scraped, so
 // no label set is hashed per message; fan-out counts each delivery batch once, not per recipient. Every label value
-// comes from a fixed list (the protocol's envelope types), never from input.
+// comes from a fixed list (the protocol's envelope types), never from input. The same counts are also kept as totals
+// since start (`traffic()`), which the server API's `info` reports so a caller can compute rates between two readings.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { clientSignals, type ServerSignalType } from '../types/signals';
 
@@ -27,14 +28,27 @@ const OUT_TYPES = Object.keys({
   error: true, shutdown: true, replay: true,
 } satisfies Record<OutType, true>) as OutType[];
 
+/** Monotonic totals since this instance started: a rate is the difference of two readings over the time between them. */
+export interface Traffic {
+  /** Frames received, every type (invalid ones included). */
+  messagesIn: number;
+  /** Envelopes written to sockets, every type (a fan-out counts once per recipient). */
+  messagesOut: number;
+  /** Fan-outs timed (deliveries to a group's or user's local sessions, presence batches included). */
+  fanouts: number;
+  /** Their summed duration, in seconds: divided by `fanouts`, the mean time of one. */
+  fanoutSeconds: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   /** Counts by envelope type since the last scrape. */
   private readonly inByType = new Map<string, number>();
   private readonly outByType = new Map<OutType, number>();
+  private readonly totals: Traffic = { messagesIn: 0, messagesOut: 0, fanouts: 0, fanoutSeconds: 0 };
   readonly rateLimited: Counter;
   readonly slowConsumers: Counter;
-  readonly fanoutSeconds: Histogram;
+  private readonly fanoutSeconds: Histogram;
   /** Sessions moved between instances (`in`: to this one; `out`: away from it), or handoffs that failed and left them where they were. */
   readonly handoffs: Counter<'direction' | 'result'>;
   /** Server API requests, by method and HTTP status (refusals included: 401, 429…). */
@@ -98,10 +112,24 @@ export class Metrics {
   received(type: string): void {
     const key = this.inByType.has(type) ? type : 'invalid';
     this.inByType.set(key, this.inByType.get(key)! + 1);
+    this.totals.messagesIn++;
   }
 
   sent(type: OutType, count = 1): void {
     this.outByType.set(type, this.outByType.get(type)! + count);
+    this.totals.messagesOut += count;
+  }
+
+  /** One fan-out took `seconds`: into the histogram and the totals. */
+  fannedOut(seconds: number): void {
+    this.fanoutSeconds.observe(seconds);
+    this.totals.fanouts++;
+    this.totals.fanoutSeconds += seconds;
+  }
+
+  /** The totals since start, as they are now (a copy). */
+  traffic(): Traffic {
+    return { ...this.totals };
   }
 }
 

@@ -132,11 +132,12 @@ export type ErrorCodeName = keyof typeof ErrorCode;
 export const HttpErrorCode = {
   BAD_REQUEST: { status: 400, meaning: 'The request could not be read (e.g. a body that is not JSON).' },
   INVALID_REQUEST: { status: 400, meaning: 'A server API request whose JSON breaks its method\'s schema; `field` names the offending field (its path, joined with `.`).' },
-  UNAUTHORIZED: { status: 401, meaning: '`/metrics` needs `Authorization: Bearer <GW_METRICS_TOKEN>`, the server API `Authorization: Bearer <GW_API_KEY>` (missing and wrong are not told apart).' },
-  NOT_FOUND: { status: 404, meaning: 'No such endpoint, or no such server API method (every `/api/*` path while `GW_API_KEY` is unset).' },
+  UNAUTHORIZED: { status: 401, meaning: '`/metrics` needs `Authorization: Bearer <GW_METRICS_TOKEN>`, the server API `Authorization: Bearer <GW_API_KEY>` or the admin console\'s sign-in cookie (missing and wrong are not told apart); an admin console sign-in with a wrong key.' },
+  FORBIDDEN: { status: 403, meaning: 'A request signed in with the admin console\'s cookie that did not come from the console\'s page: another `Origin`, or a POST whose `Content-Type` is not `application/json` (the guard against cross-site requests).' },
+  NOT_FOUND: { status: 404, meaning: 'No such endpoint, or no such server API method (every `/api/*` and `/admin` path while `GW_API_KEY` is unset).' },
   PAYLOAD_TOO_LARGE: { status: 413, meaning: 'A server API request body over `GW_API_MAX_BODY_BYTES`.' },
   UPGRADE_REQUIRED: { status: 426, meaning: 'A plain GET of the WebSocket path: connect with a WebSocket client.' },
-  RATE_LIMITED: { status: 429, meaning: 'Over `GW_API_RATE_PER_SEC` server API requests per second on this instance; `Retry-After` says when to send again (seconds).' },
+  RATE_LIMITED: { status: 429, meaning: 'Over `GW_API_RATE_PER_SEC` server API requests per second on this instance (or over 5 admin console sign-in attempts a second); `Retry-After` says when to send again (seconds).' },
   INTERNAL: { status: 500, meaning: 'The gateway failed to handle the request.' },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 
