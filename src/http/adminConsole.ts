@@ -74,8 +74,8 @@ export function createAdminRouter({ key, sessions, lifetimeMs, assetsDir, signIn
     next();
   };
 
-  // A bucket of its own, spent before the key is compared: guesses are slowed down, and never spend the budget the
-  // server API keeps for the backends that hold the key.
+  // A bucket of its own, spent before the key is compared (after the page check, which costs nothing): guesses are
+  // slowed down, and never spend the budget the server API keeps for the backends that hold the key.
   const bucket = createBucket(signInsPerSec, 1_000);
   const limit: RequestHandler = (_req, res, next) => {
     if (bucket.tryRemoveTokens(1)) return next();
@@ -106,7 +106,7 @@ export function createAdminRouter({ key, sessions, lifetimeMs, assetsDir, signIn
   });
   // Fixed names, revalidated on each load (ETag): a new build shows at the next reload.
   router.use('/assets', express.static(assetsDir, { index: false, redirect: false, dotfiles: 'deny', cacheControl: false, setHeaders: (res) => res.set('Cache-Control', 'no-cache') }));
-  router.post('/session', observe, limit, fromPage, express.json({ limit: 8192 }), signIn);
+  router.post('/session', observe, fromPage, limit, express.json({ limit: 8192 }), signIn);
   router.delete('/session', observe, fromPage, signOut);
 
   const onError: ErrorRequestHandler = (err: { type?: string }, _req, res, _next) => {

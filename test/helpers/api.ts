@@ -28,6 +28,10 @@ export interface CallOptions {
   /** Sent as the body as-is instead of `body` as JSON. */
   raw?: string;
   contentType?: string;
+  /** A Cookie header (the admin console's sign-in: `gw_admin=<token>`); pair it with `key: null`. */
+  cookie?: string;
+  /** An Origin header, as a browser sends with its requests. */
+  origin?: string;
 }
 
 export const document: OpenApiDocument = openApiDocument();
@@ -86,6 +90,8 @@ export function apiClient(gw: TestGateway, { publicPort = false } = {}): ApiClie
     if (options.authorization !== undefined) req = req.set('Authorization', options.authorization);
     else if (key !== null) req = req.set('Authorization', `Bearer ${key}`);
     if (options.contentType !== undefined) req = req.set('Content-Type', options.contentType);
+    if (options.cookie !== undefined) req = req.set('Cookie', options.cookie);
+    if (options.origin !== undefined) req = req.set('Origin', options.origin);
     if (options.raw !== undefined) req = req.send(options.raw);
     else if (body !== undefined) req = req.send(body as object);
     const res = await req;

@@ -45,6 +45,8 @@ afterEach(async () => {
 export interface TestGatewayOptions {
   logger?: Logger;
   memoryCluster?: MemoryCluster;
+  /** Where the admin console's bundle is (a test builds it with scripts/build-admin.ts). */
+  adminAssetsDir?: string;
 }
 
 export async function startTestGateway(env: Record<string, string> = {}, options: TestGatewayOptions = {}): Promise<TestGateway> {
