@@ -1,25 +1,16 @@
 // The SDK in a real browser: Debian's Chromium, driven by playwright-core, loads a page bundling the SDK (esbuild).
 // Two browser contexts identify into one group, see each other, exchange data; the gateway then cuts one socket and
 // that page's client resumes with nothing lost. A screenshot goes to test-output/.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasChromium, launchChromium, OUTPUT } from './helpers/chromium';
 import { startTestGateway, type TestGateway } from './helpers/gateway';
 import { hasRedis, startRedis, stopAllRedis } from './helpers/redis';
-
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM) && spawnSync(CHROMIUM, ['--version']).status === 0;
-if (!hasChromium) {
-  if (process.env.CI === 'true') throw new Error('chromium is not installed: CI must install it (scripts/setup.sh --test)');
-  console.warn('skipping the browser suite: chromium is not installed (bash scripts/setup.sh --test installs it)');
-}
-
-const OUTPUT = join(__dirname, '..', 'test-output');
 const HTML = `<!doctype html><html><head><meta charset="utf-8"><title>gateway-strategy</title>
 <style>body{font:14px system-ui;margin:24px}#status{font-weight:bold}li{font-family:monospace}</style></head>
 <body><h1>gateway-strategy SDK</h1><p id="status">loading</p><ol id="log"></ol><script src="/bundle.js"></script></body></html>`;
@@ -44,11 +35,7 @@ async function servePage(gw: TestGateway): Promise<{ server: Server; origin: str
 describe.skipIf(!hasChromium)('the SDK in Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

@@ -4,8 +4,8 @@ import { Chart, colourOf } from './Chart';
 import { duration, millis, number, perSecond } from './format';
 import type { History, Info, Metric } from './history';
 
-const CHARTS: { metric: Metric; title: string; format: (value: number) => string }[] = [
-  { metric: 'connections', title: 'Connections', format: (value) => number(value) },
+const CHARTS: { metric: Metric; title: string; format: (value: number) => string; whole?: boolean }[] = [
+  { metric: 'connections', title: 'Connections', format: (value) => number(value), whole: true },
   { metric: 'inPerSec', title: 'Messages in / s', format: perSecond },
   { metric: 'outPerSec', title: 'Messages out / s', format: perSecond },
   { metric: 'fanoutMs', title: 'Mean fan-out time', format: millis },
@@ -82,8 +82,8 @@ export function Overview({ info, history }: { info: Info | null; history: Histor
         </table>
       </div>
       <div class="charts">
-        {CHARTS.map(({ metric, title, format }) => (
-          <Chart key={metric} title={title} ids={ids} data={history.series(metric, ids)} format={format} />
+        {CHARTS.map(({ metric, title, format, whole }) => (
+          <Chart key={metric} title={title} ids={ids} data={history.series(metric, ids)} format={format} whole={whole} />
         ))}
       </div>
     </section>
