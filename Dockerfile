@@ -5,6 +5,7 @@ COPY package.json yarn.lock ./
 RUN yarn install --frozen-lockfile --non-interactive
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/build-admin.ts ./scripts/
 RUN yarn build
 
 FROM node:20-bookworm-slim AS runtime

@@ -64,7 +64,7 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
     for (const command of commands) {
       const done = await run('/bin/sh', ['-c', command.replaceAll(DOCUMENTED_URL, url)]);
       expect([done.code, done.stderr], command).toEqual([0, '']);
-      answers.push(JSON.parse(done.stdout) as { ok?: boolean; openapi?: string; data?: { replies?: unknown[]; user?: string; instances?: unknown[] } });
+      answers.push(JSON.parse(done.stdout) as { ok?: boolean; openapi?: string; data?: { replies?: unknown[]; user?: string; instances?: unknown[]; groups?: unknown[] } });
     }
     expect(answers[0]!.openapi).toBe('3.1.0');
     for (const answer of answers.slice(1)) expect(answer.ok, JSON.stringify(answer)).toBe(true);
@@ -72,6 +72,7 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
     expect(answers.map((a) => a.data).filter((data) => data && Object.keys(data).join() === 'sessions')).toEqual([{ sessions: 1 }, { sessions: 1 }]);
     expect(answers.find((a) => a.data?.user !== undefined)!.data).toEqual({ user: 'alice', sessions: [expect.objectContaining({ groups: ['team-red'], state: 'attached' })] });
     expect(answers.find((a) => a.data?.instances !== undefined)!.data).toEqual({ instances: [expect.objectContaining({ connections: 3, sessions: 3, state: 'up' })] });
+    expect(answers.find((a) => a.data?.groups !== undefined)!.data).toEqual({ groups: [{ group: 'team-blue', users: 1, sessions: 1 }, { group: 'team-red', users: 1, sessions: 1 }] });
     await expectRevoked(bob, carol);
     expect(await payloads(alice)).toEqual(ALICE_GETS);
     expect(await payloads(bob)).toEqual([{ text: 'deploy at 18:00' }]);
@@ -92,6 +93,8 @@ describe.skipIf(missing !== null)('docs/server-api.md examples', () => {
       "{'group': 'team-red', 'users': 1, 'sessions': 1}",
       "[('attached', ['team-red'])]",
       "[('up', 3, 3)]",
+      '0.0 messages out per second',
+      "[('team-blue', 1, 1), ('team-red', 1, 1)]",
       "{'sessions': 1}",
       "{'sessions': 1}",
       "['ok', 'group', 'ok']",

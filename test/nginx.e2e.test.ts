@@ -47,7 +47,7 @@ describe.skipIf(!hasNginx)('through Nginx', () => {
     expect(https.headers['strict-transport-security']).toBe('max-age=31536000');
     expect(https.headers.server).toBe('nginx');
     expect((await fetchText(`http://127.0.0.1:${nginx.httpPort}/health`)).status).toBe(200);
-    for (const path of ['/metrics', '/api/publish', '/api/openapi.json']) {
+    for (const path of ['/metrics', '/api/publish', '/api/openapi.json', '/admin', '/admin/assets/admin.js']) {
       const refused = await fetchText(`https://localhost:${nginx.httpsPort}${path}`, nginx.ca);
       // Nginx's own page: the request never reached the gateway, whose refusals are JSON.
       expect([path, refused.status, refused.headers['content-type']]).toEqual([path, 404, 'text/html']);
