@@ -1,7 +1,7 @@
 // `yarn bench`: the gateway against a raw `ws` baseline and what users would pick instead (Socket.IO 4,
 // uWebSockets.js) on the same machine, same parameters, interleaved. Servers run pinned to core 0, load generators to
 // core 1. Figures: deliveries per server CPU-second, fraction delivered, publish→deliver latency, RSS per idle
-// connection, idle CPU, and a 2-instance Redis run.
+// connection, idle CPU, a 2-instance Redis run, and publishes through the server API against a client's.
 // Every server runs as compiled JavaScript, as production does: the gateway from dist/ after the same
 // `tsc -p tsconfig.build.json` as `yarn build` (what the Dockerfile runs), the others transpiled by esbuild.
 // Results go to bench/out/ (git-ignored); only --write-docs touches tracked files (bench/results/, docs/performance.md).
@@ -10,6 +10,7 @@ import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process
 import { buildSync } from 'esbuild';
 import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { mintToken } from '../src/auth/jwt';
@@ -43,6 +44,15 @@ export const SERVER_NAMES: Record<ServerKind, string> = { baseline: 'ws', socket
 const SERVER_KINDS = Object.keys(SERVER_NAMES) as ServerKind[];
 /** How often subscribers heartbeat with --liveness sdk: the SDK's interval, the gateway's default heartbeatIntervalMs. */
 const SDK_HEARTBEAT_MS = 10_000;
+/** The server API's key in the api workload (GW_API_KEY: at least 32 printable characters). */
+const API_KEY = 'bench-api-key-that-is-at-least-32-chars';
+/** Requests the API load generator keeps in flight at most, one keep-alive connection each; later ones queue in its agent. */
+const API_IN_FLIGHT = 16;
+/** Publishes per second into a group with no other member (api workload): enough CPU per window to read it in /proc's 10 ms ticks. */
+const BARE_RATE = 1000;
+const BARE_GROUP = 'bench-bare';
+/** How long a window waits for the replies still due after its last publish; the rest count as failures. */
+const REPLY_WAIT_MS = 30_000;
 
 /** Compiles every server: the gateway exactly as `yarn build` does, the others into bench/.build/. */
 export function buildServers(): void {
@@ -70,11 +80,11 @@ export interface BenchOptions {
   /** Users identifying into one group (and, as the baseline, each into a group of their own) in the join-storm workload. */
   joinStorm: number[];
   skip: string[];
-  /** Also write bench/results/<date>.json and the generated block of docs/performance.md (tracked files). */
+  /** Also write bench/results/<date>.json (<date>-api.json) and the generated blocks of docs/performance.md (tracked files). */
   writeDocs: boolean;
   /** Where the JSON results go (default bench/out/, git-ignored). */
   outDir?: string;
-  /** Run the fan-out, idle and hand-over gateways with --cpu-prof, profiles in bench/profiles/. */
+  /** Run the fan-out, api, idle, hand-over and join-storm gateways with --cpu-prof, profiles in bench/profiles/. */
   profile: boolean;
   /** Node.js flags for every server (diagnostics such as --trace-gc); their output is forwarded to stderr. */
   nodeFlags?: string[];
@@ -91,7 +101,7 @@ export interface BenchOptions {
 }
 
 export interface FanoutResult {
-  workload: 'fanout' | 'redis';
+  workload: 'fanout' | 'redis' | 'api';
   /** The repetition; results of every server with the same rep and rate are a set of adjacent windows. */
   rep?: number;
   server: ServerKind;
@@ -113,6 +123,40 @@ export interface FanoutResult {
   redisCpuSec?: number;
   /** CPU that processes other than the servers measured (and their Redis) took on the servers' core during the window: another user of the machine. */
   othersOnServerCorePct: number;
+  /** From a publisher that waits for a reply to each publish (the api workload's). */
+  replies?: Replies;
+}
+
+/** What a publisher that asks for a reply to each publish got: HTTP statuses from the API, acks from the gateway. */
+export interface Replies {
+  sent: number;
+  /** 200s from the API, acks from the gateway. */
+  ok: number;
+  /** The other outcomes by HTTP status, error code or socket error ("429", "FORBIDDEN", "ECONNRESET", "no reply"). */
+  failed: Record<string, number>;
+  /** Successful replies per second, from the first to the last: the publish rate the server kept up with. */
+  perSec: number;
+  /** From the publish to its reply. */
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** How the api workload publishes: through the server API, or as an identified client. */
+export type Via = 'api' | 'client';
+const VIAS: readonly Via[] = ['api', 'client'];
+const VIA_NAMES: Record<Via, string> = { api: 'API', client: 'client' };
+
+/**
+ * One window of the api workload: one gateway, one group of `subscribers` (0: a group with no other member), publishes
+ * at `rate` through the server API (POST /api/publish over keep-alive connections) or from a client (data_update with
+ * an id, acknowledged, as the SDK sends it). With no recipients, `fraction` is NaN.
+ */
+export interface ApiPublishResult extends FanoutResult {
+  workload: 'api';
+  via: Via;
+  replies: Replies;
+  deliveriesPerSec: number;
+  serverCpuMsPerPublish: number;
 }
 
 /**
@@ -259,7 +303,7 @@ async function startServers(kinds: ServerKind[], gateway: () => Promise<Server>)
   return servers;
 }
 
-async function startGateway(env: Record<string, string>, profile = false): Promise<Server> {
+async function startGateway(env: Record<string, string>, profile = false): Promise<Server & { internalPort: number }> {
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'profiles')}`] : [];
   const proc = pinned(SERVER_CORE, [process.execPath, ...SERVER_FLAGS, ...nodeFlags, ...prof, GATEWAY_JS], env);
   return await new Promise((resolve, reject) => {
@@ -271,7 +315,8 @@ async function startGateway(env: Record<string, string>, profile = false): Promi
       // Keep draining the gateway's log (one line per identify) without holding on to it.
       proc.stdout!.off('data', onData);
       proc.stdout!.on('data', (d: Buffer) => nodeFlags.length > 0 && process.stderr.write(d));
-      resolve({ proc, port: (JSON.parse(line) as { port: number }).port, stop: stopper(proc) });
+      const { port, internalPort } = JSON.parse(line) as { port: number; internalPort: number };
+      resolve({ proc, port, internalPort, stop: stopper(proc) });
     };
     proc.stdout!.on('data', onData);
     proc.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${out}`)));
@@ -347,8 +392,77 @@ function reply(ws: WebSocket, prefix: string): Promise<void> {
   });
 }
 
-/** One publisher connection; `publish` sends a ~100-byte payload carrying its send time. */
-async function publisher(kind: ServerKind, port: number, group: string): Promise<{ publish(): void; close(): void }> {
+/** A ~100-byte payload carrying its send time, on a clock every process on the machine shares. */
+const timedPayload = () => `{"t":${(performance.timeOrigin + performance.now()).toFixed(3)},"pad":"${PAD}"}`;
+
+interface Publisher {
+  publish(): void;
+  /** Resolves once every publish sent has its reply (or REPLY_WAIT_MS passed); null for a publisher that asks for none. */
+  replies(): Promise<Replies | null>;
+  close(): void;
+}
+
+/** Counts and times the replies a publisher asked for, each publish by its number. */
+class ReplyTally {
+  private readonly sentAt: number[] = [];
+  private readonly settled: boolean[] = [];
+  private readonly latencies: number[] = [];
+  private readonly failed: Record<string, number> = {};
+  private ok = 0;
+  private answered = 0;
+  private firstOkAt = 0;
+  private lastOkAt = 0;
+  private wake: (() => void) | null = null;
+
+  /** A publish goes out now: its number. */
+  sent(): number {
+    this.sentAt.push(performance.now());
+    return this.sentAt.length - 1;
+  }
+
+  /** The reply to publish `n`: `failure` null for a 200 or an ack, else what came instead. Only the first counts. */
+  settle(n: number, failure: string | null): void {
+    if (!(n >= 0 && n < this.sentAt.length) || this.settled[n]) return;
+    this.settled[n] = true;
+    const at = performance.now();
+    if (failure === null) {
+      if (this.ok++ === 0) this.firstOkAt = at;
+      this.lastOkAt = at;
+      this.latencies.push(at - this.sentAt[n]!);
+    } else {
+      this.failed[failure] = (this.failed[failure] ?? 0) + 1;
+    }
+    if (++this.answered === this.sentAt.length) this.wake?.();
+  }
+
+  async done(): Promise<Replies> {
+    if (this.answered < this.sentAt.length) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, REPLY_WAIT_MS);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const missing = this.sentAt.length - this.answered;
+    const sorted = Float64Array.from(this.latencies).sort();
+    return {
+      sent: this.sentAt.length,
+      ok: this.ok,
+      failed: missing > 0 ? { ...this.failed, 'no reply': missing } : { ...this.failed },
+      perSec: this.ok > 1 ? ((this.ok - 1) * 1000) / (this.lastOkAt - this.firstOkAt) : 0,
+      p50Ms: percentile(sorted, 0.5),
+      p99Ms: percentile(sorted, 0.99),
+    };
+  }
+}
+
+/**
+ * One publisher connection; `publish` sends a ~100-byte payload carrying its send time. `acked` (the gateway only):
+ * each data_update carries an id, as the SDK sends them, and `replies` counts the acks.
+ */
+async function publisher(kind: ServerKind, port: number, group: string, acked = false): Promise<Publisher> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}${WS_PATHS[kind]}`);
   const opened = kind === 'socketio' ? reply(ws, '0{') : null;
   await new Promise((r, j) => ws.once('open', r).once('error', j));
@@ -364,16 +478,48 @@ async function publisher(kind: ServerKind, port: number, group: string): Promise
     await connected;
     ws.on('message', (m) => String(m) === '2' && ws.send('3'));
   }
-  const now = () => performance.timeOrigin + performance.now();
+  const tally = acked ? new ReplyTally() : null;
+  if (tally) {
+    ws.on('message', (m) => {
+      const reply = JSON.parse(String(m)) as { type: string; replyTo?: string; data?: { code?: string } };
+      if (reply.replyTo !== undefined) tally.settle(Number(reply.replyTo), reply.type === 'ack' ? null : (reply.data?.code ?? reply.type));
+    });
+  }
   const message: Record<ServerKind, (payload: string) => string> = {
     baseline: (payload) => `pub ${group} ${payload}`,
     uws: (payload) => `pub ${group} ${payload}`,
     socketio: (payload) => `42["pub","${group}",${payload}]`,
-    gateway: (payload) => `{"type":"data_update","data":{"group":"${group}","payload":${payload}}}`,
+    gateway: (payload) => `{"type":"data_update",${tally ? `"id":"${tally.sent()}",` : ''}"data":{"group":"${group}","payload":${payload}}}`,
   };
   return {
-    publish: () => ws.send(message[kind](`{"t":${now().toFixed(3)},"pad":"${PAD}"}`)),
+    publish: () => ws.send(message[kind](timedPayload())),
+    replies: async () => (tally ? await tally.done() : null),
     close: () => ws.close(),
+  };
+}
+
+/**
+ * A backend publishing through the server API: `POST /api/publish` on the internal listener over keep-alive
+ * connections, at most API_IN_FLIGHT requests at once (more wait in the agent's queue, so a server that falls behind
+ * shows as a lower rate of replies, not as more connections), each reply counted by its status.
+ */
+function apiPublisher(port: number, group: string): Publisher {
+  const agent = new Agent({ keepAlive: true, maxSockets: API_IN_FLIGHT });
+  const tally = new ReplyTally();
+  return {
+    publish: () => {
+      const n = tally.sent();
+      const body = `{"group":"${group}","payload":${timedPayload()}}`;
+      const headers = { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+      const req = request({ agent, host: '127.0.0.1', port, path: '/api/publish', method: 'POST', headers }, (res) => {
+        res.resume();
+        res.once('end', () => tally.settle(n, res.statusCode === 200 ? null : String(res.statusCode)));
+      });
+      req.once('error', (err: NodeJS.ErrnoException) => tally.settle(n, err.code ?? err.message));
+      req.end(body);
+    },
+    replies: () => tally.done(),
+    close: () => agent.destroy(),
   };
 }
 
@@ -391,7 +537,7 @@ async function openLoop(publish: () => void, rate: number, seconds: number): Pro
 }
 
 async function measureFanout(o: {
-  workload: 'fanout' | 'redis';
+  workload: FanoutResult['workload'];
   server: ServerKind;
   ports: number[];
   pids: number[];
@@ -400,8 +546,10 @@ async function measureFanout(o: {
   subscribers: Subscribers;
   count: number;
   seconds: number;
+  /** Default: a client of `server` publishing to the group "bench" without asking for replies. */
+  publisher?: () => Publisher | Promise<Publisher>;
 }): Promise<FanoutResult> {
-  const pub = await publisher(o.server, o.ports[0]!, 'bench');
+  const pub = await (o.publisher ?? (() => publisher(o.server, o.ports[0]!, 'bench')))();
   await sleep(300);
   await o.subscribers.start();
   const cpu0 = o.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
@@ -410,6 +558,7 @@ async function measureFanout(o: {
   const redis0 = o.redisPid ? cpuSeconds(o.redisPid) : 0;
   const started = performance.now();
   const sent = await openLoop(pub.publish, o.rate, o.seconds);
+  const replies = await pub.replies();
   await sleep(500);
   const elapsed = (performance.now() - started) / 1000;
   const serverCpuSec = o.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0;
@@ -436,6 +585,7 @@ async function measureFanout(o: {
     clientCpuPct: (100 * stats.clientCpuSec) / elapsed,
     ...(redisCpuSec !== undefined ? { redisCpuSec } : {}),
     othersOnServerCorePct: Math.max(0, (100 * others) / elapsed),
+    ...(replies ? { replies } : {}),
   };
 }
 
@@ -490,6 +640,64 @@ async function fanout(opts: BenchOptions): Promise<FanoutResult[]> {
       await subscribers[kind]?.exit();
       await servers[kind]?.stop();
     }
+  }
+  return results;
+}
+
+/**
+ * Publishes through the server API against publishes from an identified client, on one gateway with the fan-out's
+ * subscribers in one group: for each repetition and rate a set of two adjacent windows (the order swapped every set),
+ * the same payloads at the same offered rate, each publish answered (a 200, an ack). Then sets at BARE_RATE into a
+ * group with no other member: what a publish costs the server apart from its deliveries.
+ */
+async function apiPublish(opts: BenchOptions): Promise<ApiPublishResult[]> {
+  const results: ApiPublishResult[] = [];
+  const liveness = opts.liveness ?? 'sdk';
+  const warmup = opts.warmup ?? 5;
+  // The API's own rate limit (1000 requests per second by default) must not be what the windows measure.
+  const server = await startGateway(gatewayEnv({ ...livenessEnv(liveness), GW_SHUTDOWN_GRACE_MS: '100', GW_API_KEY: API_KEY, GW_API_RATE_PER_SEC: '1000000' }), opts.profile);
+  const publishers = (group: string): Record<Via, () => Publisher | Promise<Publisher>> => ({
+    api: () => apiPublisher(server.internalPort, group),
+    client: () => publisher('gateway', server.port, group, true),
+  });
+  const subs = new Subscribers();
+  try {
+    const c = await subs.connect({ kind: 'gateway', ports: [server.port], count: opts.subscribers, group: 'bench', secret: SECRET, heartbeatMs: liveness === 'sdk' ? SDK_HEARTBEAT_MS : undefined, parse: opts.parse ?? true });
+    if (c.failed > 0) throw new Error(`${c.failed} subscribers failed to connect to the gateway`);
+    if (warmup > 0) {
+      // Both paths compiled, as on a long-running server. At the fan-out's rates a request path runs a few hundred
+      // times against the fan-out loop's hundreds of thousands of deliveries, so each also warms up at BARE_RATE.
+      await settledRss(server.proc);
+      for (const [rate, group] of [[Math.max(...opts.rates), 'bench'], [BARE_RATE, BARE_GROUP]] as const) {
+        for (const via of VIAS) {
+          const pub = await publishers(group)[via]();
+          await openLoop(pub.publish, rate, warmup);
+          await pub.replies();
+          pub.close();
+        }
+      }
+    }
+    const windows = [...opts.rates.map((rate) => ({ rate, group: 'bench', count: opts.subscribers })), { rate: BARE_RATE, group: BARE_GROUP, count: 0 }];
+    let set = 0;
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      for (const w of windows) {
+        for (const via of set++ % 2 === 0 ? VIAS : [...VIAS].reverse()) {
+          const r = await measureFanout({ workload: 'api', server: 'gateway', ports: [server.port], pids: [server.proc.pid!], rate: w.rate, subscribers: subs, count: w.count, seconds: opts.seconds, publisher: publishers(w.group)[via] });
+          const replies = r.replies!;
+          const result: ApiPublishResult = { ...r, workload: 'api', rep, via, replies, deliveriesPerSec: r.deliveries / opts.seconds, serverCpuMsPerPublish: (1000 * r.serverCpuSec) / replies.sent };
+          results.push(result);
+          log(result, VIA_NAMES[via]);
+          const failed = Object.entries(replies.failed).map(([what, n]) => `${n} × ${what}`);
+          console.log(
+            `api      ${VIA_NAMES[via].padEnd(9)} ${replies.ok} of ${replies.sent} answered ${via === 'api' ? '200' : 'ack'}${failed.length > 0 ? ` (else: ${failed.join(', ')})` : ''}, ` +
+              `${replies.perSec.toFixed(1)} publishes/s, reply p50 ${replies.p50Ms.toFixed(2)} ms, p99 ${replies.p99Ms.toFixed(2)} ms, server CPU ${(1000 * result.serverCpuMsPerPublish).toFixed(0)} µs per publish`,
+          );
+        }
+      }
+    }
+  } finally {
+    await subs.exit();
+    await server.stop();
   }
   return results;
 }
@@ -875,15 +1083,36 @@ function quietReps(results: FanoutResult[]): { reps: Set<number | undefined>; qu
   return { reps: quiet.size > 0 ? quiet : all, quiet: quiet.size };
 }
 
-/** `server` / the ws baseline for each repetition that has both (the windows of a set are adjacent in time). */
-export function pairRatios(results: FanoutResult[], server: ServerKind, f: (r: FanoutResult) => number): number[] {
-  const ratios: number[] = [];
+/**
+ * `compare(window, reference)` for each window `of` takes whose repetition has a `reference` window too (the windows of
+ * a set are adjacent in time), over the quiet sets (see quietReps); null leaves a set out.
+ */
+function perSet<R extends FanoutResult>(results: R[], of: (r: R) => boolean, reference: (r: R) => boolean, compare: (r: R, ref: R) => number | null): number[] {
+  const values: number[] = [];
   const { reps } = quietReps(results);
-  for (const g of results.filter((r) => r.server === server && reps.has(r.rep))) {
-    const b = results.find((r) => r.server === 'baseline' && r.rep === g.rep);
-    if (b && f(b) > 0) ratios.push(f(g) / f(b));
+  for (const r of results.filter((x) => of(x) && reps.has(x.rep))) {
+    const ref = results.find((x) => reference(x) && x.rep === r.rep);
+    const value = ref ? compare(r, ref) : null;
+    if (value !== null) values.push(value);
   }
-  return ratios;
+  return values;
+}
+
+/** `server` / the ws baseline for each repetition that has both. */
+export function pairRatios(results: FanoutResult[], server: ServerKind, f: (r: FanoutResult) => number): number[] {
+  return perSet(results, (r) => r.server === server, (r) => r.server === 'baseline', (r, b) => (f(b) > 0 ? f(r) / f(b) : null));
+}
+
+/** Ratios per set as "median × (min–max)". */
+function ratioRange(xs: number[]): string {
+  return xs.length === 0 ? '' : `${median(xs).toFixed(2)} × (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+}
+
+/** How many sets the ratios of `at` (one rate) are over, and whether they had the servers' core to themselves. */
+function setsNote(at: FanoutResult[]): string {
+  const { reps, quiet } = quietReps(at);
+  const all = new Set(at.map((r) => r.rep)).size;
+  return quiet === all ? `${all}` : quiet > 0 ? `${quiet} of ${all}: those with core ${SERVER_CORE} to themselves` : `${reps.size}, none with core ${SERVER_CORE} to themselves`;
 }
 
 /** The fan-out and idle figures of every server side by side, with the ratios to ws per set of adjacent windows. */
@@ -892,7 +1121,6 @@ function competitorTable(fan: FanoutResult[], idleResults: IdleResult[]): string
   if (kinds.length === 0) return [];
   const rows = [`| figure | ${kinds.map((k) => SERVER_NAMES[k]).join(' | ')} |`, `|---|${kinds.map(() => '---|').join('')}`];
   const row = (name: string, cell: (k: ServerKind) => string) => rows.push(`| ${name} | ${kinds.map(cell).join(' | ')} |`);
-  const range = (xs: number[]) => (xs.length === 0 ? '' : `${median(xs).toFixed(2)} × (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`);
   for (const rate of [...new Set(fan.map((r) => r.rate))]) {
     const at = fan.filter((r) => r.rate === rate);
     const pick = (k: ServerKind, f: (r: FanoutResult) => number, digits: number) => {
@@ -900,12 +1128,9 @@ function competitorTable(fan: FanoutResult[], idleResults: IdleResult[]): string
       return xs.length === 0 ? '' : median(xs).toFixed(digits);
     };
     const line = (name: string, f: (r: FanoutResult) => number, digits = 0) => row(name, (k) => pick(k, f, digits));
-    const { reps, quiet } = quietReps(at);
-    const all = new Set(at.map((r) => r.rep)).size;
-    const sets = quiet === all ? `${all}` : quiet > 0 ? `${quiet} of ${all}: those with core ${SERVER_CORE} to themselves` : `${reps.size}, none with core ${SERVER_CORE} to themselves`;
     line(`fanout ${rate} msg/s × ${at[0]!.subscribers}: deliveries per server CPU-second`, (r) => r.deliveriesPerServerCpuSec);
-    row(`fanout ${rate} msg/s: the same relative to ws, per set of adjacent windows (${sets}): median (range)`, (k) => (k === 'baseline' ? '1 ×' : range(pairRatios(at, k, (r) => r.deliveriesPerServerCpuSec))));
-    row(`fanout ${rate} msg/s: main thread only, relative to ws per set: median (range)`, (k) => (k === 'baseline' ? '1 ×' : range(pairRatios(at, k, (r) => r.deliveriesPerMainThreadCpuSec))));
+    row(`fanout ${rate} msg/s: the same relative to ws, per set of adjacent windows (${setsNote(at)}): median (range)`, (k) => (k === 'baseline' ? '1 ×' : ratioRange(pairRatios(at, k, (r) => r.deliveriesPerServerCpuSec))));
+    row(`fanout ${rate} msg/s: main thread only, relative to ws per set: median (range)`, (k) => (k === 'baseline' ? '1 ×' : ratioRange(pairRatios(at, k, (r) => r.deliveriesPerMainThreadCpuSec))));
     line(`fanout ${rate} msg/s: fraction delivered`, (r) => r.fraction, 4);
     line(`fanout ${rate} msg/s: p50 latency (ms)`, (r) => r.p50Ms, 2);
     line(`fanout ${rate} msg/s: p99 latency (ms)`, (r) => r.p99Ms, 2);
@@ -962,11 +1187,68 @@ export function summarize(fan: FanoutResult[], idleResults: IdleResult[], redisR
   return [competitors.join('\n'), rows.length > 2 ? rows.join('\n') : ''].filter(Boolean).join('\n\n');
 }
 
+/**
+ * The api workload: the API's figures beside the client's (medians over the windows), the ratio per set of adjacent
+ * windows where it says something, and what a publish with no recipients costs each.
+ */
+export function apiSummary(results: ApiPublishResult[]): string {
+  if (results.length === 0) return '';
+  const rows = ['| figure | API (HTTP keep-alive) | client (WebSocket) | API / client per set of adjacent windows: median (range) |', '|---|---|---|---|'];
+  const of = (via: Via) => (r: ApiPublishResult) => r.via === via;
+  const section = (title: string, at: ApiPublishResult[]) => {
+    const value = (via: Via, f: (r: ApiPublishResult) => number, digits: number) => median(at.filter(of(via)).map(f)).toFixed(digits);
+    const ratio = (f: (r: ApiPublishResult) => number) => ratioRange(perSet(at, of('api'), of('client'), (a, c) => (f(c) > 0 ? f(a) / f(c) : null)));
+    const failures = (via: Via) => {
+      const counts = new Map<string, number>();
+      for (const r of at.filter(of(via))) for (const [what, n] of Object.entries(r.replies.failed)) counts.set(what, (counts.get(what) ?? 0) + n);
+      const total = [...counts.values()].reduce((sum, n) => sum + n, 0);
+      return total === 0 ? '0' : `${total} (${[...counts].map(([what, n]) => `${n} × ${what}`).join(', ')})`;
+    };
+    return {
+      row: (name: string, f: (r: ApiPublishResult) => number, digits: number, compared = false) =>
+        rows.push(`| ${title}: ${name} | ${value('api', f, digits)} | ${value('client', f, digits)} | ${compared ? ratio(f) : ''} |`),
+      /** What the API costs over the client, per set: a difference of `f`, in the API's column. */
+      extra: (name: string, f: (r: ApiPublishResult) => number, digits: number) => {
+        const xs = perSet(at, of('api'), of('client'), (a, c) => f(a) - f(c));
+        if (xs.length > 0) rows.push(`| ${title}: ${name}, per set: median (range) | ${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}) | | |`);
+      },
+      latency: (name: string, p50: (r: ApiPublishResult) => number, p99: (r: ApiPublishResult) => number) =>
+        rows.push(`| ${title}: ${name} p50 / p99 (ms) | ${value('api', p50, 2)} / ${value('api', p99, 2)} | ${value('client', p50, 2)} / ${value('client', p99, 2)} | |`),
+      failures: () => rows.push(`| ${title}: replies other than 200 / ack, every window | ${failures('api')} | ${failures('client')} | |`),
+    };
+  };
+  const fanned = results.filter((r) => r.subscribers > 0);
+  for (const rate of [...new Set(fanned.map((r) => r.rate))]) {
+    const at = fanned.filter((r) => r.rate === rate);
+    const s = section(`api ${rate} msg/s × ${at[0]!.subscribers}`, at);
+    s.row('publishes per second achieved', (r) => r.replies.perSec, 1);
+    s.row('deliveries per second', (r) => r.deliveriesPerSec, 0);
+    s.row(`deliveries per server CPU-second (sets: ${setsNote(at)})`, (r) => r.deliveriesPerServerCpuSec, 0, true);
+    s.row('server CPU per publish (ms)', (r) => r.serverCpuMsPerPublish, 2, true);
+    s.extra("the API's server CPU per publish over the client's (ms)", (r) => r.serverCpuMsPerPublish, 2);
+    s.row('fraction delivered', (r) => r.fraction, 4);
+    s.latency('publish → delivery', (r) => r.p50Ms, (r) => r.p99Ms);
+    s.latency('publish → reply (200, ack)', (r) => r.replies.p50Ms, (r) => r.replies.p99Ms);
+    s.failures();
+  }
+  const bare = results.filter((r) => r.subscribers === 0);
+  if (bare.length > 0) {
+    const s = section(`api ${bare[0]!.rate} msg/s, no recipients`, bare);
+    s.row('publishes per second achieved', (r) => r.replies.perSec, 1);
+    s.row(`server CPU per publish (µs; sets: ${setsNote(bare)})`, (r) => 1000 * r.serverCpuMsPerPublish, 0, true);
+    s.extra("the API's server CPU per publish over the client's (µs)", (r) => 1000 * r.serverCpuMsPerPublish, 0);
+    s.latency('publish → reply (200, ack)', (r) => r.replies.p50Ms, (r) => r.replies.p99Ms);
+    s.failures();
+  }
+  return rows.join('\n');
+}
+
 export async function runBench(opts: BenchOptions) {
   buildServers();
   nodeFlags = opts.nodeFlags ?? [];
   pin(process.pid, CLIENT_CORE);
   const fan = opts.skip.includes('fanout') ? [] : await fanout(opts);
+  const apiResults = opts.skip.includes('api') ? [] : await apiPublish(opts);
   const idleResults = opts.skip.includes('idle') || opts.idle === 0 ? [] : await idle(opts);
   const redisResults = opts.skip.includes('redis') ? [] : await redis(opts, opts.rates[Math.floor(opts.rates.length / 2)]!);
   const resumeResult = opts.skip.includes('resume') ? null : await resumeLatency(RESUME_SAMPLES);
@@ -974,8 +1256,9 @@ export async function runBench(opts: BenchOptions) {
   const joinResults = opts.skip.includes('joinstorm') ? [] : await joinStorm(opts.joinStorm, opts.profile);
   const presenceResults = opts.skip.includes('presence') ? [] : await presenceLatency();
   const table = summarize(fan, idleResults, redisResults, resumeResult, handoverResults, joinResults, presenceResults);
+  const apiTable = apiSummary(apiResults);
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, date: new Date().toISOString() };
-  const json = JSON.stringify({ machine, options: opts, fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults, presence: presenceResults }, null, 2);
+  const json = JSON.stringify({ machine, options: opts, fanout: fan, api: apiResults, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults, presence: presenceResults }, null, 2);
   const outDir = opts.outDir ?? join(root, 'bench', 'out');
   mkdirSync(outDir, { recursive: true });
   const outFile = join(outDir, `${machine.date.replace(/:/g, '-')}.json`);
@@ -984,20 +1267,31 @@ export async function runBench(opts: BenchOptions) {
   if (opts.writeDocs) {
     const dir = join(root, 'bench', 'results');
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${machine.date.slice(0, 10)}.json`);
-    writeFileSync(file, json);
     const docs = join(root, 'docs', 'performance.md');
-    const text = readFileSync(docs, 'utf8');
+    let text = readFileSync(docs, 'utf8');
     const invocation = ['yarn bench', ...process.argv.slice(2)].join(' ');
-    const block = `<!-- bench:start -->\nMeasured ${machine.date} on ${machine.cpus} × ${machine.model}, Node ${machine.node}, with \`${invocation}\` (results: \`bench/results/${machine.date.slice(0, 10)}.json\`).\n\n${table}\n<!-- bench:end -->`;
-    writeFileSync(docs, text.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, block));
-    console.log(`\nwrote ${file} and the summary in docs/performance.md`);
+    const day = machine.date.slice(0, 10);
+    // Each generated block cites its own results file, and a run that has nothing for a block leaves it and its file
+    // alone: a run of the api workload alone must not empty the main table or overwrite the file that table cites.
+    for (const { marker, name, summary } of [
+      { marker: 'bench', name: `${day}.json`, summary: table },
+      { marker: 'bench:api', name: `${day}-api.json`, summary: apiTable },
+    ]) {
+      if (summary === '') continue;
+      const generated = new RegExp(`<!-- ${marker}:start -->[\\s\\S]*<!-- ${marker}:end -->`);
+      if (!generated.test(text)) throw new Error(`docs/performance.md has no <!-- ${marker}:start --> … <!-- ${marker}:end --> block to write`);
+      writeFileSync(join(dir, name), json);
+      const block = `<!-- ${marker}:start -->\nMeasured ${machine.date} on ${machine.cpus} × ${machine.model}, Node ${machine.node}, with \`${invocation}\` (results: \`bench/results/${name}\`).\n\n${summary}\n<!-- ${marker}:end -->`;
+      text = text.replace(generated, () => block);
+      console.log(`\nwrote bench/results/${name} and its summary in docs/performance.md`);
+    }
+    writeFileSync(docs, text);
   }
-  console.log(`\n${table}`);
-  return { fanout: fan, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults, presence: presenceResults, file: outFile };
+  console.log(`\n${[table, apiTable].filter(Boolean).join('\n\n')}`);
+  return { fanout: fan, api: apiResults, idle: idleResults, redis: redisResults, resume: resumeResult, handover: handoverResults, joinStorm: joinResults, presence: presenceResults, file: outFile };
 }
 
-const WORKLOADS = ['fanout', 'idle', 'redis', 'resume', 'handover', 'joinstorm', 'presence'] as const;
+const WORKLOADS = ['fanout', 'api', 'idle', 'redis', 'resume', 'handover', 'joinstorm', 'presence'] as const;
 const SERVER_OPTIONS = ['ws', 'socketio', 'uws', 'gateway'] as const;
 const LIVENESS: readonly Liveness[] = ['sdk', 'pings', 'none'];
 
@@ -1012,15 +1306,18 @@ const RESUME_SAMPLES = 200;
 const USAGE = `usage: yarn bench [options]
 
 Benchmarks the gateway against a raw ws baseline, Socket.IO 4 and uWebSockets.js on this machine (fan-out, idle
-connections), and 2 gateway instances on Redis against one, every server compiled first; times resumes (local, remote, unknown) against a plain identify, the hand-over of every
-session on SIGTERM, and a join storm into one group. Needs taskset and redis-server (bash scripts/setup.sh --test). Prints the summary table and
-writes every figure to bench/out/<time>.json (git-ignored); only --write-docs changes tracked files.
+connections), publishes through the server API against a client's (api), and 2 gateway instances on Redis against
+one, every server compiled first; times resumes (local, remote, unknown) against a plain identify, the hand-over of
+every session on SIGTERM, and a join storm into one group. Needs taskset and redis-server (bash scripts/setup.sh
+--test). Prints the summary tables and writes every figure to bench/out/<time>.json (git-ignored); only --write-docs
+changes tracked files.
 
 Options:
-  --subscribers <n>      subscribers in the fan-out and Redis workloads (default: 1000)
-  --rates <list>         publishes per second, comma-separated (default: 10,25,50)
-  --seconds <s>          length of one fan-out window (default: 10)
-  --repeat <n>           sets of adjacent windows per rate; medians reported (default: 1)
+  --subscribers <n>      subscribers in the fan-out, api and Redis workloads (default: 1000)
+  --rates <list>         publishes per second, comma-separated, in the fan-out and api workloads (default: 10,25,50)
+  --seconds <s>          length of one fan-out or api window (default: 10)
+  --repeat <n>           sets of adjacent windows per rate (and, in the api workload, at 1000 msg/s with no
+                         recipients); medians reported (default: 1)
   --servers <list>       servers of the fan-out and idle workloads: ws, socketio, uws, gateway (default: all)
   --liveness <mode>      sdk: subscribers heartbeat every 10 s as the SDK does, gateway default timings;
                          pings: they send nothing and the gateway pings them when silent for 10 s;
@@ -1032,13 +1329,14 @@ Options:
   --idle-seconds <s>     how long the idle connections are measured (default: 60)
   --handover <list>      sessions held by the instance that gets SIGTERM, one run each (default: 1000,10000)
   --join-storm <list>    users identifying into one group, 100 at a time, one run each (default: 1000,5000,10000)
-  --skip <list>          workloads to skip, comma-separated: fanout, idle, redis, resume, handover, joinstorm, presence
-  --profile              CPU profiles of the fan-out, idle, hand-over and join-storm gateways, in bench/profiles/ (see yarn bench:profile)
+  --skip <list>          workloads to skip, comma-separated: fanout, api, idle, redis, resume, handover, joinstorm, presence
+  --profile              CPU profiles of the fan-out, api, idle, hand-over and join-storm gateways, in bench/profiles/ (see yarn bench:profile)
   --heap-snapshot        heap snapshots of every idle server before and after connecting, in bench/profiles/,
                          summarized per connection (see yarn bench:heap)
   --node-flags=<flags>   Node.js flags for every server, space-separated, e.g. --node-flags=--trace-gc
                          (their output then goes to stderr)
-  --write-docs           also write bench/results/<date>.json and the generated block of docs/performance.md
+  --write-docs           also write bench/results/<date>.json (<date>-api.json for the api workload) and the
+                         generated blocks of docs/performance.md
   -h, --help             this text
 
 Exit status: 0 done, 1 the benchmark failed, 2 wrong command line.`;

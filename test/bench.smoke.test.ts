@@ -23,7 +23,7 @@ const uwsLoads = (() => {
 const servers = ['baseline', 'socketio', ...(uwsLoads ? ['uws'] : []), 'gateway'];
 
 describe('yarn bench (smoke)', () => {
-  it('delivers everything on ws, Socket.IO, uWS, the gateway and two Redis-backed instances, holds idle connections with heap snapshots, times resumes, a hand-over and a join storm, and writes only its own results', async () => {
+  it('delivers everything on ws, Socket.IO, uWS, the gateway (published by a client and through the server API) and two Redis-backed instances, holds idle connections with heap snapshots, times resumes, a hand-over and a join storm, and writes only its own results', async () => {
     const docs = join(root, 'docs', 'performance.md');
     const docsBefore = readFileSync(docs);
     const resultsBefore = readdirSync(join(root, 'bench', 'results'));
@@ -31,6 +31,15 @@ describe('yarn bench (smoke)', () => {
     const result = await runBench({ subscribers: 20, rates: [20], seconds: 1, repeat: 1, warmup: 1, idle: 20, idleSeconds: 1, heapSnapshot: true, handover: [50], joinStorm: [30], skip: hasRedis ? [] : ['redis', 'resume', 'handover'], writeDocs: false, profile: false, outDir });
     // Every server in one set of adjacent windows, each subscriber parsing what it gets as a real client does.
     expect(result.fanout.map((r) => [r.server, r.fraction])).toEqual(servers.map((s) => [s, 1]));
+    // API and client publishes in adjacent windows (their order swapped every set): into the subscribers' group, where
+    // every publish must reach every subscriber, then into a group with no other member, where nobody gets anything;
+    // every publish answered, a 200 from the API and an ack to the client.
+    expect(result.api.map((r) => [r.via, r.subscribers, r.replies.sent, r.replies.ok, r.replies.failed, r.subscribers > 0 ? r.fraction : r.deliveries])).toEqual([
+      ['api', 20, 20, 20, {}, 1],
+      ['client', 20, 20, 20, {}, 1],
+      ['client', 0, 1000, 1000, {}, 0],
+      ['api', 0, 1000, 1000, {}, 0],
+    ]);
     expect(result.idle.map((r) => [r.server, r.connected, r.disconnects])).toEqual(servers.map((s) => [s, 20, 0]));
     // The heap summary starts with the total of what the connections added.
     for (const r of result.idle) expect(r.heap?.[0]?.name).toBe('(total)');

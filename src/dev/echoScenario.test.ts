@@ -7,7 +7,7 @@ describe('dev:echo playground', () => {
     const ok = await runEchoScenario((line) => lines.push(line), { NODE_ENV: 'development' });
     expect(lines.at(-1)).toBe('all steps passed');
     expect(ok).toBe(true);
-    expect(lines.filter((l) => l.startsWith('  ok  '))).toHaveLength(7);
+    expect(lines.filter((l) => l.startsWith('  ok  '))).toHaveLength(8);
   });
 
 });
