@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { limits } from '../config/limits';
 import { HttpErrorCode, type HttpErrorCodeName } from '../types/codes';
-import { availabilitySchema, groupNameSchema, memberCursorSchema, sessionIdSchema, userIdSchema } from '../types/domain';
+import { availabilitySchema, GROUP_NAME_PATTERN, groupNameSchema, memberCursorSchema, sessionIdSchema, userIdSchema } from '../types/domain';
 import { filterSchema } from '../types/filter';
 import { distinctList } from '../types/lists';
 import { nestsDeeperThan } from '../utils/json';
@@ -114,7 +114,7 @@ const groupsParams = z.strictObject({
   limit: z.number().int().min(1).max(limits.apiGroupsMax).default(limits.apiGroups).meta({ description: `How many groups, 1–${limits.apiGroupsMax}.` }),
   prefix: z
     .string()
-    .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'a prefix is 1 to 128 of the characters of a group name')
+    .regex(GROUP_NAME_PATTERN, 'a prefix is 1 to 128 of the characters of a group name')
     .optional()
     .meta({ description: 'Only groups whose name starts with it.' }),
 });
