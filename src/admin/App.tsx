@@ -46,7 +46,11 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    const follow = () => setTab(tabFromHash());
+    // A failure belongs to the page that reported it: another page starts without it.
+    const follow = () => {
+      setTab(tabFromHash());
+      setFailure(null);
+    };
     addEventListener('hashchange', follow);
     return () => removeEventListener('hashchange', follow);
   }, []);

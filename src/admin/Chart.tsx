@@ -2,6 +2,7 @@
 // new data on every poll; it follows its container's width.
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
+import { isoTemplate } from './format';
 import type { Series } from './history';
 
 /** Line colours, one per instance in id order (repeating past eight). */
@@ -41,6 +42,7 @@ export function Chart({ title, ids, data, format, whole = false }: ChartProps) {
         height: HEIGHT,
         // The legend names the instances; values show on hover (live) only where a pointer can hover.
         legend: { show: true, live: matchMedia('(hover: hover)').matches },
+        fmtDate: (template) => uPlot.fmtDate(isoTemplate(template)),
         cursor: { drag: { x: false, y: false } },
         scales: {
           // From the data itself: uPlot widens a single reading to a whole day before asking.

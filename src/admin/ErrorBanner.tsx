@@ -5,8 +5,15 @@ export function ErrorBanner({ failure, onDismiss }: { failure: ApiFailure | null
   if (failure === null) return null;
   return (
     <div class="error" role="alert">
-      <strong>{failure.code}</strong> {failure.message}
-      {failure.field !== undefined && <> (field <code>{failure.field}</code>)</>}
+      <p>
+        <strong>{failure.code}</strong> {failure.message}
+        {failure.field !== undefined && (
+          <>
+            {' '}
+            (field <code>{failure.field}</code>)
+          </>
+        )}
+      </p>
       {onDismiss && (
         <button type="button" class="quiet" aria-label="Dismiss the error" onClick={onDismiss}>
           ×

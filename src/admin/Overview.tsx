@@ -1,5 +1,5 @@
 // Overview: every instance with its state, Redis, connections, sessions, message rates and fan-out time, and the
-// same as charts over the last minutes (one line per instance), refreshed by the console's poll.
+// same as charts since the page opened, up to the last minutes (one line per instance), refreshed by the console's poll.
 import { Chart, colourOf } from './Chart';
 import { duration, millis, number, perSecond } from './format';
 import type { History, Info, Metric } from './history';
@@ -21,7 +21,8 @@ export function Overview({ info, history }: { info: Info | null; history: Histor
     <section>
       <h2>Overview</h2>
       <p class="summary">
-        <span data-testid="instance-count">{info.instances.length}</span> {info.instances.length === 1 ? 'instance' : 'instances'} · <span data-testid="total-connections">{totals.connections}</span> connections · {totals.sessions} sessions
+        <span data-testid="instance-count">{info.instances.length}</span> {info.instances.length === 1 ? 'instance' : 'instances'} · <span data-testid="total-connections">{totals.connections}</span> {totals.connections === 1 ? 'connection' : 'connections'} · {totals.sessions}{' '}
+        {totals.sessions === 1 ? 'session' : 'sessions'}
         {info.redis !== undefined && <> · Redis {info.redis}</>}
       </p>
       <div class="scroll">

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { ApiFailure, call } from './api';
 import type { Report } from './App';
-import { number } from './format';
+import { clock, number } from './format';
 import type { Info } from './history';
 
 /** Envelopes written to clients by every instance that reports its totals. */
@@ -23,6 +23,8 @@ export function Publish({ info, report }: { info: Info | null; report: Report })
   const now = delivered(info);
 
   const publish = () => {
+    // The notice of an earlier publish must not stand under this one's error.
+    setPublished(null);
     let parsed: unknown;
     try {
       parsed = JSON.parse(payload);
@@ -65,7 +67,7 @@ export function Publish({ info, report }: { info: Info | null; report: Report })
       </form>
       {published !== null && (
         <p class="notice" role="status">
-          Published to {published.to} at {new Date(published.at).toLocaleTimeString('en-GB')}.
+          Published to {published.to} at {clock(published.at)}.
         </p>
       )}
       <p class="summary">

@@ -22,7 +22,29 @@ export function duration(seconds: number): string {
   return m > 0 ? `${m} min ${s} s` : `${s} s`;
 }
 
-/** A time (ms since the epoch) as the browser's local date and time. */
+/** A time (ms since the epoch) as local "2026-12-01 07:24:41": one order whatever the browser's locale, as on the charts. */
 export function when(ms: number): string {
-  return new Date(ms).toLocaleString('en-GB', { dateStyle: 'short', timeStyle: 'medium' });
+  const t = new Date(ms);
+  return `${t.getFullYear()}-${two(t.getMonth() + 1)}-${two(t.getDate())} ${clock(ms)}`;
+}
+
+/** The local time of day, "07:24:41". */
+export function clock(ms: number): string {
+  const t = new Date(ms);
+  return `${two(t.getHours())}:${two(t.getMinutes())}:${two(t.getSeconds())}`;
+}
+
+const two = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * uPlot's date templates in the same order as `when` (year first, 24-hour clock) instead of its US defaults
+ * (`{M}/{D}/{YY}`, `{h}:{mm}{aa}`), so the table and the axes read the same day the same way.
+ */
+export function isoTemplate(template: string): string {
+  return template
+    .replace('{M}/{D}/{YY}', '{YYYY}-{MM}-{DD}')
+    .replace('{M}/{D}', '{MM}-{DD}')
+    .replace(/\{h\}:\{mm\}/g, '{HH}:{mm}')
+    .replace(/\{h\}\{aa\}/g, '{HH}:00')
+    .replace(/ ?\{aa\}/g, '');
 }
