@@ -56,7 +56,7 @@ export function Chart({ title, ids, data, format, whole = false }: ChartProps) {
           },
           y: { range: (_self, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
         },
-        axes: [{}, { size: 56, values: (_self, ticks) => ticks.map((tick) => format(tick)), ...(whole ? { incrs: WHOLE_STEPS } : {}) }],
+        axes: [{}, { size: 68, values: (_self, ticks) => ticks.map((tick) => format(tick)), ...(whole ? { incrs: WHOLE_STEPS } : {}) }],
         series: [{}, ...ids.map((id, i) => ({ label: id, stroke: colourOf(i), width: 2, spanGaps: false, value: show }))],
       },
       data,
