@@ -7,11 +7,11 @@
 // each page go to test-output/; with UPDATE_DOCS_SCREENSHOT=1 the overview's also to docs/admin-console.png.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { internalOrigin, useAdminBundle } from './helpers/admin';
 import { API_ENV, API_KEY } from './helpers/api';
-import { hasChromium, launchChromium, OUTPUT } from './helpers/chromium';
+import { hasChromium, OUTPUT, useChromium } from './helpers/chromium';
 import { startTestGateway, type TestGateway } from './helpers/gateway';
 import { member } from './helpers/presence';
 import { hasRedis, useRedis } from './helpers/redis';
@@ -22,13 +22,7 @@ const POLL_WAIT = { timeout: 15_000, intervals: [250] };
 describe.skipIf(!hasChromium || !hasRedis)('the admin console in Chromium, over two gateways on Redis', () => {
   const redis = useRedis();
   const bundle = useAdminBundle();
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchChromium();
-  }, 60_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useChromium();
 
   const pair = () =>
     Promise.all(
@@ -43,7 +37,7 @@ describe.skipIf(!hasChromium || !hasRedis)('the admin console in Chromium, over 
 
   /** Opens the console of `gw` in a fresh browser context, recording every request and console message. */
   async function open(gw: TestGateway, { signedIn = true, width = 1280 } = {}): Promise<Console> {
-    const context = await browser.newContext({ viewport: { width, height: 900 } });
+    const context = await browser().newContext({ viewport: { width, height: 900 } });
     const page = await context.newPage();
     const requested: string[] = [];
     const violations: string[] = [];

@@ -6,9 +6,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, launchChromium, OUTPUT } from './helpers/chromium';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { hasChromium, OUTPUT, useChromium } from './helpers/chromium';
 import { startTestGateway, type TestGateway } from './helpers/gateway';
 import { hasRedis, startRedis, stopAllRedis } from './helpers/redis';
 const HTML = `<!doctype html><html><head><meta charset="utf-8"><title>gateway-strategy</title>
@@ -33,13 +33,7 @@ async function servePage(gw: TestGateway): Promise<{ server: Server; origin: str
 }
 
 describe.skipIf(!hasChromium)('the SDK in Chromium', () => {
-  let browser: Browser;
-  beforeAll(async () => {
-    browser = await launchChromium();
-  }, 60_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useChromium();
 
   it('two contexts see each other and exchange data; a socket the gateway cuts resumes with nothing lost', async () => {
     // The page's origin must be allowed, as it would be in production (GW_ALLOWED_ORIGINS).
@@ -48,7 +42,7 @@ describe.skipIf(!hasChromium)('the SDK in Chromium', () => {
     page = await servePage(gw);
     try {
       const open = async (sub: string): Promise<Page> => {
-        const context = await browser.newContext();
+        const context = await browser().newContext();
         const p = await context.newPage();
         await p.goto(page!.origin);
         await p.evaluate(([url, who]) => window.page.start(url!, who!), [gw.wsUrl, sub]);
@@ -87,7 +81,7 @@ describe.skipIf(!hasChromium)('the SDK in Chromium', () => {
     const restarting = await startTestGateway({ ...env, GW_INSTANCE_ID: 'restarting' });
     const staying = await startTestGateway({ ...env, GW_INSTANCE_ID: 'staying' });
     const served = await servePage(restarting);
-    const context = await browser.newContext();
+    const context = await browser().newContext();
     try {
       const bob = await staying.join('bob', ['room-1']);
       const alice = await context.newPage();
@@ -116,7 +110,7 @@ describe.skipIf(!hasChromium)('the SDK in Chromium', () => {
   it('a page using the browser’s own WebSocket that calls socket.close() with no arguments: the other member sees DOWN within 2 s', async () => {
     const gw = await startTestGateway({ GW_ALLOWED_ORIGINS: 'http://127.0.0.1:*' });
     const served = await servePage(gw);
-    const context = await browser.newContext();
+    const context = await browser().newContext();
     try {
       const bob = await gw.join('bob', ['room-1']);
       const page = await context.newPage();
