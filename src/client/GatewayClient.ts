@@ -5,7 +5,7 @@
 // Works with the browser's WebSocket or `ws` in Node.
 import { CloseCode, type ErrorCodeName } from '../types/codes';
 import type { Availability, Member } from '../types/domain';
-import { compareMembers } from '../types/members';
+import { compareMembers, sameLook } from '../types/members';
 import type { MemberList, ServerSignals, UnsubscribeReason } from '../types/signals';
 
 /** The part of the WebSocket API the client needs (browsers, React Native and `ws` all provide it). */
@@ -696,7 +696,6 @@ export class GatewayClient {
 function changeOf(group: string, known: Member | undefined, member: Member, seq: number): PresenceUpdate | null {
   const { userId, meta, availability } = member;
   if (!known) return { group, userId, status: 'UP', meta, availability, seq };
-  // Meta objects as the gateway serializes them: the same meta has the same key order.
-  if (known.availability === availability && (known.meta === meta || JSON.stringify(known.meta) === JSON.stringify(meta))) return null;
+  if (sameLook(known, member)) return null;
   return { group, userId, status: 'UPDATE', meta, availability, seq };
 }

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { Broker } from '../broker/Broker';
 import { availabilitySchema, groupNameSchema, roleSchema, userIdSchema, type Availability, type GroupName, type PresenceMeta, type Role, type SessionId, type UserId } from '../types/domain';
 import { jsonObjectSchema } from '../types/envelope';
+import { sameLook } from '../types/members';
 import type { Metrics } from '../metrics';
 import type { Logger } from '../utils/logger';
 import { Capture } from './Capture';
@@ -378,10 +379,6 @@ export class Handoff implements ControlReceiver {
 function sameGroups(a: readonly GroupName[], b: readonly GroupName[]): boolean {
   const set = new Set(a);
   return set.size === new Set(b).size && b.every((group) => set.has(group));
-}
-
-function sameLook(a: Pick<HandoffOffer, 'meta' | 'availability'>, b: Pick<HandoffOffer, 'meta' | 'availability'>): boolean {
-  return a.availability === b.availability && JSON.stringify(a.meta) === JSON.stringify(b.meta);
 }
 
 function offerOf(session: Session): HandoffOffer {

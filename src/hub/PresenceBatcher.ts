@@ -2,6 +2,7 @@
 // hands each group's batch on at once: a user's steps merged into where they ended, steps that cancel out marked undone.
 import type { PresenceChange } from '../presence/PresenceStore';
 import type { GroupName, UserId } from '../types/domain';
+import { sameLook } from '../types/members';
 import type { BatchedChange, PresenceBatch } from '../types/signals';
 
 /** A user's first and last step in the batch, by version. */
@@ -78,6 +79,6 @@ function net(first: PresenceChange, last: PresenceChange): Pick<BatchedChange, '
   const after = last.status !== 'DOWN';
   if (before !== after) return { status: after ? 'UP' : 'DOWN', undoneFrom: null };
   if (!after) return { status: 'DOWN', undoneFrom: first.version };
-  if (first.status === 'DOWN' && first.availability === last.availability && JSON.stringify(first.meta) === JSON.stringify(last.meta)) return { status: 'UP', undoneFrom: first.version };
+  if (first.status === 'DOWN' && sameLook(first, last)) return { status: 'UP', undoneFrom: first.version };
   return { status: 'UPDATE', undoneFrom: null };
 }

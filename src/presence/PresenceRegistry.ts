@@ -2,6 +2,7 @@
 // member list in order for paging; the in-memory data structure under the presence stores.
 import BTree from 'sorted-btree';
 import { compareMembers, encodeCursor, type Availability, type GroupName, type Member, type MemberCursor, type SessionId, type UserId } from '../types/domain';
+import { sameLook } from '../types/members';
 import type { GroupStats, MemberPage, PresenceChange, PresenceLook } from './PresenceStore';
 
 interface SessionPresence extends PresenceLook {
@@ -109,7 +110,7 @@ export class PresenceRegistry {
     presence.order.set(lead, lead);
     presence.listed.set(userId, lead);
     // A leading session that shows the same as the last one moves the user in the list, unannounced.
-    if (current && current.availability === lead.availability && sameMeta(current.meta, lead.meta)) return null;
+    if (current && sameLook(current, lead)) return null;
     return { status: current ? 'UPDATE' : 'UP', meta: lead.meta, since: lead.since, availability: lead.availability, version: ++presence.version, count: presence.listed.size };
   }
 
@@ -168,9 +169,4 @@ function leading(userId: UserId, sessions: Map<SessionId, SessionPresence>): Mem
   if (!lead) return null;
   const { meta, since, availability } = lead[1];
   return { userId, meta, since, availability: availability as Member['availability'] };
-}
-
-/** Metas compared as serialized: what members would see. */
-function sameMeta(a: Member['meta'], b: Member['meta']): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
 }

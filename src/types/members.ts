@@ -1,6 +1,6 @@
-// The member list's order and cursors, shared by the presence stores and the SDK (no zod, no Node: a browser bundle
-// carries this as it is).
-import type { UserId } from './domain';
+// The member list's order and cursors, and when two entries show the same, shared by the presence stores, the hub and
+// the SDK (no zod, no Node: a browser bundle carries this as it is).
+import type { Availability, PresenceMeta, UserId } from './domain';
 
 /**
  * A position in a group's member list, which is ordered by `since`, then by `userId` in byte order: `<since>:<userId>`,
@@ -40,4 +40,12 @@ export function compareMembers(a: MemberCursor, b: MemberCursor): number {
     if (x !== y) return x - y;
     i += x > 0xffff ? 2 : 1;
   }
+}
+
+/**
+ * Whether two sessions or member entries show the same to others: availability and meta. Metas are compared as
+ * serialized, key order included, which is how the gateway writes them (the same meta has the same key order).
+ */
+export function sameLook(a: { availability: Availability; meta: PresenceMeta }, b: { availability: Availability; meta: PresenceMeta }): boolean {
+  return a.availability === b.availability && (a.meta === b.meta || JSON.stringify(a.meta) === JSON.stringify(b.meta));
 }
