@@ -1,4 +1,4 @@
-// The cluster layer, chosen once: in-memory parts by default, Redis parts when GW_REDIS_URL is set.
+// The cluster layer, chosen once: in-memory parts by default, Redis parts when GW_REDIS_URL (one Redis) or GW_REDIS_CLUSTER_NODES (a Redis Cluster) is set.
 import { MemoryBroker, MemoryBus } from './broker/MemoryBroker';
 import { MemoryDeduper, RedisDeduper, type Deduper } from './dedup/Deduper';
 import { RedisBroker } from './broker/RedisBroker';
@@ -37,7 +37,7 @@ export class MemoryCluster {
 }
 
 export function createCluster(config: Config, logger: Logger, memory = new MemoryCluster()): Cluster {
-  if (!config.redisUrl) {
+  if (!config.redis) {
     return {
       broker: new MemoryBroker(config.instanceId, memory.bus),
       presence: new MemoryPresenceStore(config.instanceId, (event) => logger.info({ event }, 'presence event'), memory.presence),
@@ -49,9 +49,9 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
       close: async () => undefined,
     };
   }
-  const redis = createRedis(config.redisUrl, `gateway-strategy:${config.instanceId}`, logger);
+  const redis = createRedis(config.redis, `gateway-strategy:${config.instanceId}`, logger);
   return {
-    broker: new RedisBroker(config.instanceId, redis, config.redisUrl, logger),
+    broker: new RedisBroker(config.instanceId, redis, config.redis, logger),
     presence: new RedisPresenceStore({
       instanceId: config.instanceId,
       redis,

@@ -146,7 +146,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   hub.open();
   const port = (server.address() as AddressInfo).port;
   const internalPort = (internalServer.address() as AddressInfo).port;
-  logger.info({ port, internalPort, host: config.host, version, instanceId: config.instanceId, redis: config.redisUrl !== undefined, keys: config.auth.keys.kind, api: config.api !== undefined }, 'gateway listening');
+  logger.info({ port, internalPort, host: config.host, version, instanceId: config.instanceId, redis: config.redis === undefined ? false : 'url' in config.redis ? 'single' : 'cluster', keys: config.auth.keys.kind, api: config.api !== undefined }, 'gateway listening');
 
   let stopping: Promise<void> | null = null;
   const stop = (reason = 'server shutting down'): Promise<void> => {

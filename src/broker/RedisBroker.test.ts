@@ -3,7 +3,7 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
 import { hasRedis, startRedis, stopAllRedis, type RedisServer } from '../../test/helpers/redis';
-import { closeRedis, createRedis, type Redis } from '../redis/connection';
+import { closeRedis, createRedis, type RedisClient } from '../redis/connection';
 import { createLogger } from '../utils/logger';
 import { brokerContract } from './Broker.contract';
 import { RedisBroker } from './RedisBroker';
@@ -37,7 +37,7 @@ async function startSlowLink(redisPort: number, delayMs: number): Promise<{ url:
 describe.skipIf(!hasRedis)('redis', () => {
   let redis: RedisServer;
   let slowLink: Awaited<ReturnType<typeof startSlowLink>>;
-  const made: { broker: RedisBroker; pub: Redis }[] = [];
+  const made: { broker: RedisBroker; pub: RedisClient }[] = [];
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -60,9 +60,9 @@ describe.skipIf(!hasRedis)('redis', () => {
   });
 
   brokerContract('redis', () => async (instanceId, options = {}) => {
-    const pub = createRedis(redis.url, `test:${instanceId}`, log);
+    const pub = createRedis({ url: redis.url }, `test:${instanceId}`, log);
     // The subscriber connection is the broker's own, opened on the URL it is given: the slow link's, when asked.
-    const broker = new RedisBroker(instanceId, pub, options.slowLink ? slowLink.url : redis.url, log);
+    const broker = new RedisBroker(instanceId, pub, { url: options.slowLink ? slowLink.url : redis.url }, log);
     made.push({ broker, pub });
     // The broker publishes only while its connection is ready (it drops, never queues): wait for it.
     await new Promise((ready) => pub.once('ready', ready));

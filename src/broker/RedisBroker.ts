@@ -1,7 +1,8 @@
 // RedisBroker: pub/sub between instances through Redis. A dedicated subscriber connection holds exactly the
 // channels local connections need, re-subscribing all of them whenever the connection comes back.
+import type { RedisTarget } from '../config';
 import type { Logger } from '../utils/logger';
-import { createRedis, closeRedis, isReady, type Redis } from '../redis/connection';
+import { createRedis, closeRedis, isReady, type RedisClient } from '../redis/connection';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 import type { Filter } from '../types/filter';
 import type { Relayed } from '../types/signals';
@@ -14,7 +15,7 @@ const controlChannel = (instanceId: string) => `${CONTROL_PREFIX}${instanceId}`;
 const LOG_INTERVAL_MS = 10_000;
 
 export class RedisBroker implements Broker {
-  private readonly sub: Redis;
+  private readonly sub: RedisClient;
   /** The channels this instance needs, with their pending SUBSCRIBE: kept across reconnects, since Redis forgets them. */
   private readonly wanted = new Map<string, Promise<void>>();
   private handlers: BrokerHandlers | null = null;
@@ -27,12 +28,12 @@ export class RedisBroker implements Broker {
 
   constructor(
     readonly instanceId: string,
-    private readonly pub: Redis,
-    url: string,
+    private readonly pub: RedisClient,
+    target: RedisTarget,
     private readonly log: Logger,
   ) {
     this.ownControl = controlChannel(instanceId);
-    this.sub = createRedis(url, `gateway-strategy:${instanceId}:sub`, log);
+    this.sub = createRedis(target, `gateway-strategy:${instanceId}:sub`, log);
     this.sub.on('ready', () => this.resubscribe());
     this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
   }

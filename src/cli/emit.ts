@@ -1,6 +1,6 @@
 // `yarn emit --group g --payload '{"x":1}'` (or --user u), optionally filtered (--role, --only-user, --except-user):
 // publishes a data_update through GW_REDIS_URL, as a backend would.
-import { loadConfig, readEnvironment } from '../config';
+import { loadConfig, readEnvironment, type RedisTarget } from '../config';
 import { createEmitter, type Filter } from '../emitter';
 import { groupNameSchema } from '../types/domain';
 import { filterSchema } from '../types/filter';
@@ -81,16 +81,16 @@ run(command, async () => {
     throw new UsageError('--payload is not valid JSON', { cause: err });
   }
 
-  let redisUrl: string | undefined;
+  let redis: RedisTarget | undefined;
   try {
-    ({ redisUrl } = loadConfig(readEnvironment()));
+    ({ redis } = loadConfig(readEnvironment()));
   } catch (err) {
     throw new Error(`invalid configuration: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  if (!redisUrl) throw new Error('GW_REDIS_URL is not set; the emitter publishes through the gateways’ Redis');
-  const where = `Redis at ${redisHost(redisUrl)} (GW_REDIS_URL)`;
+  if (!redis) throw new Error('GW_REDIS_URL is not set (nor GW_REDIS_CLUSTER_NODES); the emitter publishes through the gateways’ Redis');
+  const where = 'url' in redis ? `Redis at ${redisHost(redis.url)} (GW_REDIS_URL)` : `the Redis Cluster at ${redis.nodes.map((n) => `${n.host}:${n.port}`).join(',')} (GW_REDIS_CLUSTER_NODES)`;
 
-  const emitter = createEmitter({ redisUrl, serviceName: values.service ?? 'cli' });
+  const emitter = createEmitter({ ...('url' in redis ? { redisUrl: redis.url } : { clusterNodes: redis.nodes }), serviceName: values.service ?? 'cli' });
   const target = values.group !== undefined ? emitter.toGroup(values.group, filter) : emitter.toUser(values.user!, filter);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {

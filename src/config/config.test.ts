@@ -221,4 +221,22 @@ describe('loadConfig: token keys', () => {
     expect(Buffer.from(loadConfig({ ...redis, GW_SESSION_SECRET: own }).sessionSecret).toString()).toBe(own);
     expect(configError({ GW_JWT_PUBLIC_KEY_FILE: spki(generateKeyPairSync('ed25519')), GW_REDIS_URL: 'redis://127.0.0.1:6379' }).message).toMatch(/GW_REDIS_URL and GW_JWT_PUBLIC_KEY_FILE/);
   });
+
+  it('takes one Redis by URL or a Redis Cluster by its seed nodes, never both', () => {
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_REDIS_URL: 'redis://r:6379' }).redis).toEqual({ url: 'redis://r:6379' });
+    expect(loadConfig({ GW_JWT_SECRET: secret, GW_REDIS_CLUSTER_NODES: 'r1:7000, r2:7001,[::1]:7002' }).redis).toEqual({
+      nodes: [
+        { host: 'r1', port: 7000 },
+        { host: 'r2', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+    });
+    expect(loadConfig({ GW_JWT_SECRET: secret }).redis).toBeUndefined();
+    expect(configError({ GW_JWT_SECRET: secret, GW_REDIS_URL: 'redis://r:6379', GW_REDIS_CLUSTER_NODES: 'r1:7000' }).message).toBe(
+      'GW_REDIS_CLUSTER_NODES: is set together with GW_REDIS_URL: set GW_REDIS_URL for one Redis, or GW_REDIS_CLUSTER_NODES for a Redis Cluster, not both',
+    );
+    expect(configError({ GW_JWT_SECRET: secret, GW_REDIS_CLUSTER_NODES: 'r1:7000,redis://r2:7001' }).message).toBe('GW_REDIS_CLUSTER_NODES: "redis://r2:7001" is not host:port');
+    expect(configError({ GW_JWT_SECRET: secret, GW_REDIS_CLUSTER_NODES: 'r1:70000' }).message).toBe('GW_REDIS_CLUSTER_NODES: "r1:70000" is not host:port');
+    expect(configError({ GW_JWT_SECRET: secret, GW_REDIS_CLUSTER_NODES: ' , ' }).message).toBe('GW_REDIS_CLUSTER_NODES: must list the seed nodes as host:port,host:port,…');
+  });
 });

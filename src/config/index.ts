@@ -64,6 +64,7 @@ const envSchema = z.object({
   GW_ALLOWED_ORIGINS: list.optional(),
   GW_TRUSTED_PROXIES: list.default(['loopback']),
   GW_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  GW_REDIS_CLUSTER_NODES: z.string().optional(),
   GW_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-" only, at most 64').optional(),
   GW_INSTANCE_TTL_MS: ms(timings.instanceTtlMs),
   GW_SIGNAL_DEDUP_MS: ms(timings.signalDedupMs),
@@ -123,7 +124,8 @@ export interface Config {
   /** Peers whose X-Forwarded-For is believed (proxy-addr's trust function, shared with Express's `trust proxy`). */
   trustProxy: (address: string, hop: number) => boolean;
   /** Redis for several instances acting as one; undefined runs the embedded single-instance broker. */
-  redisUrl: string | undefined;
+  /** The shared Redis: one server (GW_REDIS_URL) or a Redis Cluster (GW_REDIS_CLUSTER_NODES); none for one instance. */
+  redis: RedisTarget | undefined;
   /** This instance's id in the cluster (default: hostname plus a random suffix, new at every start). */
   instanceId: string;
   /** Lifetime of this instance's liveness key; survivors reap an instance whose key expired. */
@@ -172,7 +174,7 @@ export function loadConfig(env: Env): Config {
   }
   const e = parsed.data;
   const development = e.NODE_ENV === 'development';
-  const { auth, sessionSecret, usingDevSecret } = authConfig({ ...e, development, redis: e.GW_REDIS_URL !== undefined });
+  const { auth, sessionSecret, usingDevSecret } = authConfig({ ...e, development, redis: e.GW_REDIS_URL !== undefined || e.GW_REDIS_CLUSTER_NODES !== undefined });
   let trustProxy: Config['trustProxy'];
   try {
     trustProxy = proxyaddr.compile(e.GW_TRUSTED_PROXIES.filter((p) => p !== 'none'));
@@ -221,7 +223,7 @@ export function loadConfig(env: Env): Config {
     slowConsumerGraceMs: e.GW_SLOW_CONSUMER_GRACE_MS,
     allowedOrigins,
     trustProxy,
-    redisUrl: e.GW_REDIS_URL,
+    redis: redisTarget(e.GW_REDIS_URL, e.GW_REDIS_CLUSTER_NODES),
     instanceId: e.GW_INSTANCE_ID ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '').slice(0, 40) || 'gw'}-${randomBytes(4).toString('hex')}`,
     instanceTtlMs: e.GW_INSTANCE_TTL_MS,
     signalDedupMs: e.GW_SIGNAL_DEDUP_MS,
@@ -260,4 +262,25 @@ export function readEnvironment(): Env {
 /** The process environment alone, without `.env` (`yarn token` says which of the two its secret comes from). */
 export function processEnvironment(): Env {
   return { ...process.env };
+}
+
+/** Where the gateway's Redis is: one server by URL, or a cluster by its seed nodes. */
+export type RedisTarget = { url: string } | { nodes: { host: string; port: number }[] };
+
+function redisTarget(url: string | undefined, clusterNodes: string | undefined): RedisTarget | undefined {
+  if (url !== undefined && clusterNodes !== undefined) {
+    throw new ConfigError('GW_REDIS_CLUSTER_NODES', 'is set together with GW_REDIS_URL: set GW_REDIS_URL for one Redis, or GW_REDIS_CLUSTER_NODES for a Redis Cluster, not both');
+  }
+  if (url !== undefined) return { url };
+  if (clusterNodes === undefined) return undefined;
+  const nodes = clusterNodes.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (nodes.length === 0) throw new ConfigError('GW_REDIS_CLUSTER_NODES', 'must list the seed nodes as host:port,host:port,…');
+  return {
+    nodes: nodes.map((node) => {
+      const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(node);
+      const port = Number(m?.[2]);
+      if (!m || port < 1 || port > 65535) throw new ConfigError('GW_REDIS_CLUSTER_NODES', `"${node}" is not host:port`);
+      return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+    }),
+  };
 }

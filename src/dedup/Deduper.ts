@@ -1,6 +1,6 @@
 // Deduplication of `signal` envelopes: the same (group, kind, user) is let through once per window, cluster-wide with
 // Redis. A protocol rule, not a transport one: the Broker never sees it.
-import { isReady, type Redis } from '../redis/connection';
+import { isReady, type RedisClient } from '../redis/connection';
 import type { GroupName, UserId } from '../types/domain';
 
 /** The window's key; group and kind cannot contain "|", so the user id comes last. */
@@ -32,7 +32,7 @@ export class MemoryDeduper implements Deduper {
 export class RedisDeduper implements Deduper {
   private readonly fallback = new MemoryDeduper();
 
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async claim(group: GroupName, kind: string, userId: UserId, windowMs: number): Promise<boolean> {
     if (!isReady(this.redis)) return this.fallback.claim(group, kind, userId, windowMs);

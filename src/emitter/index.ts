@@ -2,7 +2,7 @@
 // user through the gateway cluster's Redis, optionally filtered. Recipients see `from: { userId: <serviceName>,
 // connectionId: null }`.
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { channelName, encodeMessage, type ChannelKind } from '../broker/wire';
 import { groupNameSchema, userIdSchema } from '../types/domain';
 import { backendDataUpdate } from '../types/envelope';
@@ -11,8 +11,13 @@ import { filterSchema, type Filter } from '../types/filter';
 export type { Filter };
 
 export interface EmitterOptions {
-  /** The same Redis the gateways use (GW_REDIS_URL). */
-  redisUrl: string;
+  /** The same Redis the gateways use (GW_REDIS_URL); or, for a Redis Cluster, `clusterNodes`. */
+  redisUrl?: string;
+  /**
+   * The seed nodes of the gateways' Redis Cluster (GW_REDIS_CLUSTER_NODES): `host:port,…` or a list. Messages then go
+   * out with SPUBLISH, to the shard that owns the channel only.
+   */
+  clusterNodes?: string | { host: string; port: number }[];
   /** Shown to recipients as `from.userId`. Default "backend". */
   serviceName?: string;
 }
@@ -36,8 +41,14 @@ export interface Emitter {
 export function createEmitter(options: EmitterOptions): Emitter {
   const serviceName = options.serviceName ?? 'backend';
   const origin = `emitter:${serviceName}:${randomBytes(4).toString('hex')}`;
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3, connectionName: `gateway-strategy:${origin}` });
+  const connectionName = `gateway-strategy:${origin}`;
+  if ((options.redisUrl === undefined) === (options.clusterNodes === undefined)) throw new TypeError('give either redisUrl or clusterNodes');
+  const redis =
+    options.clusterNodes === undefined
+      ? new Redis(options.redisUrl!, { maxRetriesPerRequest: 3, connectionName })
+      : new Cluster(seedNodes(options.clusterNodes), { redisOptions: { maxRetriesPerRequest: 3, connectionName } });
   redis.on('error', () => undefined);
+  const send = redis instanceof Cluster ? async (channel: string, message: string) => Number(await redis.spublish(channel, message)) : (channel: string, message: string) => redis.publish(channel, message);
 
   const target = (kind: ChannelKind, name: string, group: string | null, filter: Filter | undefined): EmitTarget => {
     const checked = filter === undefined ? undefined : checkFilter(filter);
@@ -45,7 +56,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
       async publish(payload) {
         if (payload === undefined || JSON.stringify(payload) === undefined) throw new TypeError('payload must be a JSON value');
         const frame = backendDataUpdate(group, serviceName, payload);
-        return redis.publish(channelName(kind, name), encodeMessage(origin, frame, checked));
+        return send(channelName(kind, name), encodeMessage(origin, frame, checked));
       },
     };
   };
@@ -71,4 +82,14 @@ function checkFilter(filter: unknown): Filter {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   throw new TypeError(`invalid ${['filter', ...issue.path].join('.')}: ${issue.message}`);
+}
+
+function seedNodes(nodes: string | { host: string; port: number }[]): { host: string; port: number }[] {
+  if (typeof nodes !== 'string') return nodes;
+  return nodes.split(',').map((node) => {
+    const cut = node.trim().lastIndexOf(':');
+    const port = Number(node.trim().slice(cut + 1));
+    if (cut <= 0 || !Number.isInteger(port)) throw new TypeError(`clusterNodes: "${node}" is not host:port`);
+    return { host: node.trim().slice(0, cut).replace(/^\[|\]$/g, ''), port };
+  });
 }

@@ -2,7 +2,7 @@
 import { TokenBucket } from 'limiter';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { limits } from '../config/limits';
-import type { Redis } from '../redis/connection';
+import type { RedisClient } from '../redis/connection';
 
 export type Admission = { ok: true } | { ok: false; retryAfterMs: number };
 
@@ -12,7 +12,7 @@ export interface ConnectionRateLimiter {
 }
 
 /** With Redis the count is cluster-wide; while Redis is unreachable each instance counts on its own. */
-export function createConnectionRateLimiter(perMinute: number, redis?: Redis): ConnectionRateLimiter {
+export function createConnectionRateLimiter(perMinute: number, redis?: RedisClient): ConnectionRateLimiter {
   const options = { points: perMinute, duration: 60 };
   const memory = new RateLimiterMemory({ ...options, keyPrefix: 'conn' });
   const limiter: RateLimiterAbstract = redis

@@ -1,7 +1,7 @@
 // The PresenceStore contract over a real redis-server: each store has its own connection, as in cluster.ts.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { hasRedis, startRedis, stopAllRedis, type RedisServer } from '../../test/helpers/redis';
-import { closeRedis, createRedis, type Redis } from '../redis/connection';
+import { closeRedis, createRedis, type RedisClient } from '../redis/connection';
 import { createLogger } from '../utils/logger';
 import { presenceStoreContract } from './PresenceStore.contract';
 import { RedisPresenceStore } from './RedisPresenceStore';
@@ -12,8 +12,8 @@ type StreamEntry = [id: string, fields: string[]];
 
 describe.skipIf(!hasRedis)('redis', () => {
   let redis: RedisServer;
-  let admin: Redis;
-  const made: { store: RedisPresenceStore; connection: Redis }[] = [];
+  let admin: RedisClient;
+  const made: { store: RedisPresenceStore; connection: RedisClient }[] = [];
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -32,7 +32,7 @@ describe.skipIf(!hasRedis)('redis', () => {
 
   presenceStoreContract('redis', () => ({
     async store(instanceId, handlers) {
-      const connection = createRedis(redis.url, `test:${instanceId}`, log);
+      const connection = createRedis({ url: redis.url }, `test:${instanceId}`, log);
       // Long liveness: no instance of a test is ever taken for dead and reaped.
       const store = new RedisPresenceStore({ instanceId, redis: connection, logger: log, instanceTtlMs: 60_000, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
       made.push({ store, connection });
@@ -54,7 +54,7 @@ describe.skipIf(!hasRedis)('redis', () => {
   // Regression: the reconcile a start (or a Redis reconnect) runs compares Redis with the local state; a connect whose
   // Redis call it overtook was removed as stale (12 of 150 sessions here), leaving the session out of the directory.
   it('keeps every session counted while the start-up reconcile runs', async () => {
-    const connection = createRedis(redis.url, 'test:racing', log);
+    const connection = createRedis({ url: redis.url }, 'test:racing', log);
     const store = new RedisPresenceStore({ instanceId: 'racing', redis: connection, logger: log, instanceTtlMs: 60_000, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
     made.push({ store, connection });
     await new Promise((ready) => connection.once('ready', ready));

@@ -3,7 +3,7 @@
 // instance lets survivors reap a dead instance's entries. While Redis is down the store answers from this
 // instance's own state, and re-publishes that state when Redis is back.
 import { compareMembers, encodeCursor, type GroupName, type Member, type MemberCursor, type PresenceStatus, type SessionId, type UserId } from '../types/domain';
-import { isReady, type Redis } from '../redis/connection';
+import { isReady, type RedisClient } from '../redis/connection';
 import type { Logger } from '../utils/logger';
 import { PresenceRegistry } from './PresenceRegistry';
 import type { DirectoryEntry, GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceLook, PresenceStore } from './PresenceStore';
@@ -207,7 +207,7 @@ interface ScriptClient {
 
 export interface RedisPresenceOptions {
   instanceId: string;
-  redis: Redis;
+  redis: RedisClient;
   logger: Logger;
   instanceTtlMs: number;
   /** A dead instance's sessions count as orphaned from when survivors first see it dead; they are reaped after this. */
@@ -216,7 +216,7 @@ export interface RedisPresenceOptions {
 }
 
 export class RedisPresenceStore implements PresenceStore {
-  private readonly redis: Redis & ScriptClient;
+  private readonly redis: RedisClient & ScriptClient;
   private readonly id: string;
   private readonly log: Logger;
   /** This instance's own entries: the fallback while Redis is down, and what is re-published when it is back. */
@@ -244,7 +244,7 @@ export class RedisPresenceStore implements PresenceStore {
     redis.defineCommand('gwRevoke', { numberOfKeys: 2, lua: REVOKE });
     redis.defineCommand('gwRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('gwLeaveCluster', { numberOfKeys: 2, lua: LEAVE_CLUSTER });
-    this.redis = redis as Redis & ScriptClient;
+    this.redis = redis as RedisClient & ScriptClient;
   }
 
   async start(handlers: PresenceHandlers): Promise<void> {

@@ -1,20 +1,40 @@
-// Redis connections for the gateway: fail fast while down (no offline queue, so nothing grows without bound),
-// reconnect forever with capped, jittered exponential backoff, and log connection trouble without flooding.
-import { Redis } from 'ioredis';
+// Redis connections for the gateway, to one redis-server (GW_REDIS_URL) or a Redis Cluster (GW_REDIS_CLUSTER_NODES):
+// fail fast while down (no offline queue, so nothing grows without bound), reconnect forever with capped, jittered
+// exponential backoff, and log connection trouble without flooding.
+import { Cluster, Redis } from 'ioredis';
+import type { RedisTarget } from '../config';
 import { timings } from '../config/timings';
 import type { Logger } from '../utils/logger';
 
-export type { Redis };
+export type { Cluster, Redis };
+
+/** A connection to either: both answer the same commands (a cluster routes each to its slot's master). */
+export type RedisClient = Redis | Cluster;
 
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
-/** Connections this process is closing on purpose: their end is not a lost connection. */
-const closing = new WeakSet<Redis>();
+/**
+ * How often a cluster client re-reads the slot map by itself. MOVED and a lost node make it re-read at once; this
+ * bounds how long a client that sees neither (a subscriber only) follows a failover late.
+ */
+const CLUSTER_SLOTS_REFRESH_MS = 2_000;
 
-export function createRedis(url: string, name: string, logger: Logger): Redis {
-  const redis = new Redis(url, {
+/** Connections this process is closing on purpose: their end is not a lost connection. */
+const closing = new WeakSet<RedisClient>();
+
+const backoff = (attempt: number) => Math.round(Math.min(timings.redisMaxBackoffMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2));
+
+export interface RedisConnectOptions {
+  /**
+   * Cluster only: a subscriber connection per master for sharded pub/sub (SSUBSCRIBE), re-subscribed by ioredis when
+   * slots move or a replica is promoted.
+   */
+  shardedSubscribers?: boolean;
+}
+
+export function createRedis(target: RedisTarget, name: string, logger: Logger, options: RedisConnectOptions = {}): RedisClient {
+  const common = {
     connectionName: name,
-    enableOfflineQueue: false,
     // A command whose connection dropped before it was answered fails (its caller decides) instead of running again,
     // maybe much later, after reconnecting.
     autoResendUnfulfilledCommands: false,
@@ -23,8 +43,19 @@ export function createRedis(url: string, name: string, logger: Logger): Redis {
     autoResubscribe: false,
     maxRetriesPerRequest: 1,
     commandTimeout: timings.redisCommandTimeoutMs,
-    retryStrategy: (attempt) => Math.round(Math.min(timings.redisMaxBackoffMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2)),
-  });
+  };
+  const redis: RedisClient =
+    'url' in target
+      ? new Redis(target.url, { ...common, enableOfflineQueue: false, retryStrategy: backoff })
+      : new Cluster(target.nodes, {
+          enableOfflineQueue: false,
+          // Redirections (MOVED, ASK, TRYAGAIN during a failover) are followed this many times per command.
+          maxRedirections: 8,
+          clusterRetryStrategy: backoff,
+          slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
+          shardedSubscribers: options.shardedSubscribers === true,
+          redisOptions: common,
+        });
   let lastErrorLogAt = 0;
   let wasReady = false;
   redis.on('error', (err: Error) => {
@@ -43,12 +74,16 @@ export function createRedis(url: string, name: string, logger: Logger): Redis {
   return redis;
 }
 
-export function isReady(redis: Redis): boolean {
+export function isReady(redis: RedisClient): boolean {
   return redis.status === 'ready';
 }
 
+export function isCluster(redis: RedisClient): redis is Cluster {
+  return redis instanceof Cluster;
+}
+
 /** Stops reconnecting and closes, whatever the connection's state. */
-export async function closeRedis(redis: Redis): Promise<void> {
+export async function closeRedis(redis: RedisClient): Promise<void> {
   closing.add(redis);
   if (redis.status === 'ready') {
     await redis.quit().catch(() => redis.disconnect());
