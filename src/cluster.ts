@@ -9,6 +9,7 @@ import { MemoryPresenceState, MemoryPresenceStore } from './presence/MemoryPrese
 import { RedisPresenceStore } from './presence/RedisPresenceStore';
 import type { PresenceStore } from './presence/PresenceStore';
 import { closeRedis, createRedis, isReady } from './redis/connection';
+import { watchRedis } from './redis/health';
 import type { Logger } from './utils/logger';
 
 export interface Cluster {
@@ -21,7 +22,7 @@ export interface Cluster {
    * survivors expire them; false when they end with the instance.
    */
   keepsSessionsOnStop: boolean;
-  /** 'up' or 'down' with Redis configured; undefined without. */
+  /** 'up' or 'down' with Redis configured (a Redis Cluster is down while any master does not answer); undefined without. */
   redisStatus(): 'up' | 'down' | undefined;
   /** Resolves when Redis is ready, or after `timeoutMs` (the gateway then starts degraded). */
   ready(timeoutMs: number): Promise<void>;
@@ -50,6 +51,7 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
     };
   }
   const redis = createRedis(config.redis, `gateway-strategy:${config.instanceId}`, logger);
+  const health = watchRedis(redis);
   return {
     broker: new RedisBroker(config.instanceId, redis, config.redis, logger),
     presence: new RedisPresenceStore({
@@ -63,7 +65,7 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
     keepsSessionsOnStop: true,
     deduper: new RedisDeduper(redis),
     connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp, redis),
-    redisStatus: () => (isReady(redis) ? 'up' : 'down'),
+    redisStatus: () => health.status(),
     ready: (timeoutMs) =>
       new Promise<void>((resolve) => {
         if (isReady(redis)) return resolve();
@@ -75,6 +77,9 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
         }
         redis.once('ready', done);
       }),
-    close: () => closeRedis(redis),
+    close: () => {
+      health.stop();
+      return closeRedis(redis);
+    },
   };
 }

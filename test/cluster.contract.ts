@@ -24,7 +24,17 @@ async function payloadsBefore(c: ProbeClient, end: unknown): Promise<unknown[]> 
   return (await c.before((e) => isData(e) && e.data!.payload === end)).filter(isData).map((e) => e.data!.payload);
 }
 
-export function clusterContract(name: string, startPair: StartPair): void {
+export interface ClusterContractOptions {
+  /**
+   * Whether sessions move between the instances (a resume elsewhere, the hand-over on stop). False on a Redis
+   * Cluster for now (issue 17: the handoff's cut needs one order across channels): those cases are skipped, and the
+   * cluster's own suite asserts what happens instead.
+   */
+  handoffs?: boolean;
+}
+
+export function clusterContract(name: string, startPair: StartPair, { handoffs = true }: ClusterContractOptions = {}): void {
+  const moving = it.skipIf(!handoffs);
   describe(`cluster contract: ${name}`, () => {
     it('fans data_update out across instances both ways, exactly once per connection', async () => {
       const [a, b] = await startPair();
@@ -156,7 +166,7 @@ export function clusterContract(name: string, startPair: StartPair): void {
       expect(beforeLast.filter(isSignal)).toEqual([]);
     });
 
-    it('resumes a session on the other instance: same session, every missed message once and in order, live traffic after, no flap', async () => {
+    moving('resumes a session on the other instance: same session, every missed message once and in order, live traffic after, no flap', async () => {
       const [a, b] = await startPair(PROMPT_PRESENCE);
       const watcher = await a.join('watcher', ['g']);
       const bob = await b.join('bob', ['g']);
@@ -199,7 +209,7 @@ export function clusterContract(name: string, startPair: StartPair): void {
       for (const c of [watcher, bob]) expect((await c.presenceBefore('sentinel')).filter(([userId]) => userId === 'alice')).toEqual([['alice', 'DOWN']]);
     });
 
-    it('hands its sessions to the other instance on a graceful stop: resumed there, every message once and in order, no DOWN', async () => {
+    moving('hands its sessions to the other instance on a graceful stop: resumed there, every message once and in order, no DOWN', async () => {
       const [a, b] = await startPair(PROMPT_PRESENCE);
       const watcher = await b.join('watcher', ['g']);
       const alice = await a.connect();
@@ -227,7 +237,7 @@ export function clusterContract(name: string, startPair: StartPair): void {
       expect((await watcher.presenceBefore('sentinel')).filter(([userId]) => userId === 'alice')).toEqual([]);
     });
 
-    it('takes a session over from a live connection on the other instance (4011 there)', async () => {
+    moving('takes a session over from a live connection on the other instance (4011 there)', async () => {
       const [a, b] = await startPair();
       const old = await a.connect();
       const ready = (await old.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
@@ -257,7 +267,7 @@ export function clusterContract(name: string, startPair: StartPair): void {
     });
 
     // The session moved to B before B found that its buffer no longer covers lastSeq: B ends it, as the owner would.
-    it('ends the old session at once when a cross-instance resume finds its buffer no longer covers lastSeq', async () => {
+    moving('ends the old session at once when a cross-instance resume finds its buffer no longer covers lastSeq', async () => {
       const [a, b] = await startPair({ ...PROMPT_PRESENCE, GW_RESUME_BUFFER_MESSAGES: '3' });
       const bob = await b.join('bob', ['g']);
       const alice = await a.connect();

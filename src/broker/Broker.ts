@@ -22,6 +22,12 @@ export interface ControlHandlers {
 
 export interface Broker {
   readonly instanceId: string;
+  /**
+   * Whether control messages and the messages of every channel share one order, the order every subscriber reads in
+   * (in memory; one Redis). A session handoff's cut needs it (see Capture). False on a Redis Cluster, where each
+   * channel is ordered by its own shard only.
+   */
+  readonly singleOrder: boolean;
   start(handlers: BrokerHandlers): Promise<void>;
   /** Starts delivering control messages addressed to this instance (the broker subscribes to its own control channel). */
   listenControl(handlers: ControlHandlers): Promise<void>;

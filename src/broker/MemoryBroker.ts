@@ -18,6 +18,7 @@ export class MemoryBus {
 }
 
 export class MemoryBroker implements Broker {
+  readonly singleOrder = true;
   private handlers: BrokerHandlers | null = null;
   private control: ControlHandlers | null = null;
   private readonly interest = new Set<string>();

@@ -2,7 +2,7 @@
 // channels local connections need, re-subscribing all of them whenever the connection comes back.
 import type { RedisTarget } from '../config';
 import type { Logger } from '../utils/logger';
-import { createRedis, closeRedis, isReady, type RedisClient } from '../redis/connection';
+import { createRedis, closeRedis, isCluster, isReady, type RedisClient } from '../redis/connection';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 import type { Filter } from '../types/filter';
 import type { Relayed } from '../types/signals';
@@ -16,6 +16,7 @@ const LOG_INTERVAL_MS = 10_000;
 
 export class RedisBroker implements Broker {
   private readonly sub: RedisClient;
+  readonly singleOrder: boolean;
   /** The channels this instance needs, with their pending SUBSCRIBE: kept across reconnects, since Redis forgets them. */
   private readonly wanted = new Map<string, Promise<void>>();
   private handlers: BrokerHandlers | null = null;
@@ -33,6 +34,7 @@ export class RedisBroker implements Broker {
     private readonly log: Logger,
   ) {
     this.ownControl = controlChannel(instanceId);
+    this.singleOrder = !isCluster(pub);
     this.sub = createRedis(target, `gateway-strategy:${instanceId}:sub`, log);
     this.sub.on('ready', () => this.resubscribe());
     this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));

@@ -16,6 +16,11 @@ export const timings = {
   signalDedupMs: 3_000,
   /** Longest wait between Redis reconnect attempts (backoff doubles up to this, with jitter). */
   redisMaxBackoffMs: 5_000,
+  /**
+   * On a Redis Cluster, how often every master is pinged: a master that does not answer makes /health degraded until
+   * its replica has taken over and answers in its place.
+   */
+  redisClusterProbeMs: 1_000,
   /** At start, how long to wait for Redis before serving anyway (degraded) and retrying in the background. */
   redisStartupWaitMs: 3_000,
   /** A Redis command that has not answered by then fails (the gateway carries on locally). */

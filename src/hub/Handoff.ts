@@ -156,6 +156,15 @@ export class Handoff implements ControlReceiver {
   /** The ops of a handoff's control messages (see Control). */
   readonly ops = messageSchema.options.map((option) => option.shape.op.value);
 
+  /**
+   * Whether sessions can move between instances here: the cut needs one order of control messages and channel messages
+   * (Broker.singleOrder). On a Redis Cluster they cannot yet (issue 17): a resume elsewhere starts a fresh session, and a
+   * shutdown leaves its sessions orphaned.
+   */
+  get possible(): boolean {
+    return this.broker.singleOrder;
+  }
+
   /** Whether a handoff is moving this session away from this instance now. */
   moving(sessionId: SessionId): boolean {
     return this.outgoing.has(sessionId);
@@ -177,6 +186,7 @@ export class Handoff implements ControlReceiver {
    * while asked is followed once.
    */
   async pull(sessionId: SessionId, userId: UserId, lastSeq: number): Promise<Session | null> {
+    if (!this.possible) return null;
     for (let attempt = 0; attempt < 2; attempt++) {
       const owner = await this.host.owner(userId, sessionId);
       if (owner === null) return null;
