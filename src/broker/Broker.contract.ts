@@ -21,6 +21,15 @@ export interface InstanceOptions {
  */
 export type NewCluster = () => (instanceId: string, options?: InstanceOptions) => Promise<Broker>;
 
+/** What an implementation does not promise, and whose cases are skipped for it. */
+export interface ContractOptions {
+  /**
+   * The broker's `singleOrder`: false when envelopes and control messages travel in more than one order (a Redis
+   * Cluster's shards): a mark then keeps its place among control messages only, not among envelopes on other channels.
+   */
+  singleOrder?: boolean;
+}
+
 type Received =
   | { on: 'relayed'; kind: ChannelKind; name: string; envelope: Relayed; origin: string; filter?: Filter }
   | { on: 'control'; message: string; from: string };
@@ -47,6 +56,12 @@ class Inbox implements BrokerHandlers, ControlHandlers {
     return this.received.splice(0, at + 1);
   }
 
+  /** Waits for `n` entries; resolves with them, consumed (for messages on several channels, whose order may differ). */
+  async count(n: number): Promise<Received[]> {
+    await vi.waitFor(() => expect(this.received.length, 'awaited messages never arrived').toBeGreaterThanOrEqual(n), { timeout: 5_000, interval: 5 });
+    return this.received.splice(0, n);
+  }
+
   /** As `until`, without the awaited entry: what came before it. */
   async before(last: (r: Received) => boolean): Promise<Received[]> {
     return (await this.until(last)).slice(0, -1);
@@ -61,7 +76,7 @@ function dataUpdate(group: string | null, payload: unknown): Relayed {
 const relayedWith = (payload: unknown) => (r: Received) => r.on === 'relayed' && (JSON.parse(r.envelope.frame) as { data: { payload: unknown } }).data.payload === payload;
 const control = (message: string) => (r: Received) => r.on === 'control' && r.message === message;
 
-export function brokerContract(name: string, newCluster: NewCluster): void {
+export function brokerContract(name: string, newCluster: NewCluster, options: ContractOptions = {}): void {
   describe(`Broker contract: ${name}`, () => {
     /**
      * Makes, starts and makes listen one instance per id, and waits until each lists all the others as peers. The
@@ -79,6 +94,7 @@ export function brokerContract(name: string, newCluster: NewCluster): void {
         }),
       );
       for (const { broker } of nodes) {
+        expect(broker.singleOrder).toBe(options.singleOrder ?? true);
         const others = ids.filter((id) => id !== broker.instanceId).sort();
         await vi.waitFor(async () => expect((await broker.peers()).sort()).toEqual(others), { timeout: 5_000, interval: 20 });
       }
@@ -119,11 +135,14 @@ export function brokerContract(name: string, newCluster: NewCluster): void {
       a.broker.publish('group', 'g', toGroup, groupFilter);
       a.broker.publish('user', 'alice', toUser, { roles: ['client'] });
       a.broker.publish('group', 'g', unfiltered);
-      const received = await b.inbox.until(relayedWith('unfiltered'));
-      expect(received).toEqual([
+      // One channel's messages keep their order; two channels' need not (a Redis Cluster carries them on two shards).
+      const received = await b.inbox.count(3);
+      expect(received.filter((r) => r.on === 'relayed' && r.kind === 'group')).toEqual([
         { on: 'relayed', kind: 'group', name: 'g', envelope: toGroup, origin: 'a', filter: groupFilter },
-        { on: 'relayed', kind: 'user', name: 'alice', envelope: toUser, origin: 'a', filter: { roles: ['client'] } },
         { on: 'relayed', kind: 'group', name: 'g', envelope: unfiltered, origin: 'a' },
+      ]);
+      expect(received.filter((r) => r.on === 'relayed' && r.kind === 'user')).toEqual([
+        { on: 'relayed', kind: 'user', name: 'alice', envelope: toUser, origin: 'a', filter: { roles: ['client'] } },
       ]);
     });
 
@@ -165,13 +184,15 @@ export function brokerContract(name: string, newCluster: NewCluster): void {
       const channels = Array.from({ length: 20 }, (_, i) => `g${i}`);
       await Promise.all(channels.map((g) => b.broker.subscribe('group', g)));
       for (const g of channels) a.broker.publish('group', g, dataUpdate(g, g));
-      for (const g of channels) expect(await b.inbox.before(relayedWith(g))).toEqual([]);
-      // Subscribing again to a channel already held resolves too, and delivery goes on once, not twice.
+      // Each channel's one message, in whatever order the channels come (a Redis Cluster carries them on three shards).
+      const payloadOf = (r: Received) => (r.on === 'relayed' ? (JSON.parse(r.envelope.frame) as { data: { payload: unknown } }).data.payload : r.message);
+      expect((await b.inbox.count(channels.length)).map(payloadOf).sort()).toEqual([...channels].sort());
+      // Subscribing again to a channel already held resolves too, and delivery goes on once, not twice: a second copy
+      // would come before the sentinel sent after it on the same channel.
       await b.broker.subscribe('group', 'g0');
       a.broker.publish('group', 'g0', dataUpdate('g0', 'once'));
-      a.broker.publish('group', 'g1', dataUpdate('g1', 'sentinel'));
-      expect(await b.inbox.before(relayedWith('once'))).toEqual([]);
-      expect(await b.inbox.before(relayedWith('sentinel'))).toEqual([]);
+      a.broker.publish('group', 'g0', dataUpdate('g0', 'sentinel'));
+      expect((await b.inbox.until(relayedWith('sentinel'))).map(payloadOf)).toEqual(['once', 'sentinel']);
     });
 
     it('sends a control message to the addressed instance only, with the sender as from, and resolves true', async () => {
@@ -209,7 +230,7 @@ export function brokerContract(name: string, newCluster: NewCluster): void {
       expect(await a.inbox.before(control('a: sentinel'))).toEqual([]);
     });
 
-    it("puts the mark after what reached the sender before the message was sent: a third party's earlier publish comes first", async () => {
+    it.skipIf(options.singleOrder === false)("puts the mark after what reached the sender before the message was sent: a third party's earlier publish comes first", async () => {
       // The sender's link is slow: when b has read the publish, a's copy is still on its way, and a mark handed over
       // locally at once would overtake it.
       const [a, b, c] = await boot(['a', 'b', 'c'], ['a']);

@@ -1,16 +1,21 @@
 // RedisBroker: pub/sub between instances through Redis. A dedicated subscriber connection holds exactly the
-// channels local connections need, re-subscribing all of them whenever the connection comes back.
+// channels local connections need, re-subscribing all of them whenever the connection comes back. On a Redis Cluster
+// the same channels are sharded (SPUBLISH/SSUBSCRIBE): a message costs work only on the shard that owns its channel.
 import type { RedisTarget } from '../config';
 import type { Logger } from '../utils/logger';
-import { createRedis, closeRedis, isCluster, isReady, type RedisClient } from '../redis/connection';
+import { createRedis, closeRedis, isCluster, isReady, type Cluster, type RedisClient } from '../redis/connection';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 import type { Filter } from '../types/filter';
 import type { Relayed } from '../types/signals';
 import { decodeMessage, decodeRelayed, encodeMessage, channelName, parseChannel } from './wire';
 
-/** Each instance's control channel: messages addressed to it (session handoffs). */
+/**
+ * Each instance's control channel: messages addressed to it (session handoffs). On a cluster the `{control}` hash tag
+ * puts all of them in one slot, so one shard orders a message and its mark (one MULTI) and one master lists the peers;
+ * one redis-server keeps the former name, which the instances of a rolling upgrade share.
+ */
 const CONTROL_PREFIX = 'rt:control:';
-const controlChannel = (instanceId: string) => `${CONTROL_PREFIX}${instanceId}`;
+const SHARDED_CONTROL_PREFIX = 'rt:{control}:';
 
 const LOG_INTERVAL_MS = 10_000;
 
@@ -22,6 +27,14 @@ export class RedisBroker implements Broker {
   private handlers: BrokerHandlers | null = null;
   private control: ControlHandlers | null = null;
   private readonly ownControl: string;
+  /** On a cluster: SPUBLISH/SSUBSCRIBE, `smessage`, control channels in the `{control}` slot. */
+  private readonly sharded: boolean;
+  private readonly controlPrefix: string;
+  /**
+   * Cluster only: wanted channels no SSUBSCRIBE has reached ioredis's subscriber group for (asked while down, or failed).
+   * The group re-subscribes what it holds by itself after a failover or slot move; these are ours to ask again on 'ready'.
+   */
+  private readonly unconfirmed = new Set<string>();
   private droppedCount = 0;
   private lastDropLogAt = 0;
   private invalidCount = 0;
@@ -33,11 +46,34 @@ export class RedisBroker implements Broker {
     target: RedisTarget,
     private readonly log: Logger,
   ) {
-    this.ownControl = controlChannel(instanceId);
-    this.singleOrder = !isCluster(pub);
-    this.sub = createRedis(target, `gateway-strategy:${instanceId}:sub`, log);
+    this.sharded = isCluster(pub);
+    this.singleOrder = !this.sharded;
+    this.controlPrefix = this.sharded ? SHARDED_CONTROL_PREFIX : CONTROL_PREFIX;
+    this.ownControl = this.controlChannel(instanceId);
+    this.sub = createRedis(target, `gateway-strategy:${instanceId}:sub`, log, { shardedSubscribers: this.sharded });
     this.sub.on('ready', () => this.resubscribe());
-    this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    this.sub.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => this.onMessage(channel, message));
+  }
+
+  private controlChannel(instanceId: string): string {
+    return `${this.controlPrefix}${instanceId}`;
+  }
+
+  /** PUBLISH, or SPUBLISH on a cluster (routed to the master of the channel's slot). */
+  private send(channel: string, message: string): Promise<unknown> {
+    return this.sharded ? this.pub.spublish(channel, message) : this.pub.publish(channel, message);
+  }
+
+  /** SUBSCRIBE, or SSUBSCRIBE on a cluster; resolves once Redis confirmed it. */
+  private listen(channel: string): Promise<void> {
+    const confirmed = this.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel);
+    return confirmed.then(
+      () => void this.unconfirmed.delete(channel),
+      (err: Error) => {
+        if (this.sharded && this.wanted.has(channel)) this.unconfirmed.add(channel);
+        this.log.warn({ channel, err: err.message }, 'subscribe failed; retried on reconnect');
+      },
+    );
   }
 
   get dropped(): number {
@@ -55,14 +91,16 @@ export class RedisBroker implements Broker {
   async listenControl(handlers: ControlHandlers): Promise<void> {
     this.control = handlers;
     this.wanted.set(this.ownControl, Promise.resolve());
-    if (!isReady(this.sub)) return;
-    await this.sub.subscribe(this.ownControl).catch((err: Error) => this.log.warn({ err: err.message }, 'control subscribe failed'));
+    if (!isReady(this.sub)) return void (this.sharded && this.unconfirmed.add(this.ownControl));
+    await this.listen(this.ownControl);
   }
 
   /**
    * PUBLISH answers how many subscribers heard it: 0 on an instance's own channel means it is gone. A mark goes in the
    * same MULTI as the message (ioredis writes it in the call, before any later publish on this connection), so Redis
-   * puts both at one point of its single order of messages, the order every subscriber connection reads in.
+   * puts both at one point of its single order of messages, the order every subscriber connection reads in. On a
+   * cluster both are in the `{control}` slot: that shard orders them among control messages, but envelopes travel on
+   * other shards, and no order holds across shards.
    */
   async sendControl(to: string, message: string, mark?: string): Promise<boolean> {
     if (!isReady(this.pub)) {
@@ -70,9 +108,12 @@ export class RedisBroker implements Broker {
       return false;
     }
     const encoded = encodeMessage(this.instanceId, message);
+    const channel = this.controlChannel(to);
     try {
-      if (mark === undefined) return (await this.pub.publish(controlChannel(to), encoded)) > 0;
-      const [sent] = (await this.pub.multi().publish(controlChannel(to), encoded).publish(this.ownControl, encodeMessage(this.instanceId, mark)).exec()) ?? [];
+      if (mark === undefined) return Number(await this.send(channel, encoded)) > 0;
+      const markEncoded = encodeMessage(this.instanceId, mark);
+      const multi = this.sharded ? this.pub.multi().spublish(channel, encoded).spublish(this.ownControl, markEncoded) : this.pub.multi().publish(channel, encoded).publish(this.ownControl, markEncoded);
+      const [sent] = (await multi.exec()) ?? [];
       return sent?.[0] === null && Number(sent[1]) > 0;
     } catch {
       this.drop();
@@ -82,25 +123,26 @@ export class RedisBroker implements Broker {
 
   async peers(): Promise<string[]> {
     if (!isReady(this.pub)) return [];
-    const channels = await this.pub.pubsub('CHANNELS', `${CONTROL_PREFIX}*`).catch(() => [] as unknown[]);
-    return (channels as string[]).map((c) => c.slice(CONTROL_PREFIX.length)).filter((id) => id !== this.instanceId);
+    const channels = this.sharded ? await shardChannels(this.pub as Cluster, `${SHARDED_CONTROL_PREFIX}*`) : ((await this.pub.pubsub('CHANNELS', `${CONTROL_PREFIX}*`).catch(() => [])) as string[]);
+    return channels.map((c) => c.slice(this.controlPrefix.length)).filter((id) => id !== this.instanceId);
   }
 
   publish(kind: ChannelKind, name: string, envelope: Relayed, filter?: Filter): void {
     if (!isReady(this.pub)) return this.drop();
-    this.pub.publish(channelName(kind, name), encodeMessage(this.instanceId, envelope.frame, filter)).catch(() => this.drop());
+    this.send(channelName(kind, name), encodeMessage(this.instanceId, envelope.frame, filter)).catch(() => this.drop());
   }
 
   subscribe(kind: ChannelKind, name: string): Promise<void> {
     const channel = channelName(kind, name);
     let pending = this.wanted.get(channel);
     if (!pending) {
-      pending = isReady(this.sub)
-        ? this.sub.subscribe(channel).then(
-            () => undefined,
-            (err: Error) => this.log.warn({ channel, err: err.message }, 'subscribe failed; retried on reconnect'),
-          )
-        : Promise.resolve();
+      // Set before listen() runs: a failure it reports finds the channel wanted.
+      this.wanted.set(channel, Promise.resolve());
+      if (isReady(this.sub)) pending = this.listen(channel);
+      else {
+        pending = Promise.resolve();
+        if (this.sharded) this.unconfirmed.add(channel);
+      }
       this.wanted.set(channel, pending);
     }
     return pending;
@@ -109,16 +151,32 @@ export class RedisBroker implements Broker {
   unsubscribe(kind: ChannelKind, name: string): void {
     const channel = channelName(kind, name);
     if (!this.wanted.delete(channel)) return;
-    if (isReady(this.sub)) this.sub.unsubscribe(channel).catch(() => undefined);
+    this.unconfirmed.delete(channel);
+    if (isReady(this.sub)) (this.sharded ? this.sub.sunsubscribe(channel) : this.sub.unsubscribe(channel)).catch(() => undefined);
   }
 
   async stop(): Promise<void> {
     this.handlers = null;
     this.control = null;
+    // A cluster's quit drops its sharded subscriber connections without waiting for them to close: leave the control
+    // channel first, so that once stop() resolved this instance is nobody's peer and its sendControl answers false.
+    if (this.sharded && this.wanted.has(this.ownControl) && isReady(this.sub)) {
+      await this.sub.sunsubscribe(this.ownControl).catch(() => undefined);
+    }
     await closeRedis(this.sub);
   }
 
+  /**
+   * One redis-server forgets every subscription with the connection: all of them again. On a cluster, ioredis's
+   * subscriber group (one connection per master) keeps the channels it was given and SSUBSCRIBEs them again itself on
+   * a new master, after a slot move and after a reconnect (it does so explicitly, so `autoResubscribe: false` does not
+   * stop it): only what never reached it is asked here. Asking the rest again would list them twice in the group.
+   */
   private resubscribe(): void {
+    if (this.sharded) {
+      for (const channel of this.unconfirmed) void this.listen(channel);
+      return;
+    }
     if (this.wanted.size === 0) return;
     this.sub.subscribe(...this.wanted.keys()).catch((err: Error) => this.log.warn({ err: err.message }, 'resubscribe failed'));
   }
@@ -154,4 +212,14 @@ export class RedisBroker implements Broker {
       this.log.warn({ dropped: this.droppedCount }, 'redis down: cross-instance messages dropped');
     }
   }
+}
+
+/**
+ * The shard channels matching `pattern` on every node, unioned (each lists only its own clients' subscriptions). Every
+ * node, not only the masters this client knows: its slot map may be seconds behind a failover (a connection that only
+ * asks this learns of none), and the promoted replica is in the pool already.
+ */
+async function shardChannels(cluster: Cluster, pattern: string): Promise<string[]> {
+  const lists = await Promise.all(cluster.nodes('all').map((node) => node.pubsub('SHARDCHANNELS', pattern).catch(() => [])));
+  return [...new Set((lists as string[][]).flat())];
 }
