@@ -10,7 +10,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { channelName, encodeMessage } from '../src/broker/wire';
-import { integerOption, listOption, parseCommandLine, positiveOption, run } from '../src/cli/args';
+import { describeError, integerOption, listOption, parseCommandLine, positiveOption, run } from '../src/cli/args';
 import { serializeEnvelope } from '../src/types/envelope';
 import { cpuSeconds } from './proc';
 import { redisBinariesMissing, startRedisCluster, startRedisServer, type BenchCluster } from './redisCluster';
@@ -301,6 +301,29 @@ function pump(setup: Setup, pub: Redis | Cluster, p: number, channels: string[],
   });
 }
 
+/**
+ * The cluster modes on one cluster: the two pub/sub kinds compared on the same processes, one after the other. A
+ * cluster that cannot start (ports, redis-cli) leaves them skipped with the reason; the single mode stands.
+ */
+async function clusterModes(clustered: Mode[], opts: RedisBenchOptions, groups: string[]): Promise<ModeResult[]> {
+  let cluster: BenchCluster;
+  try {
+    cluster = await startRedisCluster();
+  } catch (err) {
+    return clustered.map((mode) => ({ mode, skipped: `the cluster did not start: ${describeError(err)}`, phases: [] }));
+  }
+  try {
+    const results: ModeResult[] = [];
+    for (const mode of clustered) {
+      const setup = await clusterSetup(cluster, mode === 'sharded', groups.map((g) => channelName('group', g)));
+      results.push({ mode, ...(await measureMode(mode, setup, opts, groups)) });
+    }
+    return results;
+  } finally {
+    await cluster.stop();
+  }
+}
+
 const round = (n: number, digits: number) => Number(n.toFixed(digits));
 
 export async function runRedisBench(opts: RedisBenchOptions): Promise<RedisBenchResult> {
@@ -320,18 +343,7 @@ export async function runRedisBench(opts: RedisBenchOptions): Promise<RedisBench
         await server.stop();
       }
     }
-    if (clustered.length > 0) {
-      // One cluster for both: the two pub/sub kinds are compared on the same processes, one after the other.
-      const cluster = await startRedisCluster();
-      try {
-        for (const mode of clustered) {
-          const setup = await clusterSetup(cluster, mode === 'sharded', groups.map((g) => channelName('group', g)));
-          modes.push({ mode, ...(await measureMode(mode, setup, opts, groups)) });
-        }
-      } finally {
-        await cluster.stop();
-      }
-    }
+    if (clustered.length > 0) modes.push(...(await clusterModes(clustered, opts, groups)));
   }
   for (const m of modes) if (m.skipped) console.error(`bench:redis: ${m.mode} skipped: ${m.skipped}`);
   const { outDir, ...options } = opts;
