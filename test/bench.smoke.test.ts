@@ -1,4 +1,5 @@
-// A tiny run of `yarn bench` through the real harness (pinned processes, lean subscribers, the ws baseline, Socket.IO,
+// A tiny run of `yarn bench` and of `yarn bench:redis` (one redis-server, then a six-node cluster with classic and with
+// sharded pub/sub) through the real harness (pinned processes, lean subscribers, the ws baseline, Socket.IO,
 // uWebSockets.js where its binary loads, the gateway, Redis):
 // it proves the benchmark works and that without --write-docs it leaves tracked files alone; the figures themselves
 // are not asserted (benchmarks are not tests).
@@ -6,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MODES, runRedisBench } from '../bench/redisCapacity';
 import { runBench } from '../bench/run';
 import { tempDir } from './helpers/children';
 import { hasRedis } from './helpers/redis';
@@ -61,4 +63,39 @@ describe('yarn bench (smoke)', () => {
     expect(readdirSync(outDir)).toEqual([result.file.slice(outDir.length + 1)]);
     expect((JSON.parse(readFileSync(result.file, 'utf8')) as { fanout: unknown }).fanout).toEqual(result.fanout);
   }, 300_000);
+});
+
+describe('yarn bench:redis (smoke)', () => {
+  it('runs the same load through one redis-server, the cluster with classic pub/sub and with sharded pub/sub, delivers everything, and writes its JSON', async () => {
+    const outDir = tempDir('gw-bench-redis-out-');
+    const result = await runRedisBench({ seconds: 0.5, instances: 2, publishers: 1, groups: 30, rates: [400], modes: [...MODES], outDir });
+    expect(result.modes.map((m) => m.mode)).toEqual(['single', 'classic', 'sharded']);
+    if (!hasRedis) {
+      for (const m of result.modes) expect(m.skipped).toMatch(/not installed/);
+      return;
+    }
+    for (const m of result.modes) {
+      expect(m.skipped).toBeUndefined();
+      // Every published message reached both instances, at the fixed rate and at the publishers' fastest.
+      expect(m.phases.map((p) => [p.phase, p.offeredPerSec, p.published > 0, p.deliveredFraction])).toEqual([
+        ['fixed', 400, true, 1],
+        ['max', null, true, 1],
+      ]);
+      const cluster = m.mode !== 'single';
+      for (const p of m.phases) {
+        // Six processes (three masters, three replicas) read for the cluster, one for the single server.
+        expect(p.nodes.map((n) => n.role)).toEqual(cluster ? ['master', 'master', 'master', 'replica', 'replica', 'replica'] : ['single']);
+        expect(p.redisCpuPerMillion).toBeGreaterThanOrEqual(p.redisCpuPerMillionAboveIdle);
+        if (!cluster) {
+          expect(p.shards).toBeUndefined();
+          continue;
+        }
+        // Each shard is one master, and every channel belongs to exactly one of them.
+        expect(p.shards!.map((s) => s.master)).toEqual(p.nodes.slice(0, 3).map((n) => n.port));
+        expect(p.shards!.reduce((sum, s) => sum + s.channels, 0)).toBeCloseTo(1, 2);
+      }
+    }
+    expect(readdirSync(outDir)).toEqual([result.file.slice(outDir.length + 1)]);
+    expect((JSON.parse(readFileSync(result.file, 'utf8')) as { modes: unknown }).modes).toEqual(result.modes);
+  }, 60_000);
 });

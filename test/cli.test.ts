@@ -160,6 +160,8 @@ describe.concurrent('every CLI', { timeout: TEST_TIMEOUT_MS }, () => {
     ['emit', ['--user', 'alice', '--payload', '1', '--except-user', 'bob', '--except-user', 'bob'], /--except-user: "bob" is listed twice$/],
     ['bench', ['--seconds', 'abc'], /--seconds must be a number greater than 0 \(got "abc"\)/],
     ['bench:redis', ['--seconds', '5', '--instances'], /option --instances needs a value/],
+    ['bench:redis', ['--modes', 'single,bogus'], /--modes: "bogus" is not one of single, classic, sharded$/],
+    ['bench:redis', ['--rates', '5000,fast'], /--rates must be a whole number from 1 to 10000000 \(got "fast"\)$/],
     ['bench:profile', [], /missing the .cpuprofile file/],
   ];
   for (const [name, args, message] of badValues) {

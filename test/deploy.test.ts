@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { isMap, parse, parseDocument } from 'yaml';
 import { loadConfig } from '../src/config';
 
 const root = join(__dirname, '..');
@@ -22,8 +22,9 @@ interface Service {
   healthcheck?: { test: string[] };
   restart?: string;
   stop_grace_period?: string;
-  networks?: string[];
+  networks?: string[] | Record<string, { ipv4_address?: string }>;
   container_name?: string;
+  profiles?: string[];
 }
 
 const compose = parse(read('docker-compose.yml')) as {
@@ -93,6 +94,75 @@ describe('docker-compose.yml', () => {
   it('does not publish the internal port (/metrics, the server API)', () => {
     expect(gateway!.environment!.GW_INTERNAL_PORT).toBe('9464');
     expect(JSON.stringify(compose.services)).not.toContain('9464:');
+  });
+});
+
+// docker-compose.cluster.yml is used on top of docker-compose.yml; Compose merges mappings key by key, and `!override`
+// replaces one whole. (No Docker Compose here: the client has no compose plugin, so `docker compose config` cannot
+// check the merge; these tests apply the two rules the override relies on.)
+describe('docker-compose.cluster.yml', () => {
+  const text = read('docker-compose.cluster.yml');
+  const overrideTag = { tag: '!override', collection: 'map' as const, resolve: (map: unknown) => map };
+  const override = parse(text, { merge: true, customTags: [overrideTag] }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+  const nodeNames = ['redis-1', 'redis-2', 'redis-3', 'redis-4', 'redis-5', 'redis-6'];
+  const nodes = nodeNames.map((name) => [name, override.services[name]!] as const);
+  const init = override.services['redis-init']!;
+  const gatewayEnv = { ...compose.services.gateway!.environment, ...override.services.gateway!.environment };
+
+  it('adds six redis 7 nodes and a one-shot init, and keeps the single redis out of the way (a profile)', () => {
+    expect(Object.keys(override.services).sort()).toEqual(['gateway', 'redis', ...nodeNames, 'redis-init'].sort());
+    expect(override.services.redis).toEqual({ profiles: ['single-redis'] });
+    for (const [, node] of nodes) {
+      expect(node.image).toMatch(/^redis:7/);
+      expect(node.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
+      expect(node.restart).toBe('unless-stopped');
+    }
+  });
+
+  it('runs every node in cluster mode, announced by its compose hostname, on its own volume and a fixed address in gateway_net', () => {
+    const subnet = compose.networks.gateway_net!.ipam.config[0]!.subnet.replace(/\.0\/24$/, '.');
+    const addresses = new Set<string>();
+    for (const [name, node] of nodes) {
+      const args = node.command!.join(' ');
+      expect(node.command![0]).toBe('redis-server');
+      for (const arg of ['--cluster-enabled yes', '--cluster-config-file nodes.conf', '--appendonly yes', `--cluster-announce-hostname ${name}`, '--cluster-preferred-endpoint-type hostname']) {
+        expect(args).toContain(arg);
+      }
+      expect(node.volumes).toEqual([`${name.replace('-', '_')}:/data`]);
+      expect(override.volumes).toHaveProperty(name.replace('-', '_'));
+      const address = (node.networks as Record<string, { ipv4_address: string }>).gateway_net!.ipv4_address;
+      expect(address.startsWith(subnet)).toBe(true);
+      addresses.add(address);
+    }
+    expect(addresses.size).toBe(6);
+  });
+
+  it('creates the cluster once (three masters, a replica each) after every node is healthy, then waits for cluster_state:ok', () => {
+    const script = init.command!.join(' ');
+    expect(init.image).toMatch(/^redis:7/);
+    expect(script).toContain(`redis-cli --cluster create ${nodeNames.map((n) => `${n}:6379`).join(' ')} --cluster-replicas 1 --cluster-yes`);
+    // Idempotent: a cluster that already knows its six nodes is not created again.
+    expect(script).toMatch(/if redis-cli -h redis-1 cluster info \| grep -q '\^cluster_known_nodes:6'; then[\s\S]*else[\s\S]*--cluster create[\s\S]*fi/);
+    expect(script).toContain("until redis-cli -h redis-1 cluster info | grep -q '^cluster_state:ok'");
+    // No `$` for Compose to interpolate.
+    expect(script).not.toContain('$');
+    expect(init.depends_on).toEqual(Object.fromEntries(nodeNames.map((n) => [n, { condition: 'service_healthy' }])));
+    expect(init.restart).toBe('no');
+    expect(init.networks).toEqual(['gateway_net']);
+  });
+
+  it('points the gateway at the cluster only: GW_REDIS_CLUSTER_NODES set, GW_REDIS_URL empty (unset), and the config accepts it', () => {
+    expect(gatewayEnv.GW_REDIS_URL).toBe('');
+    expect(gatewayEnv.GW_REDIS_CLUSTER_NODES).toBe(nodeNames.map((n) => `${n}:6379`).join(','));
+    const config = loadConfig({ ...gatewayEnv, GW_JWT_SECRET: 'x'.repeat(40) });
+    expect(config.redis).toEqual({ nodes: nodeNames.map((host) => ({ host, port: 6379 })) });
+  });
+
+  it('starts the gateway once the cluster is made, no longer waiting for the single redis (depends_on replaced, not merged)', () => {
+    expect(override.services.gateway!.depends_on).toEqual({ 'redis-init': { condition: 'service_completed_successfully' } });
+    const gateway = parseDocument(text, { customTags: [overrideTag] }).getIn(['services', 'gateway']);
+    const dependsOn = isMap(gateway) ? gateway.get('depends_on', true) : undefined;
+    expect(isMap(dependsOn) && dependsOn.tag).toBe('!override');
   });
 });
 
