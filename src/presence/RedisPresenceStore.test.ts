@@ -64,7 +64,7 @@ describe.skipIf(!hasRedis)('redis', () => {
       await Promise.all(sessions.slice(round * 5, round * 5 + 5).map(([userId, sessionId]) => store.connect(userId, sessionId, 100)));
     }
     // The reconcile of a start is over once the store's own liveness key is written and one more command has answered.
-    await vi.waitFor(async () => expect(await admin.exists('rt:instance:racing')).toBe(1));
+    await vi.waitFor(async () => expect(await admin.exists('rt:{i:racing}')).toBe(1));
     await connection.ping();
     const owners = await Promise.all(sessions.map(([userId, sessionId]) => store.owner(userId, sessionId)));
     expect(owners.filter((o) => o !== 'racing')).toEqual([]);
