@@ -688,14 +688,17 @@ export class RedisPresenceStore implements PresenceStore {
       if (won !== 'OK') continue;
       this.log.warn({ instance: other }, 'instance gone; ending its orphaned sessions');
       await this.reap(other);
-      // The instance's own keys share its slot: one DEL.
-      await this.redis.del(keys.index(other), keys.dead(other), keys.reap(other));
     }
   }
 
-  /** Removes every entry a dead instance held (walking its index), announcing DOWN transitions; then it is forgotten. */
+  /**
+   * Removes every entry a dead instance held (walking its index), announcing DOWN transitions; then it is forgotten:
+   * its own keys first (one slot, one DEL), the instance set last, so a reaper that dies midway leaves the instance
+   * listed and the next one finishes the job (finding nothing left to remove).
+   */
   private async reap(instance: string): Promise<void> {
     for (const [entry, tag] of (await this.heldBy(instance)).entries) await this.remove(instance, tag, entry, 'instance-lost');
+    await this.redis.del(keys.index(instance), keys.dead(instance), keys.reap(instance));
     await this.redis.srem(keys.instances, instance);
   }
 
