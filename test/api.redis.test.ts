@@ -122,7 +122,7 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     const sentinel = bob.before((e) => e.type === 'data_update');
     await apiClient(b).ok('publish', { group: 'g', payload: 'sentinel' });
     expect((await sentinel).filter((e) => e.type === 'presence_update')).toEqual([]);
-    expect(await redis.admin.smembers('rt:conns:alice')).toEqual([]);
+    expect(await redis.admin.smembers('rt:{u:alice}:conns')).toEqual([]);
     for (const gw of [a, b]) {
       for (const { ready } of [onA, onB]) {
         const back = await gw.connect();
@@ -191,7 +191,7 @@ describe.skipIf(!hasRedis)('server API across instances on Redis', () => {
     // Directory entries of an instance nobody listens for (gone) and of one that listens but never answers (silent).
     const silent = redis.server.client();
     await silent.subscribe('rt:control:api-silent');
-    await redis.admin.sadd('rt:conns:alice', 'api-gone|s-gone', 'api-silent|s-silent');
+    await redis.admin.sadd('rt:{u:alice}:conns', 'api-gone|s-gone', 'api-silent|s-silent');
     const started = Date.now();
     const data = (await apiClient(a).ok('user', { user: 'alice' })) as { sessions: unknown[] };
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);

@@ -125,8 +125,8 @@ describe.skipIf(!hasRedis)('redis scale-out', () => {
     expect(reply.data).toMatchObject({ resumed: false });
     expect(elapsed).toBeLessThan(500);
     // The dead instance is still in the directory and its liveness key (15 s by default) has not expired.
-    expect(await redis.client().exists('rt:instance:crashes')).toBe(1);
-    expect(await redis.client().smembers('rt:conns:alice')).toContain(`crashes|${ready.sessionId}`);
+    expect(await redis.client().exists('rt:{i:crashes}')).toBe(1);
+    expect(await redis.client().smembers('rt:{u:alice}:conns')).toContain(`crashes|${ready.sessionId}`);
   });
 
   it('a graceful stop hands its sessions to a survivor: users stay UP until the orphan TTL there, then DOWN once, and nothing is left of the stopped instance', async () => {

@@ -3,8 +3,11 @@
 import { isReady, type RedisClient } from '../redis/connection';
 import type { GroupName, UserId } from '../types/domain';
 
-/** The window's key; group and kind cannot contain "|", so the user id comes last. */
-const signalKey = (group: GroupName, kind: string, userId: UserId) => `rt:sig:${group}|${kind}|${userId}`;
+/**
+ * The window's key, in its group's hash slot on a Redis Cluster (the `{g:…}` tag the group's presence keys carry);
+ * group and kind cannot contain "|", so the user id comes last.
+ */
+const signalKey = (group: GroupName, kind: string, userId: UserId) => `rt:{g:${group}}:sig:${kind}|${userId}`;
 
 export interface Deduper {
   /** True when this signal is the first of its (group, kind, user) within `windowMs`. */

@@ -107,14 +107,14 @@ class FakeHost implements HandoffHost {
     return this.directory.ownerOf(userId, sessionId);
   }
 
-  async lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
+  async lease(_userId: UserId, sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
     if ((this.directory.leases.get(sessionId)?.until ?? 0) > now) return false;
     this.directory.leases.set(sessionId, { lease, until: now + ttlMs });
     return true;
   }
 
-  async release(sessionId: SessionId, lease: string): Promise<void> {
+  async release(_userId: UserId, sessionId: SessionId, lease: string): Promise<void> {
     if (this.directory.leases.get(sessionId)?.lease === lease) this.directory.leases.delete(sessionId);
   }
 

@@ -57,8 +57,8 @@ export interface HandoffHost {
   outdated(session: Session): void;
   /** The session directory (see PresenceStore). */
   owner(userId: UserId, sessionId: SessionId): Promise<string | null>;
-  lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean>;
-  release(sessionId: SessionId, lease: string): Promise<void>;
+  lease(userId: UserId, sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean>;
+  release(userId: UserId, sessionId: SessionId, lease: string): Promise<void>;
   revoke(userId: UserId, sessionId: SessionId, lease: string): Promise<boolean | null>;
 }
 
@@ -263,7 +263,7 @@ export class Handoff implements ControlReceiver {
 
   private async arrive(owner: string, id: string, sessionId: SessionId, userId: UserId, offer: HandoffOffer, lastSeq: number | null): Promise<Session | null> {
     // An instance shutting down takes no session (it would not be handed over again); the owner keeps it.
-    if (!this.host.accepting || !(await this.host.lease(sessionId, id, this.timeoutMs * 4))) {
+    if (!this.host.accepting || !(await this.host.lease(userId, sessionId, id, this.timeoutMs * 4))) {
       void this.send(owner, { op: 'done', id, sessionId, userId, moved: false });
       return null;
     }
@@ -277,7 +277,7 @@ export class Handoff implements ControlReceiver {
     const moved = ok && (await this.host.adopt(session, owner, id));
     if (!moved) {
       this.host.abandon(session);
-      void this.host.release(sessionId, id);
+      void this.host.release(userId, sessionId, id);
     }
     void this.send(owner, { op: 'done', id, sessionId, userId, moved });
     this.metrics.handoffs.inc({ direction: 'in', result: moved ? 'moved' : 'failed' });

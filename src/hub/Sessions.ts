@@ -280,12 +280,12 @@ export class Sessions implements HandoffHost {
     return this.options.presence.owner(userId, sessionId);
   }
 
-  lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
-    return this.options.presence.lease(sessionId, lease, ttlMs);
+  lease(userId: UserId, sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
+    return this.options.presence.lease(userId, sessionId, lease, ttlMs);
   }
 
-  release(sessionId: SessionId, lease: string): Promise<void> {
-    return this.options.presence.release(sessionId, lease);
+  release(userId: UserId, sessionId: SessionId, lease: string): Promise<void> {
+    return this.options.presence.release(userId, sessionId, lease);
   }
 
   revoke(userId: UserId, sessionId: SessionId, lease: string): Promise<boolean | null> {

@@ -72,14 +72,14 @@ export class MemoryPresenceStore implements PresenceStore {
     return true;
   }
 
-  async lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
+  async lease(_userId: UserId, sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
     if ((this.state.leases.get(sessionId)?.until ?? 0) > now) return false;
     this.state.leases.set(sessionId, { lease, until: now + ttlMs });
     return true;
   }
 
-  async release(sessionId: SessionId, lease: string): Promise<void> {
+  async release(_userId: UserId, sessionId: SessionId, lease: string): Promise<void> {
     if (this.state.leases.get(sessionId)?.lease === lease) this.state.leases.delete(sessionId);
   }
 

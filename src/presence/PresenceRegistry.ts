@@ -148,6 +148,11 @@ export class PresenceRegistry {
     }
   }
 
+  /** Whether any session is in the group. */
+  hasGroup(group: GroupName): boolean {
+    return this.groups.has(group);
+  }
+
   get groupCount(): number {
     return this.groups.size;
   }

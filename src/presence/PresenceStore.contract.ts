@@ -146,7 +146,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
         ]);
       }
       // A session that moved is listed with its new instance; one that ended is not listed.
-      expect(await b.lease('s1', 'L', 10_000)).toBe(true);
+      expect(await b.lease('alice', 's1', 'L', 10_000)).toBe(true);
       expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 1 }, [], 'L')).toBe(true);
       await b.disconnect('alice', 's2');
       expect(await a.sessionsOf('alice')).toEqual([{ sessionId: 's1', instanceId: 'b' }]);
@@ -155,25 +155,25 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
 
     it('grants a lease to one claimer at a time, until it expires', async () => {
       const [a, b] = await cluster('a', 'b');
-      expect(await a.lease('s1', 'lease-a', 300)).toBe(true);
-      expect(await b.lease('s1', 'lease-b', 300)).toBe(false);
-      expect(await a.lease('s1', 'lease-a2', 300)).toBe(false);
+      expect(await a.lease('alice', 's1', 'lease-a', 300)).toBe(true);
+      expect(await b.lease('alice', 's1', 'lease-b', 300)).toBe(false);
+      expect(await a.lease('alice', 's1', 'lease-a2', 300)).toBe(false);
       // Per session.
-      expect(await b.lease('s2', 'lease-b', 300)).toBe(true);
+      expect(await b.lease('alice', 's2', 'lease-b', 300)).toBe(true);
       // Once it expires, the next claimer gets it (for long enough that it cannot expire before the last check).
-      await expect.poll(() => b.lease('s1', 'lease-b', 60_000), { timeout: 5_000, interval: 25 }).toBe(true);
-      expect(await a.lease('s1', 'lease-a3', 300)).toBe(false);
+      await expect.poll(() => b.lease('alice', 's1', 'lease-b', 60_000), { timeout: 5_000, interval: 25 }).toBe(true);
+      expect(await a.lease('alice', 's1', 'lease-a3', 300)).toBe(false);
     });
 
     it('releases a lease only for its holder, and then at once', async () => {
       const [a, b] = await cluster('a', 'b');
       await a.connect('alice', 's1', 2);
-      expect(await b.lease('s1', 'L-b', 60_000)).toBe(true);
+      expect(await b.lease('alice', 's1', 'L-b', 60_000)).toBe(true);
       // Another claimer's release names another lease: the held one stays.
-      await a.release('s1', 'L-a');
-      expect(await a.lease('s1', 'L-a', 60_000)).toBe(false);
-      await b.release('s1', 'L-b');
-      expect(await a.lease('s1', 'L-a', 60_000)).toBe(true);
+      await a.release('alice', 's1', 'L-a');
+      expect(await a.lease('alice', 's1', 'L-a', 60_000)).toBe(false);
+      await b.release('alice', 's1', 'L-b');
+      expect(await a.lease('alice', 's1', 'L-a', 60_000)).toBe(true);
       expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 1 }, [], 'L-b')).toBe(false);
       expect(await b.owner('alice', 's1')).toBe('a');
     });
@@ -185,7 +185,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       await a.join(entry('g', 'alice', 's1', 100, { tab: 1 }));
       await a.join(entry('h', 'alice', 's1', 100, { tab: 1 }));
       await b.join(entry('g', 'bob', 's2', 200));
-      expect(await b.lease('s1', 'L', 60_000)).toBe(true);
+      expect(await b.lease('alice', 's1', 'L', 60_000)).toBe(true);
 
       expect(await b.transfer('a', session, ['g', 'h'], 'L')).toBe(true);
       a.handedOver('alice', 's1', ['g', 'h']);
@@ -216,7 +216,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       await a.connect('alice', 's1', 2);
       await a.join(entry('g', 'alice', 's1', 100));
       expect(await b.transfer('a', session, ['g'], 'L')).toBe(false);
-      expect(await c.lease('s1', 'L-c', 60_000)).toBe(true);
+      expect(await c.lease('alice', 's1', 'L-c', 60_000)).toBe(true);
       expect(await b.transfer('a', session, ['g'], 'L')).toBe(false);
       expect(await a.owner('alice', 's1')).toBe('a');
       // Under the held lease, from an instance that does not hold the session: nothing moves.
@@ -230,7 +230,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       const [a, b] = await cluster('a', 'b');
       const session = { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 100 };
       await a.connect('alice', 's1', 2);
-      expect(await b.lease('s1', 'L', 60_000)).toBe(true);
+      expect(await b.lease('alice', 's1', 'L', 60_000)).toBe(true);
       expect(await a.revoke('alice', 's1', 'L')).toBe(true);
       expect(await b.transfer('a', session, [], 'L')).toBe(false);
       expect(await b.owner('alice', 's1')).toBe('a');
@@ -242,7 +242,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       const [a, b] = await cluster('a', 'b');
       const session = { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 100 };
       await a.connect('alice', 's1', 2);
-      expect(await b.lease('s1', 'L-other', 60_000)).toBe(true);
+      expect(await b.lease('alice', 's1', 'L-other', 60_000)).toBe(true);
       expect(await a.revoke('alice', 's1', 'L-refused')).toBe(true);
       expect(await b.transfer('a', session, [], 'L-other')).toBe(true);
       expect(await a.owner('alice', 's1')).toBe('b');
@@ -429,7 +429,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       await b.join(entry('g', 'bob', 's2', 200));
       const before = await b.members('g', undefined, 10);
       expect(before).toMatchObject({ count: 2, version: 2 });
-      expect(await b.lease('s1', 'L', 60_000)).toBe(true);
+      expect(await b.lease('alice', 's1', 'L', 60_000)).toBe(true);
       expect(await b.transfer('a', { userId: 'alice', sessionId: 's1', meta: { tab: 1 }, availability: 'online' as const, since: 100 }, ['g'], 'L')).toBe(true);
       a.handedOver('alice', 's1', ['g']);
       expect(await a.members('g', undefined, 10)).toEqual(before);
@@ -472,7 +472,7 @@ export function presenceStoreContract(name: string, newCluster: NewPresenceClust
       const [a, b] = await cluster('a', 'b');
       const session = { userId: 'alice', sessionId: 's1', meta: {}, availability: 'online' as const, since: 100 };
       await a.connect('alice', 's1', 2);
-      expect(await b.lease('s1', 'L', 60_000)).toBe(true);
+      expect(await b.lease('alice', 's1', 'L', 60_000)).toBe(true);
       expect(await b.transfer('a', session, [], 'L')).toBe(true);
       expect(await a.revoke('alice', 's1', 'L')).toBe(false);
       expect(await a.owner('alice', 's1')).toBe('b');

@@ -109,10 +109,13 @@ export interface PresenceStore {
    * reap them). While the store is unreachable, only this instance's.
    */
   sessionsOf(userId: UserId): Promise<DirectoryEntry[]>;
-  /** A claimer's right to move the session, for `ttlMs`; false when another handoff holds it (or the store is unreachable). */
-  lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean>;
+  /**
+   * A claimer's right to move the session of `userId`, for `ttlMs`; false when another handoff holds it (or the store
+   * is unreachable). The user is named so the lease lives with the user's directory entry (one Redis Cluster slot).
+   */
+  lease(userId: UserId, sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean>;
   /** A claimer that gave up lets its lease go (only its own), so the session can be claimed again at once. */
-  release(sessionId: SessionId, lease: string): Promise<void>;
+  release(userId: UserId, sessionId: SessionId, lease: string): Promise<void>;
   /**
    * A session moves here from `fromInstance`, under `lease`: its entries (user count and each group) become this
    * instance's, with no transition and no online/offline event. Moving the user entry is atomic and is the handoff's

@@ -64,9 +64,36 @@ describe.skipIf(!hasRedis)('redis', () => {
       await Promise.all(sessions.slice(round * 5, round * 5 + 5).map(([userId, sessionId]) => store.connect(userId, sessionId, 100)));
     }
     // The reconcile of a start is over once the store's own liveness key is written and one more command has answered.
-    await vi.waitFor(async () => expect(await admin.exists('rt:instance:racing')).toBe(1));
+    await vi.waitFor(async () => expect(await admin.exists('rt:{i:racing}')).toBe(1));
     await connection.ping();
     const owners = await Promise.all(sessions.map(([userId, sessionId]) => store.owner(userId, sessionId)));
     expect(owners.filter((o) => o !== 'racing')).toEqual([]);
+  });
+
+  // The index names where an instance may hold entries (docs/scaling.md, "Redis Cluster: keys and slots"): the periodic
+  // maintenance drops the tags it no longer needs, and keeps those it still holds something under.
+  it('prunes its index of tags it no longer holds anything under, and keeps the others', async () => {
+    const connection = createRedis({ url: redis.url }, 'test:pruning', log);
+    const store = new RedisPresenceStore({ instanceId: 'pruning', redis: connection, logger: log, instanceTtlMs: 200, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
+    made.push({ store, connection });
+    await new Promise((ready) => connection.once('ready', ready));
+    await store.start({ onTransition() {}, onReconnected() {} });
+    const look = { meta: {}, availability: 'online' as const };
+    await store.connect('alice', 's1', 5);
+    await store.connect('bob', 's2', 5);
+    await store.join({ group: 'g', userId: 'alice', sessionId: 's1', ...look, since: 1 });
+    await store.join({ group: 'h', userId: 'alice', sessionId: 's1', ...look, since: 1 });
+    await store.join({ group: 'h', userId: 'bob', sessionId: 's2', ...look, since: 2 });
+    const index = async () => (await admin.smembers('rt:{i:pruning}:index')).sort();
+    expect(await index()).toEqual(['g:g', 'g:h', 'u:alice', 'u:bob']);
+    // alice leaves g and ends; bob stays in h.
+    await store.leave('g', 'alice', 's1');
+    await store.leave('h', 'alice', 's1');
+    await store.disconnect('alice', 's1');
+    await vi.waitFor(async () => expect(await index()).toEqual(['g:h', 'u:bob']), { timeout: 3_000 });
+    expect(await admin.smembers('rt:{g:h}:held:pruning')).toEqual([JSON.stringify(['g', 'h', 's2', 'bob'])]);
+    // A tag dropped comes back with the next entry under it.
+    await store.join({ group: 'g', userId: 'bob', sessionId: 's2', ...look, since: 2 });
+    expect(await index()).toEqual(['g:g', 'g:h', 'u:bob']);
   });
 });

@@ -1,12 +1,12 @@
-// RedisPresenceStore: cluster-wide presence in Redis. Lua scripts decide UP/DOWN and online/offline atomically
-// (and append online/offline to rt:events in the same step, so each is written exactly once). A liveness key per
-// instance lets survivors reap a dead instance's entries. While Redis is down the store answers from this
-// instance's own state, and re-publishes that state when Redis is back.
+// RedisPresenceStore: cluster-wide presence in Redis (one redis-server or a Redis Cluster, same keys). Lua scripts
+// decide UP/DOWN and online/offline atomically, each within one hash slot: a group's keys, or a user's. A liveness key
+// and an index of where it holds entries per instance let survivors reap a dead instance's entries. While Redis is
+// down the store answers from this instance's own state, and re-publishes that state when Redis is back.
 import { compareMembers, encodeCursor, type GroupName, type Member, type MemberCursor, type PresenceStatus, type SessionId, type UserId } from '../types/domain';
-import { isReady, type RedisClient } from '../redis/connection';
+import { isCluster, isReady, type RedisClient } from '../redis/connection';
 import type { Logger } from '../utils/logger';
 import { PresenceRegistry } from './PresenceRegistry';
-import type { DirectoryEntry, GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceHandlers, PresenceLook, PresenceStore } from './PresenceStore';
+import type { DirectoryEntry, GroupStats, MemberPage, PresenceChange, PresenceEntry, PresenceEvent, PresenceHandlers, PresenceLook, PresenceStore } from './PresenceStore';
 
 /**
  * How long an empty group's version is kept. Versions must not start again while batches numbered before the group
@@ -18,34 +18,47 @@ const VERSION_KEEP_MS = 600_000;
 const MOVE_ATTEMPTS = 3;
 const MOVE_RETRY_MS = 200;
 
-/** Every Redis key presence uses; this module is their only reader and writer. */
+/**
+ * Where an instance may hold entries: `g:<group>` (its sessions in a group) or `u:<userId>` (its connections of a
+ * user). It is also the hash tag of that group's or user's keys, so each held set lives in the slot its scripts touch.
+ */
+type Tag = `g:${GroupName}` | `u:${UserId}`;
+
+/**
+ * Every Redis key presence uses; this module is their only reader and writer. Each key carries a hash tag (`{g:…}`,
+ * `{u:…}`, `{i:…}`): on a Redis Cluster every script and MULTI stays in one slot (docs/scaling.md, "Redis Cluster:
+ * keys and slots"); on one redis-server the braces are only characters. Group names cannot hold braces; a user id that
+ * does stays in one slot all the same, since all of a user's keys share the text up to the first `}`.
+ */
 const keys = {
   /** Liveness key of one instance (PX GW_INSTANCE_TTL_MS). */
-  instance: (id: string) => `rt:instance:${id}`,
-  /** Every presence entry an instance holds, so a survivor can clean up after it. */
-  instanceEntries: (id: string) => `rt:instance:${id}:entries`,
+  instance: (id: string) => `rt:{i:${id}}`,
+  /** Set of tags where the instance may hold entries: a survivor walks it to clean up after the instance. */
+  index: (id: string) => `rt:{i:${id}}:index`,
+  /** Set when survivors first saw an instance dead: its sessions count as orphaned from then. */
+  dead: (id: string) => `rt:{i:${id}}:dead`,
+  /** Lock taken by the survivor that reaps a dead instance. */
+  reap: (id: string) => `rt:{i:${id}}:reap`,
   /** Set of instance ids that registered. */
   instances: 'rt:instances',
-  /** Lock taken by the survivor that reaps a dead instance. */
-  reap: (id: string) => `rt:reap:${id}`,
-  /** Set when survivors first saw an instance dead: its sessions count as orphaned from then. */
-  dead: (id: string) => `rt:dead:${id}`,
   /** Hash: "instance|session" → member JSON (memberJson), for one group. */
-  presence: (group: GroupName) => `rt:presence:${group}`,
+  presence: (group: GroupName) => `rt:{g:${group}}:presence`,
   /** Set of one user's "instance|session" entries in one group. */
-  presenceUser: (group: GroupName, userId: UserId) => `rt:presence:${group}|${userId}`,
+  presenceUser: (group: GroupName, userId: UserId) => `rt:{g:${group}}:user:${userId}`,
   /** Sorted set: the group's member list, each listed user scored by the `since` of their leading entry (ties: by user id). */
-  order: (group: GroupName) => `rt:presence:${group}#order`,
+  order: (group: GroupName) => `rt:{g:${group}}:order`,
   /** Hash: userId → member JSON of their leading entry, for one group; its length is the group's (listed) user count. */
-  listed: (group: GroupName) => `rt:presence:${group}#users`,
+  listed: (group: GroupName) => `rt:{g:${group}}:users`,
   /** The group's transition counter (PresenceChange.version); expires VERSION_KEEP_MS after the group emptied. */
-  version: (group: GroupName) => `rt:presence:${group}#version`,
+  version: (group: GroupName) => `rt:{g:${group}}:version`,
   /** Set of one user's "instance|session" entries anywhere in the cluster: the per-user count, and the session directory. */
-  userConnections: (userId: UserId) => `rt:conns:${userId}`,
+  userConnections: (userId: UserId) => `rt:{u:${userId}}:conns`,
+  /** The lease of the handoff moving a session of the user (see PresenceStore.lease), in the user's slot. */
+  lease: (userId: UserId, sessionId: SessionId) => `rt:{u:${userId}}:lease:${sessionId}`,
+  /** The entries (held JSON) `instance` holds under `tag`: its sessions in the group, or its connections of the user. */
+  held: (tag: Tag, instance: string) => `rt:{${tag}}:held:${instance}`,
   /** Online/offline events for backends. */
   events: 'rt:events',
-  /** The lease of the handoff moving a session (see PresenceStore.lease). */
-  lease: (sessionId: SessionId) => `rt:lease:${sessionId}`,
 } as const;
 
 /**
@@ -90,7 +103,7 @@ local function relist(presence, userSet, order, listed, version, userId, keepMs)
 end
 `;
 
-/** KEYS: presence hash, user's set in the group, instance entries, order, listed, version. ARGV: field, member JSON, entry, userId, version keep (ms). */
+/** KEYS: presence hash, user's set in the group, the instance's held set in the group, order, listed, version. ARGV: field, member JSON, entry, userId, version keep (ms). */
 const JOIN = `${RELIST}
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
@@ -131,28 +144,38 @@ if #ids > 0 then
 end
 return out`;
 
-/** KEYS: user's connections, instance entries, events. ARGV: field, max, entry, userId, instance, ts, maxlen. Returns 0 over the cap. */
+/**
+ * KEYS: user's connections, the instance's held set of the user, and (one redis-server only) events. ARGV: field, max,
+ * entry, userId, instance, ts, maxlen. Returns 0 over the cap, 1 counted, 2 counted as the user's first session in
+ * the cluster: online, appended here when the events stream is one of the KEYS, else by the caller.
+ */
 const CONNECT = `
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[3])
 if redis.call('SCARD', KEYS[1]) == 1 then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'type', 'online', 'userId', ARGV[4], 'instance', ARGV[5], 'ts', ARGV[6])
+  if KEYS[3] then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'type', 'online', 'userId', ARGV[4], 'instance', ARGV[5], 'ts', ARGV[6])
+  end
+  return 2
 end
 return 1`;
 
-/** KEYS: as CONNECT. ARGV: field, entry, userId, instance, ts, maxlen, reason. Returns 1 when the user went offline. */
+/** KEYS: as CONNECT. ARGV: field, entry, userId, instance, ts, maxlen, reason. Returns 1 when the user went offline (appended as CONNECT's online). */
 const DISCONNECT = `
 redis.call('SREM', KEYS[2], ARGV[2])
 if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'type', 'offline', 'userId', ARGV[3], 'instance', ARGV[4], 'reason', ARGV[7], 'ts', ARGV[5])
+  if KEYS[3] then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'type', 'offline', 'userId', ARGV[3], 'instance', ARGV[4], 'reason', ARGV[7], 'ts', ARGV[5])
+  end
   return 1
 end
 return 0`;
 
 /**
- * KEYS: user's connections, old owner's entries, new owner's entries, lease. ARGV: old field, new field, entry, lease.
+ * KEYS (all in the user's slot): user's connections, old owner's held set of the user, new owner's, lease. ARGV: old
+ * field, new field, entry, lease.
  * Moves the session's directory entry from the old owner to the new one, only under the lease and if the old owner
  * still has it: 1 moved (or already moved here: a repeated call after a lost answer), 0 not.
  */
@@ -180,13 +203,10 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0`;
 
-/** KEYS: instance entries, instances. ARGV: instance id. A stopping instance leaves the set only when it holds no entry. */
-const LEAVE_CLUSTER = `
-if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
-redis.call('SREM', KEYS[2], ARGV[1])
-return 1`;
+/** Held sets read at once (one command each, on their own slots) while reconciling or reaping. */
+const READ_CHUNK = 256;
 
-/** What an instance holds, as stored in its entries set: a group membership or a user connection. */
+/** What an instance holds, as stored in its held sets: a group membership or a user connection. */
 type HeldEntry = ['g', GroupName, SessionId, UserId] | ['u', UserId, SessionId];
 
 /** What RELIST answers: the transition's status, the member JSON (for DOWN: as listed), version, count. */
@@ -197,12 +217,11 @@ interface ScriptClient {
   gwLeave(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, entry: string, userId: string, keepMs: number): Promise<Relisted>;
   gwUpdate(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, field: string, member: string, userId: string, keepMs: number): Promise<Relisted>;
   gwPage(k1: string, k2: string, k3: string, since: string, limit: number): Promise<[number, number, number, ...string[]]>;
-  gwConnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
-  gwDisconnect(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<number>;
+  gwConnect(...keysAndArgv: (string | number)[]): Promise<number>;
+  gwDisconnect(...keysAndArgv: (string | number)[]): Promise<number>;
   gwMove(k1: string, k2: string, k3: string, k4: string, from: string, to: string, entry: string, lease: string): Promise<number>;
   gwRevoke(k1: string, k2: string, field: string, lease: string): Promise<number>;
   gwRelease(k1: string, lease: string): Promise<number>;
-  gwLeaveCluster(k1: string, k2: string, id: string): Promise<number>;
 }
 
 export interface RedisPresenceOptions {
@@ -229,6 +248,19 @@ export class RedisPresenceStore implements PresenceStore {
   private timers: NodeJS.Timeout[] = [];
   /** Set when Redis missed an update; the next `ready` reconciles. */
   private stale = false;
+  /**
+   * The tags this instance may have in its index (every one it added since it last read the index): where pruneIndex
+   * looks for tags no longer needed.
+   */
+  private readonly tags = new Set<Tag>();
+  /** While pruneIndex waits for Redis: the tags indexed meanwhile, which it must not drop. */
+  private indexedDuringPrune: Set<Tag> | null = null;
+  private pruning = false;
+  /**
+   * On one redis-server CONNECT and DISCONNECT append online/offline in the script (exactly once). On a Redis Cluster
+   * the stream is in another slot: the caller appends right after the script (see appendEvent).
+   */
+  private readonly eventsInScript: boolean;
 
   constructor(private readonly options: RedisPresenceOptions) {
     this.id = options.instanceId;
@@ -238,12 +270,12 @@ export class RedisPresenceStore implements PresenceStore {
     redis.defineCommand('gwLeave', { numberOfKeys: 6, lua: LEAVE });
     redis.defineCommand('gwUpdate', { numberOfKeys: 6, lua: UPDATE });
     redis.defineCommand('gwPage', { numberOfKeys: 3, lua: PAGE });
-    redis.defineCommand('gwConnect', { numberOfKeys: 3, lua: CONNECT });
-    redis.defineCommand('gwDisconnect', { numberOfKeys: 3, lua: DISCONNECT });
+    this.eventsInScript = !isCluster(redis);
+    redis.defineCommand('gwConnect', { numberOfKeys: this.eventsInScript ? 3 : 2, lua: CONNECT });
+    redis.defineCommand('gwDisconnect', { numberOfKeys: this.eventsInScript ? 3 : 2, lua: DISCONNECT });
     redis.defineCommand('gwMove', { numberOfKeys: 4, lua: MOVE });
     redis.defineCommand('gwRevoke', { numberOfKeys: 2, lua: REVOKE });
     redis.defineCommand('gwRelease', { numberOfKeys: 1, lua: RELEASE });
-    redis.defineCommand('gwLeaveCluster', { numberOfKeys: 2, lua: LEAVE_CLUSTER });
     this.redis = redis as RedisClient & ScriptClient;
   }
 
@@ -254,7 +286,7 @@ export class RedisPresenceStore implements PresenceStore {
     const ttl = this.options.instanceTtlMs;
     this.timers = [
       setInterval(() => void this.track(this.heartbeat()), Math.max(50, Math.floor(ttl / 3))),
-      setInterval(() => void this.track(this.reapDead()), Math.max(50, Math.floor(ttl / 2))),
+      setInterval(() => void this.track(this.maintain()), Math.max(50, Math.floor(ttl / 2))),
     ];
     for (const t of this.timers) t.unref();
   }
@@ -351,10 +383,12 @@ export class RedisPresenceStore implements PresenceStore {
   async transfer(fromInstance: string, session: { userId: UserId; sessionId: SessionId; since: number } & PresenceLook, groups: GroupName[], lease: string): Promise<boolean> {
     const { userId, sessionId, since } = session;
     const entry = held(['u', userId, sessionId]);
+    const tag: Tag = `u:${userId}`;
     const move = () =>
-      this.attempt(() =>
-        this.redis.gwMove(keys.userConnections(userId), keys.instanceEntries(fromInstance), keys.instanceEntries(this.id), keys.lease(sessionId), `${fromInstance}|${sessionId}`, this.field(sessionId), entry, lease),
-      );
+      this.attempt(async () => {
+        await this.index(tag);
+        return this.redis.gwMove(keys.userConnections(userId), keys.held(tag, fromInstance), keys.held(tag, this.id), keys.lease(userId, sessionId), `${fromInstance}|${sessionId}`, this.field(sessionId), entry, lease);
+      });
     const moved = await this.inFlight(entry, async () => {
       // An answer lost on the way (a timeout, a dropped connection) leaves the move unknown: the move is idempotent, so
       // ask again, for a while. Unknown in the end counts as not moved; the owner's revoke then settles it.
@@ -379,16 +413,16 @@ export class RedisPresenceStore implements PresenceStore {
     return true;
   }
 
-  async lease(sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
-    return (await this.attempt(() => this.redis.set(keys.lease(sessionId), lease, 'PX', ttlMs, 'NX'))) === 'OK';
+  async lease(userId: UserId, sessionId: SessionId, lease: string, ttlMs: number): Promise<boolean> {
+    return (await this.attempt(() => this.redis.set(keys.lease(userId, sessionId), lease, 'PX', ttlMs, 'NX'))) === 'OK';
   }
 
-  async release(sessionId: SessionId, lease: string): Promise<void> {
-    await this.attempt(() => this.redis.gwRelease(keys.lease(sessionId), lease));
+  async release(userId: UserId, sessionId: SessionId, lease: string): Promise<void> {
+    await this.attempt(() => this.redis.gwRelease(keys.lease(userId, sessionId), lease));
   }
 
   async revoke(userId: UserId, sessionId: SessionId, lease: string): Promise<boolean | null> {
-    const kept = await this.attempt(() => this.redis.gwRevoke(keys.userConnections(userId), keys.lease(sessionId), this.field(sessionId), lease));
+    const kept = await this.attempt(() => this.redis.gwRevoke(keys.userConnections(userId), keys.lease(userId, sessionId), this.field(sessionId), lease));
     return kept === undefined ? null : kept === 1;
   }
 
@@ -396,7 +430,7 @@ export class RedisPresenceStore implements PresenceStore {
     return (await this.sessionsOf(userId)).find((entry) => entry.sessionId === sessionId)?.instanceId ?? null;
   }
 
-  /** The user's `rt:conns` set: one `instance|session` field per session. */
+  /** The user's `conns` set: one `instance|session` field per session. */
   async sessionsOf(userId: UserId): Promise<DirectoryEntry[]> {
     const fields = await this.attempt(() => this.redis.smembers(keys.userConnections(userId)));
     if (fields === undefined) return [...(this.localUsers.get(userId) ?? [])].map((sessionId) => ({ sessionId, instanceId: this.id }));
@@ -432,9 +466,16 @@ export class RedisPresenceStore implements PresenceStore {
     this.handlers = null;
     if (!isReady(this.redis)) return;
     await this.redis.del(keys.instance(this.id)).catch(() => undefined);
-    // Only when Redis holds nothing of this instance either: an entry left there (a move whose answer was lost, say)
-    // must stay reapable.
-    if (this.localUsers.size === 0 && this.local.groupCount === 0) await this.redis.gwLeaveCluster(keys.instanceEntries(this.id), keys.instances, this.id).catch(() => undefined);
+    if (this.localUsers.size > 0 || this.local.groupCount > 0) return;
+    // Only when Redis holds nothing of this instance either: the prune keeps every tag whose held set is not empty (a
+    // move whose answer was lost, say), and such an entry must stay reapable. Nothing writes here any more, so the
+    // check and the SREM need no atomicity.
+    try {
+      await this.pruneIndex();
+      if ((await this.redis.scard(keys.index(this.id))) === 0) await this.redis.srem(keys.instances, this.id);
+    } catch {
+      // Left for survivors: they reap what the index still names.
+    }
   }
 
   // --- internals -------------------------------------------------------------------------------
@@ -443,8 +484,9 @@ export class RedisPresenceStore implements PresenceStore {
     return `${this.id}|${sessionId}`;
   }
 
-  /** JOIN for this instance's entry of the session in the group. */
-  private joinIn(group: GroupName, userId: UserId, sessionId: SessionId, look: PresenceLook, since: number): Promise<Relisted> {
+  /** JOIN for this instance's entry of the session in the group (its tag indexed first). */
+  private async joinIn(group: GroupName, userId: UserId, sessionId: SessionId, look: PresenceLook, since: number): Promise<Relisted> {
+    await this.index(`g:${group}`);
     return this.redis.gwJoin(...groupKeys(group, userId, this.id), this.field(sessionId), memberJson(userId, look, since), held(['g', group, sessionId, userId]), userId, VERSION_KEEP_MS);
   }
 
@@ -453,13 +495,51 @@ export class RedisPresenceStore implements PresenceStore {
     return this.redis.gwLeave(...groupKeys(group, userId, instance), `${instance}|${sessionId}`, held(['g', group, sessionId, userId]), userId, VERSION_KEEP_MS);
   }
 
-  /** CONNECT for this instance's session of the user; 0 when the user already has `max`. */
-  private connectIn(userId: UserId, sessionId: SessionId, max: number): Promise<number> {
-    return this.redis.gwConnect(keys.userConnections(userId), keys.instanceEntries(this.id), keys.events, this.field(sessionId), max, held(['u', userId, sessionId]), userId, this.id, Date.now(), this.options.eventsMaxLen);
+  /** CONNECT for this instance's session of the user (its tag indexed first); 0 when the user already has `max`. */
+  private async connectIn(userId: UserId, sessionId: SessionId, max: number): Promise<number> {
+    await this.index(`u:${userId}`);
+    const ts = Date.now();
+    const answer = await this.redis.gwConnect(...this.userKeys(userId, this.id), this.field(sessionId), max, held(['u', userId, sessionId]), userId, this.id, ts, this.options.eventsMaxLen);
+    if (answer === 2) await this.appendEvent({ type: 'online', userId, instance: this.id, ts });
+    return answer;
   }
 
-  private disconnectIn(instance: string, userId: UserId, sessionId: SessionId, reason: 'closed' | 'instance-lost'): Promise<number> {
-    return this.redis.gwDisconnect(keys.userConnections(userId), keys.instanceEntries(instance), keys.events, `${instance}|${sessionId}`, held(['u', userId, sessionId]), userId, instance, Date.now(), this.options.eventsMaxLen, reason);
+  private async disconnectIn(instance: string, userId: UserId, sessionId: SessionId, reason: 'closed' | 'instance-lost'): Promise<number> {
+    const ts = Date.now();
+    const offline = await this.redis.gwDisconnect(...this.userKeys(userId, instance), `${instance}|${sessionId}`, held(['u', userId, sessionId]), userId, instance, ts, this.options.eventsMaxLen, reason);
+    if (offline === 1) await this.appendEvent({ type: 'offline', userId, instance, reason, ts });
+    return offline;
+  }
+
+  /** The keys CONNECT and DISCONNECT take for `instance`'s connection of the user. */
+  private userKeys(userId: UserId, instance: string): string[] {
+    const own = [keys.userConnections(userId), keys.held(`u:${userId}`, instance)];
+    return this.eventsInScript ? [...own, keys.events] : own;
+  }
+
+  /**
+   * On a Redis Cluster, appends the online/offline a script just decided (on one redis-server the script did). Right
+   * after the script, by the instance that ran it: written once, unless this instance dies (or Redis fails it) in
+   * between, and then lost (docs/scaling.md). A failure here is logged; the connection is counted all the same.
+   */
+  private async appendEvent(event: PresenceEvent): Promise<void> {
+    if (this.eventsInScript) return;
+    const { type, userId, instance, reason, ts } = event;
+    const fields = ['type', type, 'userId', userId, 'instance', instance, ...(reason ? ['reason', reason] : []), 'ts', String(ts)];
+    await this.redis.xadd(keys.events, 'MAXLEN', '~', String(this.options.eventsMaxLen), '*', ...fields).catch((err: unknown) => {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err), event: type, userId }, 'presence event not written to rt:events');
+    });
+  }
+
+  /**
+   * Names `tag` in this instance's index, before the script that adds a held entry under it: an instance that dies
+   * after the script is reaped there. Idempotent; one SADD per write, so an index that lost the tag (a failover that
+   * dropped a write) is mended by the next write under it.
+   */
+  private async index(tag: Tag): Promise<void> {
+    this.tags.add(tag);
+    this.indexedDuringPrune?.add(tag);
+    await this.redis.sadd(keys.index(this.id), tag);
   }
 
   /** Runs a Redis operation; undefined (and a reconcile later) when Redis is down or the call fails. */
@@ -488,15 +568,39 @@ export class RedisPresenceStore implements PresenceStore {
     return guarded;
   }
 
+  /** Liveness, then membership of the instance set: two keys in two slots, so two commands (no MULTI). */
   private async heartbeat(): Promise<void> {
     if (!isReady(this.redis)) return;
-    await this.redis.multi().set(keys.instance(this.id), String(Date.now()), 'PX', this.options.instanceTtlMs).sadd(keys.instances, this.id).exec();
+    await this.redis.set(keys.instance(this.id), String(Date.now()), 'PX', this.options.instanceTtlMs);
+    await this.redis.sadd(keys.instances, this.id);
   }
 
   private async onReady(): Promise<void> {
     this.handlers?.onReconnected();
     await this.heartbeat();
     await this.reconcile();
+  }
+
+  /** The periodic maintenance: a reconcile when Redis missed an update, the index pruned, dead instances reaped. */
+  private async maintain(): Promise<void> {
+    if (!isReady(this.redis)) return;
+    if (this.stale) await this.reconcile();
+    await this.pruneIndex();
+    await this.reapDead();
+  }
+
+  /** Every entry `instance` holds in Redis, with the tag it is held under, read by walking its index. */
+  private async heldBy(instance: string): Promise<{ tags: Tag[]; entries: [entry: string, tag: Tag][] }> {
+    const tags = (await this.redis.smembers(keys.index(instance))).filter(isTag);
+    const entries: [string, Tag][] = [];
+    for (let i = 0; i < tags.length; i += READ_CHUNK) {
+      const chunk = tags.slice(i, i + READ_CHUNK);
+      const sets = await Promise.all(chunk.map((tag) => this.redis.smembers(keys.held(tag, instance))));
+      sets.forEach((members, k) => {
+        for (const entry of members) entries.push([entry, chunk[k]!]);
+      });
+    }
+    return { tags, entries };
   }
 
   /**
@@ -506,15 +610,17 @@ export class RedisPresenceStore implements PresenceStore {
    */
   private async reconcile(): Promise<void> {
     this.stale = false;
-    const stored = new Set(await this.redis.smembers(keys.instanceEntries(this.id)));
+    const { tags, entries } = await this.heldBy(this.id);
+    for (const tag of tags) this.tags.add(tag);
+    const stored = new Set(entries.map(([entry]) => entry));
     const wanted = new Map<string, HeldEntry>();
     for (const [userId, conns] of this.localUsers) for (const c of conns) wanted.set(held(['u', userId, c]), ['u', userId, c]);
     for (const [group, userId, sessionId] of this.local.entries()) wanted.set(held(['g', group, sessionId, userId]), ['g', group, sessionId, userId]);
 
-    for (const entry of stored) {
+    for (const [entry, tag] of entries) {
       const parts = parseHeld(entry);
       if (this.pending.has(entry) || (parts && this.holds(parts))) continue;
-      await this.remove(this.id, entry, 'closed');
+      await this.remove(this.id, tag, entry, 'closed');
     }
     for (const [entry, parts] of wanted) {
       if (stored.has(entry) || this.pending.has(entry) || !this.holds(parts)) continue;
@@ -530,12 +636,48 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   /**
+   * Keeps the index bounded: drops the tags this instance no longer holds anything under. Safe because (1) a tag is
+   * dropped only while the local state holds nothing for it and nothing is pending for it, and every write that adds a
+   * held entry changes the local state (join) or marks the entry pending (connect, move) synchronously, then indexes
+   * its tag, then runs its script; (2) only when its held set in Redis is empty too (an entry the local state does not
+   * know, left by a lost answer, keeps the tag: it must stay reapable); (3) not when the tag was indexed again while
+   * that was read; (4) the last check and the SREM happen in one turn, and a later write's SADD goes over the same
+   * connection (the index's slot) after the SREM, so Redis sees it after.
+   */
+  private async pruneIndex(): Promise<void> {
+    if (this.pruning || !isReady(this.redis)) return;
+    const unneeded = () => {
+      const pending = new Set<Tag>();
+      for (const entry of this.pending) {
+        const parts = parseHeld(entry);
+        if (parts) pending.add(tagOf(parts));
+      }
+      return (tag: Tag) => !pending.has(tag) && !(tag.startsWith('u:') ? this.localUsers.has(tag.slice(2)) : this.local.hasGroup(tag.slice(2)));
+    };
+    const candidates = [...this.tags].filter(unneeded());
+    if (candidates.length === 0) return;
+    this.pruning = true;
+    const indexed = new Set<Tag>();
+    this.indexedDuringPrune = indexed;
+    try {
+      const sizes: number[] = [];
+      for (let i = 0; i < candidates.length; i += READ_CHUNK) sizes.push(...(await Promise.all(candidates.slice(i, i + READ_CHUNK).map((tag) => this.redis.scard(keys.held(tag, this.id))))));
+      const stillUnneeded = unneeded();
+      const drop = candidates.filter((tag, i) => sizes[i] === 0 && !indexed.has(tag) && stillUnneeded(tag));
+      if (drop.length === 0) return;
+      for (const tag of drop) this.tags.delete(tag);
+      await this.redis.srem(keys.index(this.id), ...drop);
+    } finally {
+      this.indexedDuringPrune = null;
+      this.pruning = false;
+    }
+  }
+
+  /**
    * Looks for instances whose liveness key is gone. Their sessions are orphaned from the moment one is first seen
    * dead; once the orphan TTL has passed, one survivor (the lock's winner) reaps them.
    */
   private async reapDead(): Promise<void> {
-    if (!isReady(this.redis)) return;
-    if (this.stale) await this.reconcile();
     const { instanceTtlMs, orphanSessionTtlMs } = this.options;
     for (const other of await this.redis.smembers(keys.instances)) {
       if (other === this.id || (await this.redis.exists(keys.instance(other))) === 1) continue;
@@ -546,23 +688,25 @@ export class RedisPresenceStore implements PresenceStore {
       if (won !== 'OK') continue;
       this.log.warn({ instance: other }, 'instance gone; ending its orphaned sessions');
       await this.reap(other);
-      await this.redis.del(keys.dead(other), keys.reap(other));
     }
   }
 
-  /** Removes every entry a dead instance held, announcing DOWN transitions. */
+  /**
+   * Removes every entry a dead instance held (walking its index), announcing DOWN transitions; then it is forgotten:
+   * its own keys first (one slot, one DEL), the instance set last, so a reaper that dies midway leaves the instance
+   * listed and the next one finishes the job (finding nothing left to remove).
+   */
   private async reap(instance: string): Promise<void> {
-    for (const entry of await this.redis.smembers(keys.instanceEntries(instance))) {
-      await this.remove(instance, entry, 'instance-lost');
-    }
-    await this.redis.multi().srem(keys.instances, instance).del(keys.instanceEntries(instance)).exec();
+    for (const [entry, tag] of (await this.heldBy(instance)).entries) await this.remove(instance, tag, entry, 'instance-lost');
+    await this.redis.del(keys.index(instance), keys.dead(instance), keys.reap(instance));
+    await this.redis.srem(keys.instances, instance);
   }
 
-  /** Removes one held entry, announcing a DOWN it causes. */
-  private async remove(instance: string, entry: string, reason: 'closed' | 'instance-lost'): Promise<void> {
+  /** Removes one entry `instance` holds under `tag`, announcing a DOWN it causes. */
+  private async remove(instance: string, tag: Tag, entry: string, reason: 'closed' | 'instance-lost'): Promise<void> {
     const parts = parseHeld(entry);
-    if (!parts) {
-      await this.redis.srem(keys.instanceEntries(instance), entry);
+    if (!parts || tagOf(parts) !== tag) {
+      await this.redis.srem(keys.held(tag, instance), entry);
       return;
     }
     if (parts[0] === 'u') {
@@ -577,7 +721,16 @@ export class RedisPresenceStore implements PresenceStore {
 
 /** The keys JOIN and LEAVE take for one user's entry of `instance` in a group. */
 function groupKeys(group: GroupName, userId: UserId, instance: string): [string, string, string, string, string, string] {
-  return [keys.presence(group), keys.presenceUser(group, userId), keys.instanceEntries(instance), keys.order(group), keys.listed(group), keys.version(group)];
+  return [keys.presence(group), keys.presenceUser(group, userId), keys.held(`g:${group}`, instance), keys.order(group), keys.listed(group), keys.version(group)];
+}
+
+/** The tag an entry is held under: its group, or its user. */
+function tagOf(entry: HeldEntry): Tag {
+  return entry[0] === 'g' ? `g:${entry[1]}` : `u:${entry[1]}`;
+}
+
+function isTag(value: string): value is Tag {
+  return value.startsWith('g:') || value.startsWith('u:');
 }
 
 /** RELIST's answer as a transition. */
