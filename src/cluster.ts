@@ -52,16 +52,19 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
   }
   const redis = createRedis(config.redis, `gateway-strategy:${config.instanceId}`, logger);
   const health = watchRedis(redis);
+  const presence = new RedisPresenceStore({
+    instanceId: config.instanceId,
+    redis,
+    logger,
+    instanceTtlMs: config.instanceTtlMs,
+    orphanSessionTtlMs: config.orphanSessionTtlMs,
+    eventsMaxLen: config.eventsMaxLen,
+  });
+  // After a failover the new master may miss what the old one had not yet copied: write this instance's state back.
+  health.onRecovered(() => presence.recovered());
   return {
     broker: new RedisBroker(config.instanceId, redis, config.redis, logger),
-    presence: new RedisPresenceStore({
-      instanceId: config.instanceId,
-      redis,
-      logger,
-      instanceTtlMs: config.instanceTtlMs,
-      orphanSessionTtlMs: config.orphanSessionTtlMs,
-      eventsMaxLen: config.eventsMaxLen,
-    }),
+    presence,
     keepsSessionsOnStop: true,
     deduper: new RedisDeduper(redis),
     connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp, redis),

@@ -575,6 +575,14 @@ export class RedisPresenceStore implements PresenceStore {
     await this.redis.sadd(keys.instances, this.id);
   }
 
+  /**
+   * Redis came back without this connection dropping: a Redis Cluster's failover, where the client stays ready while a
+   * master is replaced and the promoted replica may lack the last writes. Reconciles as after a reconnect.
+   */
+  recovered(): void {
+    void this.track(this.onReady());
+  }
+
   private async onReady(): Promise<void> {
     this.handlers?.onReconnected();
     await this.heartbeat();

@@ -56,6 +56,11 @@ export function createRedis(target: RedisTarget, name: string, logger: Logger, o
           shardedSubscribers: options.shardedSubscribers === true,
           redisOptions: common,
         });
+  if (redis instanceof Cluster) {
+    // ioredis opens a node's connection at its first command, and without an offline queue refuses the node's next
+    // commands until that connection is up: a burst after start or a failover would fail. Open each node as it joins.
+    redis.on('+node', (node: Redis) => void node.connect().catch(() => undefined));
+  }
   let lastErrorLogAt = 0;
   let wasReady = false;
   redis.on('error', (err: Error) => {

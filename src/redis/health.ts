@@ -6,7 +6,10 @@ import { isCluster, isReady, type RedisClient } from './connection';
 
 export interface RedisHealth {
   status(): 'up' | 'down';
-  /** Calls `listener` each time Redis comes back after being down (a failover, a restart, a reconnect). */
+  /**
+   * A Redis Cluster only: calls `listener` each time every master answers again after one did not (a failover), which
+   * the client itself does not announce ('ready' is for its own reconnects).
+   */
   onRecovered(listener: () => void): void;
   stop(): void;
 }
@@ -14,30 +17,24 @@ export interface RedisHealth {
 export function watchRedis(redis: RedisClient): RedisHealth {
   const listeners: (() => void)[] = [];
   let shardsAnswer = true;
-  let wasUp = isReady(redis);
   const status = () => (isReady(redis) && shardsAnswer ? 'up' : 'down');
-  const settle = () => {
-    const up = status() === 'up';
-    if (up && !wasUp) for (const listener of listeners) listener();
-    wasUp = up;
-  };
-  redis.on('ready', settle);
-  redis.on('close', settle);
   let timer: NodeJS.Timeout | undefined;
   if (isCluster(redis)) {
     let probing = false;
     timer = setInterval(() => {
-      if (probing || !isReady(redis)) return settle();
+      if (probing || !isReady(redis)) return;
       probing = true;
       const masters = redis.nodes('master');
       void Promise.all(masters.map((node) => node.ping()))
         .then(
-          () => (shardsAnswer = masters.length > 0),
-          () => (shardsAnswer = false),
+          () => masters.length > 0,
+          () => false,
         )
-        .finally(() => {
+        .then((answer) => {
+          const back = answer && !shardsAnswer;
+          shardsAnswer = answer;
           probing = false;
-          settle();
+          if (back) for (const listener of listeners) listener();
         });
     }, timings.redisClusterProbeMs);
     timer.unref();
