@@ -8,7 +8,7 @@ import { createConnectionRateLimiter, type ConnectionRateLimiter } from './hub/r
 import { MemoryPresenceState, MemoryPresenceStore } from './presence/MemoryPresenceStore';
 import { RedisPresenceStore } from './presence/RedisPresenceStore';
 import type { PresenceStore } from './presence/PresenceStore';
-import { closeRedis, createRedis, isReady } from './redis/connection';
+import { closeRedis, createRedis, isCluster, isReady, type RedisClient } from './redis/connection';
 import { watchRedis } from './redis/health';
 import type { Logger } from './utils/logger';
 
@@ -69,8 +69,9 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
     deduper: new RedisDeduper(redis),
     connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp, redis),
     redisStatus: () => health.status(),
-    ready: (timeoutMs) =>
-      new Promise<void>((resolve) => {
+    ready: (timeoutMs) => {
+      const deadline = Date.now() + timeoutMs;
+      return new Promise<void>((resolve) => {
         if (isReady(redis)) return resolve();
         const timer = setTimeout(done, timeoutMs);
         function done() {
@@ -79,10 +80,25 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
           resolve();
         }
         redis.once('ready', done);
-      }),
+      }).then(() => mastersConnected(redis, deadline - Date.now()));
+    },
     close: () => {
       health.stop();
       return closeRedis(redis);
     },
   };
+}
+
+/**
+ * On a Redis Cluster, resolves once the connection to every master is up (or after `timeoutMs`): a cluster client is
+ * ready once it knows the slots, but refuses a node's commands until that node's own connection is up.
+ */
+async function mastersConnected(redis: RedisClient, timeoutMs: number): Promise<void> {
+  if (!isCluster(redis) || !isReady(redis) || timeoutMs <= 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled(redis.nodes('master').map((node) => node.ping())),
+    new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+  ]);
+  clearTimeout(timer);
 }

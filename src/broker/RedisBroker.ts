@@ -2,6 +2,7 @@
 // channels local connections need, re-subscribing all of them whenever the connection comes back. On a Redis Cluster
 // the same channels are sharded (SPUBLISH/SSUBSCRIBE): a message costs work only on the shard that owns its channel.
 import type { RedisTarget } from '../config';
+import { timings } from '../config/timings';
 import type { Logger } from '../utils/logger';
 import { createRedis, closeRedis, isCluster, isReady, type Cluster, type RedisClient } from '../redis/connection';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
@@ -84,8 +85,23 @@ export class RedisBroker implements Broker {
     return this.invalidCount;
   }
 
+  /**
+   * Waits (at most the startup wait) for the subscriber connection too: a join right after start subscribes for real,
+   * instead of being told "down, nothing delivered" while a cluster client is still reading the slots. Not when Redis
+   * is down (the command connection is not ready): the gateway then starts degraded at once.
+   */
   async start(handlers: BrokerHandlers): Promise<void> {
     this.handlers = handlers;
+    if (isReady(this.sub) || !isReady(this.pub)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.sub.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timings.redisStartupWaitMs);
+      this.sub.once('ready', done);
+    });
   }
 
   async listenControl(handlers: ControlHandlers): Promise<void> {
