@@ -60,10 +60,15 @@ export function createCluster(config: Config, logger: Logger, memory = new Memor
     orphanSessionTtlMs: config.orphanSessionTtlMs,
     eventsMaxLen: config.eventsMaxLen,
   });
-  // After a failover the new master may miss what the old one had not yet copied: write this instance's state back.
-  health.onRecovered(() => presence.recovered());
+  const broker = new RedisBroker(config.instanceId, redis, config.redis, logger);
+  // After a failover the new master may miss what the old one had not yet copied: write this instance's state back,
+  // and make sure every channel is subscribed again.
+  health.onRecovered(() => {
+    presence.recovered();
+    broker.recovered();
+  });
   return {
-    broker: new RedisBroker(config.instanceId, redis, config.redis, logger),
+    broker,
     presence,
     keepsSessionsOnStop: true,
     deduper: new RedisDeduper(redis),

@@ -31,7 +31,9 @@ describe.skipIf(!hasRedis)('redis cluster faults', () => {
   const env = () => ({ GW_REDIS_CLUSTER_NODES: cluster.server.seeds, GW_INSTANCE_TTL_MS: String(TTL_MS), GW_ORPHAN_SESSION_TTL_MS: String(ORPHAN_TTL_MS) });
 
   it('the master of a busy group’s channel dies: /health degraded, delivery back within 10 s of the promotion, in order, never twice', async () => {
-    const [a, b] = await Promise.all([startTestGateway({ ...env(), GW_INSTANCE_ID: 'fa-a' }), startTestGateway({ ...env(), GW_INSTANCE_ID: 'fa-b' })]);
+    // 50 messages a second for several seconds: past the default per-connection rate limit, which would refuse some.
+    const busy = { ...env(), GW_RATE_MSG_PER_10S: '100000' };
+    const [a, b] = await Promise.all([startTestGateway({ ...busy, GW_INSTANCE_ID: 'fa-a' }), startTestGateway({ ...busy, GW_INSTANCE_ID: 'fa-b' })]);
     const sender = await a.join('sender', ['busy']);
     const receiver = await b.join('receiver', ['busy']);
     const got: { n: number; at: number }[] = [];

@@ -155,6 +155,15 @@ describe.skipIf(!hasRedis)('redis cluster', () => {
       const gap = Math.max(backB, backC) - promotedAt;
       console.log(`failover run ${run}: promotion ${promotedAt - killedAt} ms after the kill; delivery back ${gap} ms after promotion (b ${backB - promotedAt} ms, c ${backC - promotedAt} ms); publisher dropped ${a.dropped}`);
       expect(gap).toBeLessThan(RESUME_WITHIN_MS);
+      // And it stays back: every message of a burst now arrives, once, in order.
+      const [fromB, fromC] = [inB.payloads.length, inC.payloads.length];
+      for (let n = 0; n < 20; n++) {
+        a.publish('group', group, dataUpdate(group, `steady ${n}`));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const steady = Array.from({ length: 20 }, (_, n) => `steady ${n}`);
+      const payloads = (box: typeof inB, from: number) => box.payloads.slice(from).map((p) => p.payload).filter((p) => String(p).startsWith('steady'));
+      await vi.waitFor(() => expect([payloads(inB, fromB), payloads(inC, fromC)]).toEqual([steady, steady]), { timeout: 5_000, interval: 20 });
     }, 60_000);
   }
 

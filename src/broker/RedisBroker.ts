@@ -2,6 +2,7 @@
 // channels local connections need, re-subscribing all of them whenever the connection comes back. On a Redis Cluster
 // the same channels are sharded (SPUBLISH/SSUBSCRIBE): a message costs work only on the shard that owns its channel.
 import type { RedisTarget } from '../config';
+import calculateSlot from 'cluster-key-slot';
 import { timings } from '../config/timings';
 import type { Logger } from '../utils/logger';
 import { createRedis, closeRedis, isCluster, isReady, type Cluster, type RedisClient } from '../redis/connection';
@@ -19,9 +20,11 @@ const CONTROL_PREFIX = 'rt:control:';
 const SHARDED_CONTROL_PREFIX = 'rt:{control}:';
 
 const LOG_INTERVAL_MS = 10_000;
+/** Cluster only: how long until a failed SSUBSCRIBE is asked again. */
+const SUBSCRIBE_RETRY_MS = 1_000;
 
 export class RedisBroker implements Broker {
-  private readonly sub: RedisClient;
+  private sub: RedisClient;
   readonly singleOrder: boolean;
   /** The channels this instance needs, with their pending SUBSCRIBE: kept across reconnects, since Redis forgets them. */
   private readonly wanted = new Map<string, Promise<void>>();
@@ -36,6 +39,10 @@ export class RedisBroker implements Broker {
    * The group re-subscribes what it holds by itself after a failover or slot move; these are ours to ask again on 'ready'.
    */
   private readonly unconfirmed = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private renewal: NodeJS.Timeout | undefined;
+  /** Cluster only: whether the subscriber connection was ready once (a later 'ready' follows the loss of every node). */
+  private subReadyBefore = false;
   private droppedCount = 0;
   private lastDropLogAt = 0;
   private invalidCount = 0;
@@ -44,16 +51,40 @@ export class RedisBroker implements Broker {
   constructor(
     readonly instanceId: string,
     private readonly pub: RedisClient,
-    target: RedisTarget,
+    private readonly target: RedisTarget,
     private readonly log: Logger,
   ) {
     this.sharded = isCluster(pub);
     this.singleOrder = !this.sharded;
     this.controlPrefix = this.sharded ? SHARDED_CONTROL_PREFIX : CONTROL_PREFIX;
     this.ownControl = this.controlChannel(instanceId);
-    this.sub = createRedis(target, `gateway-strategy:${instanceId}:sub`, log, { shardedSubscribers: this.sharded });
-    this.sub.on('ready', () => this.resubscribe());
-    this.sub.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => this.onMessage(channel, message));
+    this.sub = this.subscriber();
+  }
+
+  /** The subscriber connection: re-subscribes on 'ready', hands every message to onMessage. */
+  private subscriber(): RedisClient {
+    const sub = createRedis(this.target, `gateway-strategy:${this.instanceId}:sub`, this.log, { shardedSubscribers: this.sharded });
+    sub.on('ready', () => this.resubscribe());
+    sub.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => this.onMessage(channel, message));
+    return sub;
+  }
+
+  /**
+   * Cluster only: replaces the subscriber connection by a new one, which subscribes every wanted channel once ready.
+   * ioredis's subscriber group can end up with no subscriber for a master while its client says ready (seen after a
+   * restart of every node: each SSUBSCRIBE then fails with "No sharded subscriber for slot"), and never recovers.
+   */
+  private renewSubscriber(): void {
+    if (this.renewal || this.handlers === null) return;
+    this.renewal = setTimeout(() => {
+      this.renewal = undefined;
+      if (this.handlers === null) return;
+      this.log.warn('redis cluster subscriber lost its shards; connecting a new one');
+      void closeRedis(this.sub);
+      this.subReadyBefore = true;
+      this.sub = this.subscriber();
+    }, SUBSCRIBE_RETRY_MS);
+    this.renewal.unref();
   }
 
   private controlChannel(instanceId: string): string {
@@ -65,16 +96,55 @@ export class RedisBroker implements Broker {
     return this.sharded ? this.pub.spublish(channel, message) : this.pub.publish(channel, message);
   }
 
+  /**
+   * An envelope on its channel: PUBLISH, or on a cluster SPUBLISH straight to the master of the channel's slot, on that
+   * master's one connection. Not through the cluster client's routing: after a failover or a slot move it resends a
+   * failed command later, behind newer ones, and a sender's messages would arrive out of order. Here a message that
+   * cannot go to the master it should is dropped (counted), and the slot map is read again.
+   */
+  private sendEnvelope(channel: string, message: string): Promise<unknown> {
+    if (!this.sharded) return this.pub.publish(channel, message);
+    const cluster = this.pub as Cluster;
+    const owner = cluster.slots[calculateSlot(channel)]?.[0];
+    const node = owner === undefined ? undefined : cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+    if (!node) {
+      cluster.refreshSlotsCache();
+      return Promise.reject(new Error(`no master known for ${channel}`));
+    }
+    return node.spublish(channel, message).catch((err: Error) => {
+      cluster.refreshSlotsCache();
+      throw err;
+    });
+  }
+
   /** SUBSCRIBE, or SSUBSCRIBE on a cluster; resolves once Redis confirmed it. */
   private listen(channel: string): Promise<void> {
     const confirmed = this.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel);
     return confirmed.then(
       () => void this.unconfirmed.delete(channel),
       (err: Error) => {
-        if (this.sharded && this.wanted.has(channel)) this.unconfirmed.add(channel);
-        this.log.warn({ channel, err: err.message }, 'subscribe failed; retried on reconnect');
+        if (this.sharded && this.wanted.has(channel)) {
+          this.unconfirmed.add(channel);
+          if (err.message.startsWith('No sharded subscriber')) this.renewSubscriber();
+          else this.retrySoon();
+        }
+        this.log.warn({ channel, err: err.message }, 'subscribe failed; retried');
       },
     );
+  }
+
+  /**
+   * Cluster only: asks the unconfirmed channels again in a second. A cluster client can be ready while a node it must
+   * subscribe on is not yet (its nodes coming back one by one), and no later 'ready' comes to retry on.
+   */
+  private retrySoon(): void {
+    if (this.retryTimer || this.handlers === null) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (isReady(this.sub)) for (const channel of this.unconfirmed) void this.listen(channel);
+      else if (this.unconfirmed.size > 0) this.retrySoon();
+    }, SUBSCRIBE_RETRY_MS);
+    this.retryTimer.unref();
   }
 
   get dropped(): number {
@@ -145,7 +215,7 @@ export class RedisBroker implements Broker {
 
   publish(kind: ChannelKind, name: string, envelope: Relayed, filter?: Filter): void {
     if (!isReady(this.pub)) return this.drop();
-    this.send(channelName(kind, name), encodeMessage(this.instanceId, envelope.frame, filter)).catch(() => this.drop());
+    this.sendEnvelope(channelName(kind, name), encodeMessage(this.instanceId, envelope.frame, filter)).catch(() => this.drop());
   }
 
   subscribe(kind: ChannelKind, name: string): Promise<void> {
@@ -173,6 +243,8 @@ export class RedisBroker implements Broker {
 
   async stop(): Promise<void> {
     this.handlers = null;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.renewal);
     this.control = null;
     // A cluster's quit drops its sharded subscriber connections without waiting for them to close: leave the control
     // channel first, so that once stop() resolved this instance is nobody's peer and its sendControl answers false.
@@ -185,12 +257,27 @@ export class RedisBroker implements Broker {
   /**
    * One redis-server forgets every subscription with the connection: all of them again. On a cluster, ioredis's
    * subscriber group (one connection per master) keeps the channels it was given and SSUBSCRIBEs them again itself on
-   * a new master, after a slot move and after a reconnect (it does so explicitly, so `autoResubscribe: false` does not
-   * stop it): only what never reached it is asked here. Asking the rest again would list them twice in the group.
+   * a new master and after a slot move (explicitly, so `autoResubscribe: false` does not stop it), without a 'ready'
+   * here. A 'ready' comes after the whole cluster was lost, and there the group was seen to miss channels (one gateway of
+   * two lost every subscription across a restart of every node): every channel is asked again. The group then lists a
+   * channel it kept twice (it appends), which costs a repeated SSUBSCRIBE at its next re-subscription and nothing else;
+   * whole-cluster losses are rare. The first 'ready' asks only what never reached the group.
    */
+  /**
+   * Cluster only: every master answers again after one did not (told by the composition root's probe). ioredis's group
+   * re-subscribes by itself on a new master, but its own SSUBSCRIBE can fail while nodes come back one by one, and it
+   * does not retry (seen across a restart of every node): every channel is asked again now that all masters answer.
+   */
+  recovered(): void {
+    if (!this.sharded || !isReady(this.sub)) return;
+    for (const channel of this.wanted.keys()) void this.listen(channel);
+  }
+
   private resubscribe(): void {
     if (this.sharded) {
-      for (const channel of this.unconfirmed) void this.listen(channel);
+      const again = this.subReadyBefore ? [...this.wanted.keys()] : [...this.unconfirmed];
+      this.subReadyBefore = true;
+      for (const channel of again) void this.listen(channel);
       return;
     }
     if (this.wanted.size === 0) return;

@@ -1,14 +1,14 @@
 // Whether the gateway's Redis serves now: one server is up when its connection is ready; a Redis Cluster is up when
-// its client is ready and every master it routes to answers a PING (probed every second), so a dead master shows as
+// its client is ready and the master of every slot answers a PING (probed every second), so a dead master shows as
 // down from its first failed probe until its promoted replica answers in its place.
 import { timings } from '../config/timings';
-import { isCluster, isReady, type RedisClient } from './connection';
+import { isCluster, isReady, type Cluster, type Redis, type RedisClient } from './connection';
 
 export interface RedisHealth {
   status(): 'up' | 'down';
   /**
-   * A Redis Cluster only: calls `listener` each time every master answers again after one did not (a failover), which
-   * the client itself does not announce ('ready' is for its own reconnects).
+   * A Redis Cluster only: calls `listener` each time every master answers again after one did not, or after the
+   * client lost the cluster (a failover, a restart of every node).
    */
   onRecovered(listener: () => void): void;
   stop(): void;
@@ -22,12 +22,14 @@ export function watchRedis(redis: RedisClient): RedisHealth {
   if (isCluster(redis)) {
     let probing = false;
     timer = setInterval(() => {
-      if (probing || !isReady(redis)) return;
+      if (probing) return;
+      // Not ready is a loss too: the masters answering again afterwards is a recovery.
+      if (!isReady(redis)) return void (shardsAnswer = false);
       probing = true;
-      const masters = redis.nodes('master');
-      void Promise.all(masters.map((node) => node.ping()))
+      const masters = slotMasters(redis);
+      void Promise.all((masters ?? []).map((node) => node.ping()))
         .then(
-          () => masters.length > 0,
+          () => masters !== null,
           () => false,
         )
         .then((answer) => {
@@ -44,4 +46,23 @@ export function watchRedis(redis: RedisClient): RedisHealth {
     onRecovered: (listener) => void listeners.push(listener),
     stop: () => clearInterval(timer),
   };
+}
+
+/** Every hash slot in a Redis Cluster. */
+const SLOTS = 16384;
+
+/**
+ * The connections to the masters of all slots, as the client's slot map names them; null when a slot has no master or
+ * its master has no connection (ioredis drops a node's connection as soon as it is lost, while the map still names it
+ * until the node's replica is promoted).
+ */
+function slotMasters(cluster: Cluster): Redis[] | null {
+  const byKey = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const masters = new Set<Redis>();
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const node = byKey.get(cluster.slots[slot]?.[0] ?? '');
+    if (!node) return null;
+    masters.add(node);
+  }
+  return [...masters];
 }
