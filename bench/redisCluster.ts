@@ -35,8 +35,8 @@ export function redisBinariesMissing(): string | null {
   return null;
 }
 
-/** A loopback port whose bus port (port + 10000) is free too. */
-async function clusterPort(taken: Set<number>): Promise<number> {
+/** A loopback port whose bus port (port + 10000) is free too (the test helper's cluster uses it as well). */
+export async function clusterPort(taken: Set<number>): Promise<number> {
   for (;;) {
     const port = await freePort();
     if (port + BUS_OFFSET > 65535 || taken.has(port)) continue;

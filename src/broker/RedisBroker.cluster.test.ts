@@ -1,7 +1,7 @@
 // The Broker contract over a real Redis Cluster (three masters, three replicas), then what only a cluster has: channels
 // sharded to the master that owns their slot, and delivery that comes back by itself after a master dies.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { hasRedis, useRedisCluster, type ClusterNodeProcess, type RedisClusterServer } from '../../test/helpers/redisCluster';
+import { hasRedis, useRedisCluster, type ClusterNodeProcess } from '../../test/helpers/redisCluster';
 import { closeRedis, createRedis, type RedisClient } from '../redis/connection';
 import { serializeEnvelope } from '../types/envelope';
 import type { Relayed } from '../types/signals';
@@ -30,10 +30,8 @@ describe.skipIf(!hasRedis)('redis cluster', () => {
     for (const node of killed.splice(0)) await node.start();
   });
 
-  const nodesOf = (server: RedisClusterServer) => server.seeds.split(',').map((s) => ({ host: s.split(':')[0]!, port: Number(s.split(':')[1]) }));
-
   async function makeBroker(instanceId: string): Promise<RedisBroker> {
-    const target = { nodes: nodesOf(cluster.server) };
+    const target = cluster.server.target;
     const pub = createRedis(target, `test:${instanceId}`, log);
     const broker = new RedisBroker(instanceId, pub, target, log);
     made.push({ broker, pub });

@@ -1,8 +1,8 @@
 // Signal dedup over a real Redis Cluster: one window per (group, kind, user), shared by every instance, its key in the
 // group's slot.
 import { describe, expect, it } from 'vitest';
-import { hasRedis, useRedisCluster } from '../../test/helpers/redisCluster';
-import { closeRedis, createRedis, isCluster, type RedisClient } from '../redis/connection';
+import { connected, hasRedis, useRedisCluster } from '../../test/helpers/redisCluster';
+import { closeRedis, createRedis, type RedisClient } from '../redis/connection';
 import { createLogger } from '../utils/logger';
 import { RedisDeduper } from './Deduper';
 
@@ -12,12 +12,7 @@ describe.skipIf(!hasRedis)('RedisDeduper on a Redis Cluster', () => {
   const cluster = useRedisCluster();
 
   async function connect(name: string): Promise<RedisClient> {
-    const nodes = cluster.server.seeds.split(',').map((seed) => ({ host: seed.split(':')[0]!, port: Number(seed.split(':')[1]) }));
-    const connection = createRedis({ nodes }, name, log);
-    await new Promise((ready) => connection.once('ready', ready));
-    // Each node's connection opens on its first command, and refuses others (no offline queue) until it is up.
-    if (isCluster(connection)) await Promise.all(connection.nodes('master').map((node) => node.ping()));
-    return connection;
+    return connected(createRedis(cluster.server.target, name, log));
   }
 
   it('lets one signal of a (group, kind, user) through per window, across instances, on every master', async () => {

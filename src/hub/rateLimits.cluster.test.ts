@@ -1,8 +1,8 @@
 // The per-IP upgrade limit over a real Redis Cluster: rate-limiter-flexible's store is single-key (one Lua script on
 // `rt:rl:conn:<ip>`), so an ioredis Cluster serves it, and every instance counts together.
 import { describe, expect, it } from 'vitest';
-import { hasRedis, useRedisCluster } from '../../test/helpers/redisCluster';
-import { closeRedis, createRedis, isCluster, type RedisClient } from '../redis/connection';
+import { connected, hasRedis, useRedisCluster } from '../../test/helpers/redisCluster';
+import { closeRedis, createRedis, type RedisClient } from '../redis/connection';
 import { createLogger } from '../utils/logger';
 import { createConnectionRateLimiter } from './rateLimits';
 
@@ -12,12 +12,7 @@ describe.skipIf(!hasRedis)('connection rate limiter on a Redis Cluster', () => {
   const cluster = useRedisCluster();
 
   async function connect(name: string): Promise<RedisClient> {
-    const nodes = cluster.server.seeds.split(',').map((seed) => ({ host: seed.split(':')[0]!, port: Number(seed.split(':')[1]) }));
-    const connection = createRedis({ nodes }, name, log);
-    await new Promise((ready) => connection.once('ready', ready));
-    // Each node's connection opens on its first command, and refuses others (no offline queue) until it is up.
-    if (isCluster(connection)) await Promise.all(connection.nodes('master').map((node) => node.ping()));
-    return connection;
+    return connected(createRedis(cluster.server.target, name, log));
   }
 
   it('counts upgrade attempts per IP across instances, in the cluster, and refuses with the time left', async () => {

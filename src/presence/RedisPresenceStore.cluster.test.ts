@@ -2,8 +2,8 @@
 // watched on the masters (MONITOR) to show each keeps its keys in one slot, with online/offline written once.
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hasRedis, useRedisCluster } from '../../test/helpers/redisCluster';
-import { closeRedis, createRedis, isCluster, type RedisClient } from '../redis/connection';
+import { connected, hasRedis, useRedisCluster } from '../../test/helpers/redisCluster';
+import { closeRedis, createRedis, type RedisClient } from '../redis/connection';
 import { createLogger } from '../utils/logger';
 import { presenceStoreContract } from './PresenceStore.contract';
 import { RedisPresenceStore } from './RedisPresenceStore';
@@ -25,14 +25,10 @@ describe.skipIf(!hasRedis)('redis cluster', () => {
 
   /** A store on its own cluster connection, started once the connection is ready (else it answers alone). */
   async function newStore(instanceId: string, timings = { instanceTtlMs: 60_000, orphanSessionTtlMs: 60_000 }) {
-    const nodes = cluster.server.seeds.split(',').map((seed) => ({ host: seed.split(':')[0]!, port: Number(seed.split(':')[1]) }));
-    const connection = createRedis({ nodes }, `test:${instanceId}`, log);
+    const connection = createRedis(cluster.server.target, `test:${instanceId}`, log);
     const store = new RedisPresenceStore({ instanceId, redis: connection, logger: log, ...timings, eventsMaxLen: 1000 });
     made.push({ store, connection });
-    await new Promise((ready) => connection.once('ready', ready));
-    // ioredis connects to each node on its first command, and with no offline queue refuses the next ones until that
-    // connection is up: connect to every master first, so the test's first commands are not refused.
-    if (isCluster(connection)) await Promise.all(connection.nodes('master').map((node) => node.ping()));
+    await connected(connection);
     return { store, connection };
   }
 

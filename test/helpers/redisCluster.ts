@@ -4,17 +4,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { freePort } from '../../bench/proc';
+import { clusterPort } from '../../bench/redisCluster';
+import { isCluster, type RedisClient } from '../../src/redis/connection';
 import { hasRedis, REDIS_BINARY } from './redis';
 
 export { hasRedis };
 
-/** Cluster bus port = client port + this (Redis's rule). */
-const BUS_OFFSET = 10_000;
 /** How long a node may be silent before its replica takes over: short, so failover tests run in seconds. */
 export const CLUSTER_NODE_TIMEOUT_MS = 1_000;
 
@@ -29,6 +27,8 @@ export interface ClusterNodeProcess {
 export interface RedisClusterServer {
   /** `host:port,…` of every node: GW_REDIS_CLUSTER_NODES. */
   readonly seeds: string;
+  /** The same as a target for the gateway's `createRedis`. */
+  readonly target: { nodes: { host: string; port: number }[] };
   readonly nodes: ClusterNodeProcess[];
   /** A cluster client for assertions (closed at stop). */
   client(): Cluster;
@@ -43,19 +43,6 @@ export interface RedisClusterServer {
   /** Resolves once every live node reports cluster_state:ok, every live replica has synced, and there are three masters. */
   healthy(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** A loopback port whose bus port (port + 10000) is free too. */
-async function clusterPort(taken: Set<number>): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (port + BUS_OFFSET > 65535 || taken.has(port)) continue;
-    const bus = await new Promise<boolean>((resolve) => {
-      const srv = createServer().once('error', () => resolve(false));
-      srv.listen(port + BUS_OFFSET, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-    if (bus) return port;
-  }
 }
 
 async function pingable(port: number): Promise<boolean> {
@@ -139,6 +126,7 @@ export async function startRedisCluster(): Promise<RedisClusterServer> {
   };
   const cluster: RedisClusterServer = {
     seeds: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    target: { nodes: ports.map((port) => ({ host: '127.0.0.1', port })) },
     nodes,
     client() {
       const c = new Cluster(ports.map((port) => ({ host: '127.0.0.1', port })), { slotsRefreshInterval: 500 });
@@ -235,4 +223,14 @@ export function useRedisCluster(): { readonly server: RedisClusterServer } {
     await shared.server?.stop();
   });
   return shared;
+}
+
+/**
+ * Resolves once a gateway connection (`createRedis`) is ready and, on a cluster, connected to every master: ioredis
+ * opens a node's connection at its first command and refuses the node's next ones (no offline queue) until it is up.
+ */
+export async function connected(connection: RedisClient): Promise<RedisClient> {
+  if (connection.status !== 'ready') await new Promise((ready) => connection.once('ready', ready));
+  if (isCluster(connection)) await Promise.all(connection.nodes('master').map((node) => node.ping()));
+  return connection;
 }
