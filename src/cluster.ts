@@ -32,6 +32,11 @@ export interface Cluster {
 
 /** In-process state that several gateways in one process share to act as one (tests, simulations). */
 export class MemoryCluster {
+  constructor(
+    /** False: the brokers act as on a Redis Cluster, with no order across channels (MemoryBrokerOptions; tests). */
+    readonly singleOrder = true,
+  ) {}
+
   readonly bus = new MemoryBus();
   readonly presence = new MemoryPresenceState();
   readonly deduper = new MemoryDeduper();
@@ -40,7 +45,7 @@ export class MemoryCluster {
 export function createCluster(config: Config, logger: Logger, memory = new MemoryCluster()): Cluster {
   if (!config.redis) {
     return {
-      broker: new MemoryBroker(config.instanceId, memory.bus),
+      broker: new MemoryBroker(config.instanceId, memory.bus, { singleOrder: memory.singleOrder }),
       presence: new MemoryPresenceStore(config.instanceId, (event) => logger.info({ event }, 'presence event'), memory.presence),
       deduper: memory.deduper,
       connectionLimiter: createConnectionRateLimiter(config.connectionsPerMinutePerIp),

@@ -24,17 +24,7 @@ async function payloadsBefore(c: ProbeClient, end: unknown): Promise<unknown[]> 
   return (await c.before((e) => isData(e) && e.data!.payload === end)).filter(isData).map((e) => e.data!.payload);
 }
 
-export interface ClusterContractOptions {
-  /**
-   * Whether sessions move between the instances (a resume elsewhere, the hand-over on stop). False on a Redis
-   * Cluster for now (issue 17: the handoff's cut needs one order across channels): those cases are skipped, and the
-   * cluster's own suite asserts what happens instead.
-   */
-  handoffs?: boolean;
-}
-
-export function clusterContract(name: string, startPair: StartPair, { handoffs = true }: ClusterContractOptions = {}): void {
-  const moving = it.skipIf(!handoffs);
+export function clusterContract(name: string, startPair: StartPair): void {
   describe(`cluster contract: ${name}`, () => {
     it('fans data_update out across instances both ways, exactly once per connection', async () => {
       const [a, b] = await startPair();
@@ -166,7 +156,7 @@ export function clusterContract(name: string, startPair: StartPair, { handoffs =
       expect(beforeLast.filter(isSignal)).toEqual([]);
     });
 
-    moving('resumes a session on the other instance: same session, every missed message once and in order, live traffic after, no flap', async () => {
+    it('resumes a session on the other instance: same session, every missed message once and in order, live traffic after, no flap', async () => {
       const [a, b] = await startPair(PROMPT_PRESENCE);
       const watcher = await a.join('watcher', ['g']);
       const bob = await b.join('bob', ['g']);
@@ -209,7 +199,7 @@ export function clusterContract(name: string, startPair: StartPair, { handoffs =
       for (const c of [watcher, bob]) expect((await c.presenceBefore('sentinel')).filter(([userId]) => userId === 'alice')).toEqual([['alice', 'DOWN']]);
     });
 
-    moving('hands its sessions to the other instance on a graceful stop: resumed there, every message once and in order, no DOWN', async () => {
+    it('hands its sessions to the other instance on a graceful stop: resumed there, every message once and in order, no DOWN', async () => {
       const [a, b] = await startPair(PROMPT_PRESENCE);
       const watcher = await b.join('watcher', ['g']);
       const alice = await a.connect();
@@ -237,7 +227,7 @@ export function clusterContract(name: string, startPair: StartPair, { handoffs =
       expect((await watcher.presenceBefore('sentinel')).filter(([userId]) => userId === 'alice')).toEqual([]);
     });
 
-    moving('takes a session over from a live connection on the other instance (4011 there)', async () => {
+    it('takes a session over from a live connection on the other instance (4011 there)', async () => {
       const [a, b] = await startPair();
       const old = await a.connect();
       const ready = (await old.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
@@ -247,7 +237,7 @@ export function clusterContract(name: string, startPair: StartPair, { handoffs =
       expect((await old.closed).code).toBe(4011);
     });
 
-    moving('refuses a cross-instance resume for another user or after the session ended', async () => {
+    it('refuses a cross-instance resume for another user or after the session ended', async () => {
       const [a, b] = await startPair();
       const alice = await a.connect();
       const ready = (await alice.identify(await a.token({ sub: 'alice', groups: ['g'] }), ['g'])).data as { sessionId: string; sessionToken: string };
@@ -267,7 +257,7 @@ export function clusterContract(name: string, startPair: StartPair, { handoffs =
     });
 
     // The session moved to B before B found that its buffer no longer covers lastSeq: B ends it, as the owner would.
-    moving('ends the old session at once when a cross-instance resume finds its buffer no longer covers lastSeq', async () => {
+    it('ends the old session at once when a cross-instance resume finds its buffer no longer covers lastSeq', async () => {
       const [a, b] = await startPair({ ...PROMPT_PRESENCE, GW_RESUME_BUFFER_MESSAGES: '3' });
       const bob = await b.join('bob', ['g']);
       const alice = await a.connect();

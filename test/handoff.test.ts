@@ -1,7 +1,8 @@
 // Session handoffs under faults, over in-process instances whose bus drops, holds or repeats control messages: in
 // every case the session ends up on exactly one instance (the directory names it, resumable there) or cleanly expired,
-// never on two, never lost while its user shows UP.
-import { describe, expect, it, vi } from 'vitest';
+// never on two, never lost while its user shows UP. Each case runs twice: with the cut against one order of every
+// message, and channel by channel as on a Redis Cluster (the memory brokers with `singleOrder` false).
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryCluster } from '../src/cluster';
 import { timings } from '../src/config/timings';
 import { API_ENV, apiClient } from './helpers/api';
@@ -17,8 +18,11 @@ interface Credentials {
   sessionToken: string;
 }
 
+/** Whether the instances of the running describe block share one order (set by its beforeAll). */
+let singleOrder = true;
+
 async function start(ids: string[], env: Record<string, string> = {}): Promise<{ cluster: MemoryCluster; gws: TestGateway[] }> {
-  const cluster = new MemoryCluster();
+  const cluster = new MemoryCluster(singleOrder);
   // One after the other, so the bus lists them in this order (a stopping instance hands sessions out in peer order).
   const gws: TestGateway[] = [];
   for (const id of ids) gws.push(await startTestGateway({ GW_INSTANCE_ID: id, ...env }, { memoryCluster: cluster }));
@@ -51,7 +55,13 @@ async function handoffsOut(gw: TestGateway, result: 'moved' | 'failed'): Promise
   return line === undefined ? 0 : Number(line.slice(series.length));
 }
 
-describe('handoff faults', () => {
+describe.each([
+  ['one order', true],
+  ['cut per channel', false],
+])('handoff faults (%s)', (_, order) => {
+  beforeAll(() => {
+    singleOrder = order;
+  });
   it('the state reply dropped: the resume fails cleanly, the owner keeps the session, a retry resumes it', async () => {
     const { cluster, gws } = await start(['owner', 'claimer']);
     const [owner, claimer] = gws as [TestGateway, TestGateway];
@@ -309,6 +319,9 @@ describe('handoff faults', () => {
 });
 
 describe('a backend ending a session that is being handed over', () => {
+  beforeAll(() => {
+    singleOrder = true;
+  });
   it('the owner lets the handoff settle, the call follows the session to the instance it moved to and ends it there', async () => {
     const { cluster, gws } = await start(['owner', 'claimer'], API_ENV);
     const [owner, claimer] = gws as [TestGateway, TestGateway];

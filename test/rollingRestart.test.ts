@@ -1,5 +1,5 @@
-// A rolling restart under load, with real parts: three gateway processes on one redis-server, 200 SDK clients in 10
-// groups, a backend publishing 50 msgs/s through the emitter and clients publishing too. Each instance in turn gets
+// A rolling restart under load, with real parts: three gateway processes on one redis-server (and again on a Redis
+// Cluster of six redis-servers, where handoffs cut each channel on its own), 200 SDK clients in 10 groups, a backend publishing 50 msgs/s through the emitter and clients publishing too. Each instance in turn gets
 // SIGTERM and is replaced by a new process. Every client must end with every message of its group exactly once and in
 // order, nobody may see a DOWN (or a second UP), and every resume after the first restart must be `resumed: true`.
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -10,6 +10,7 @@ import { createEmitter, type Emitter } from '../src/emitter';
 import { TEST_SECRET } from './helpers/gateway';
 import { spawnGateway, type GatewayProcess } from './helpers/process';
 import { hasRedis, startRedis, stopAllRedis } from './helpers/redis';
+import { startRedisCluster, type RedisClusterServer } from './helpers/redisCluster';
 
 const CLIENTS = 200;
 const GROUPS = 10;
@@ -34,18 +35,44 @@ async function everyGroupHas(emitter: Emitter, tracked: Tracked[], n: number): P
   await vi.waitFor(() => expect(tracked.filter((t) => !t.data.some((d) => d.by === 'backend' && d.n === n)).map((t) => t.userId)).toEqual([]), { timeout: 30_000 });
 }
 
+/** Where the instances meet: the gateway's variable and the emitter's option for it. */
+interface Backend {
+  env: Record<string, string>;
+  emitter: { redisUrl: string } | { clusterNodes: string };
+}
+
 describe.skipIf(!hasRedis)('rolling restart', () => {
   const clients: GatewayClient[] = [];
+  let cluster: RedisClusterServer | undefined;
   afterEach(async () => {
     for (const c of clients.splice(0)) c.close();
     await stopAllRedis();
+    await cluster?.stop();
+    cluster = undefined;
   });
 
-  it('three instances restarted one by one under load: nothing lost, nothing doubled, no DOWN, every resume resumed', { timeout: 180_000 }, async () => {
-    const redis = await startRedis();
+  const backends: [string, () => Promise<Backend>][] = [
+    [
+      'one redis-server',
+      async () => {
+        const { url } = await startRedis();
+        return { env: { GW_REDIS_URL: url }, emitter: { redisUrl: url } };
+      },
+    ],
+    [
+      'a Redis Cluster',
+      async () => {
+        cluster = await startRedisCluster();
+        return { env: { GW_REDIS_CLUSTER_NODES: cluster.seeds }, emitter: { clusterNodes: cluster.seeds } };
+      },
+    ],
+  ];
+
+  it.each(backends)('on %s: three instances restarted one by one under load: nothing lost, nothing doubled, no DOWN, every resume resumed', { timeout: 180_000 }, async (_, start) => {
+    const backend = await start();
     const secret = new TextEncoder().encode(TEST_SECRET);
     const env = {
-      GW_REDIS_URL: redis.url,
+      ...backend.env,
       GW_JWT_SECRET: TEST_SECRET,
       GW_PORT: '0',
       GW_HOST: '127.0.0.1',
@@ -76,7 +103,7 @@ describe.skipIf(!hasRedis)('rolling restart', () => {
       tracked.push(t);
     }
     await Promise.all(tracked.map((t) => t.client.connect()));
-    const emitter = createEmitter({ redisUrl: redis.url, serviceName: 'backend' });
+    const emitter = createEmitter({ ...backend.emitter, serviceName: 'backend' });
     // Every UP was published before its client's connect() resolved, so a backend message published now reaches each
     // client after all of them: from there on, no presence at all is expected.
     await everyGroupHas(emitter, tracked, -2);
@@ -88,7 +115,7 @@ describe.skipIf(!hasRedis)('rolling restart', () => {
 
     const sentByBackend = new Map<string, number[]>();
     let backendN = 0;
-    const backend = setInterval(() => {
+    const backendTimer = setInterval(() => {
       const group = `g${backendN % GROUPS}`;
       const n = backendN++;
       sentByBackend.set(group, [...(sentByBackend.get(group) ?? []), n]);
@@ -123,7 +150,7 @@ describe.skipIf(!hasRedis)('rolling restart', () => {
         await vi.waitFor(() => expect(tracked.every((t, i) => t.client.state === 'ready' && t.readies.length >= readiesBefore[i]!)).toBe(true), { timeout: 30_000 });
       }
     } finally {
-      clearInterval(backend);
+      clearInterval(backendTimer);
       clearInterval(publishing);
     }
     // A last message per group from the backend, after everything else: once each client has it, it has all.

@@ -32,7 +32,9 @@ export interface ContractOptions {
 
 type Received =
   | { on: 'relayed'; kind: ChannelKind; name: string; envelope: Relayed; origin: string; filter?: Filter }
-  | { on: 'control'; message: string; from: string };
+  | { on: 'control'; message: string; from: string }
+  | { on: 'mark'; channel: string; mark: string; from: string }
+  | { on: 'echo'; kind: ChannelKind; name: string; envelope: Relayed };
 
 /** Everything one instance received, in order. */
 class Inbox implements BrokerHandlers, ControlHandlers {
@@ -44,6 +46,14 @@ class Inbox implements BrokerHandlers, ControlHandlers {
 
   onControl(message: string, from: string): void {
     this.received.push({ on: 'control', message, from });
+  }
+
+  onMark(channel: string, mark: string, from: string): void {
+    this.received.push({ on: 'mark', channel, mark, from });
+  }
+
+  onEcho(kind: ChannelKind, name: string, envelope: Relayed): void {
+    this.received.push({ on: 'echo', kind, name, envelope });
   }
 
   /** Waits for the first entry matching `last`; resolves with it and everything before it, which are consumed. */
@@ -113,6 +123,34 @@ export function brokerContract(name: string, newCluster: NewCluster, options: Co
       for (const envelope of sent) a.broker.publish('group', 'g', envelope);
       const received = await b.inbox.before(relayedWith('end'));
       expect(received).toEqual(sent.slice(0, -1).map((envelope) => ({ on: 'relayed', kind: 'group', name: 'g', envelope, origin: 'a' })));
+    });
+
+    it("puts a channel's mark in order with the sender's envelopes there, for every instance listening (the sender too); its own envelopes come back only while echoes are wanted", async () => {
+      const [a, b] = await boot(['a', 'b']);
+      await Promise.all([a.broker.subscribe('group', 'g'), b.broker.subscribe('group', 'g')]);
+      const [d1, d2, d3] = [dataUpdate('g', 1), dataUpdate('g', 2), dataUpdate('g', 3)];
+      const mark = (m: string) => (r: Received) => r.on === 'mark' && r.mark === m;
+      a.broker.publish('group', 'g', d1);
+      a.broker.markChannel('group', 'g', 'm1');
+      a.broker.publish('group', 'g', d2);
+      expect(await b.inbox.until(relayedWith(2))).toEqual([
+        { on: 'relayed', kind: 'group', name: 'g', envelope: d1, origin: 'a' },
+        { on: 'mark', channel: 'rt:group:g', mark: 'm1', from: 'a' },
+        { on: 'relayed', kind: 'group', name: 'g', envelope: d2, origin: 'a' },
+      ]);
+      // Without echoes wanted, the mark is all `a` reads of its own (d1 went before it).
+      expect(await a.inbox.until(mark('m1'))).toEqual([{ on: 'mark', channel: 'rt:group:g', mark: 'm1', from: 'a' }]);
+      a.broker.wantEchoes(true);
+      a.broker.publish('group', 'g', d3);
+      a.broker.markChannel('group', 'g', 'm2');
+      expect(await a.inbox.until(mark('m2'))).toEqual([
+        { on: 'echo', kind: 'group', name: 'g', envelope: d3 },
+        { on: 'mark', channel: 'rt:group:g', mark: 'm2', from: 'a' },
+      ]);
+      a.broker.wantEchoes(false);
+      a.broker.publish('group', 'g', d1);
+      a.broker.markChannel('group', 'g', 'm3');
+      expect(await a.inbox.until(mark('m3'))).toEqual([{ on: 'mark', channel: 'rt:group:g', mark: 'm3', from: 'a' }]);
     });
 
     it("relays on a user channel as kind 'user', and keeps a user's channel apart from a group of the same name", async () => {
@@ -185,7 +223,7 @@ export function brokerContract(name: string, newCluster: NewCluster, options: Co
       await Promise.all(channels.map((g) => b.broker.subscribe('group', g)));
       for (const g of channels) a.broker.publish('group', g, dataUpdate(g, g));
       // Each channel's one message, in whatever order the channels come (a Redis Cluster carries them on three shards).
-      const payloadOf = (r: Received) => (r.on === 'relayed' ? (JSON.parse(r.envelope.frame) as { data: { payload: unknown } }).data.payload : r.message);
+      const payloadOf = (r: Received) => (r.on === 'relayed' ? (JSON.parse(r.envelope.frame) as { data: { payload: unknown } }).data.payload : r.on);
       expect((await b.inbox.count(channels.length)).map(payloadOf).sort()).toEqual([...channels].sort());
       // Subscribing again to a channel already held resolves too, and delivery goes on once, not twice: a second copy
       // would come before the sentinel sent after it on the same channel.

@@ -12,12 +12,19 @@ export interface BrokerHandlers {
    * validated (wire.ts `decodeRelayed`), its filter included; what did not pass never gets here.
    */
   onRelayed(kind: ChannelKind, name: string, envelope: Relayed, origin: string, filter?: Filter): void;
+  /**
+   * An envelope this instance published itself, read back from its channel; only while `wantEchoes` is on (a session
+   * arriving here places its own instance's deliveries against a channel's cut, see ChannelCut).
+   */
+  onEcho?(kind: ChannelKind, name: string, envelope: Relayed, filter?: Filter): void;
 }
 
 /** Instance-to-instance coordination (session handoffs): JSON messages addressed to one instance. */
 export interface ControlHandlers {
   /** A control message addressed to this instance, or a mark it sent itself (`from` is then its own id). */
   onControl(message: string, from: string): void;
+  /** A mark read on an envelope channel this instance listens to (`markChannel`, its own included), with its sender. */
+  onMark?(channel: string, mark: string, from: string): void;
 }
 
 export interface Broker {
@@ -38,6 +45,13 @@ export interface Broker {
    * envelopes: both are published at once, so the mark splits this instance's stream exactly where `to` read `message`.
    */
   sendControl(to: string, message: string, mark?: string): Promise<boolean>;
+  /**
+   * Publishes `mark` on an envelope channel, in order with this instance's envelopes there: every instance listening to
+   * the channel, this one included, reads it (`onMark`) at that point of the channel's order. Dropped while down.
+   */
+  markChannel(kind: ChannelKind, name: string, mark: string): void;
+  /** Turns `onEcho` on (counted: on while any caller wants it) or off. */
+  wantEchoes(on: boolean): void;
   /** The other instances listening for control messages now. */
   peers(): Promise<string[]>;
   /**

@@ -3,6 +3,7 @@
 import type { Filter } from '../types/filter';
 import type { Relayed } from '../types/signals';
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
+import { channelName } from './wire';
 
 /**
  * Decides the fate of one control message on a bus (tests inject faults): deliver it, drop it, deliver it twice, or
@@ -17,8 +18,17 @@ export class MemoryBus {
   fault: ControlFault | null = null;
 }
 
+export interface MemoryBrokerOptions {
+  /**
+   * False: act as on a Redis Cluster (Broker.singleOrder false), so session handoffs cut each channel on its own (for
+   * tests of that path; delivery is in one order all the same).
+   */
+  singleOrder?: boolean;
+}
+
 export class MemoryBroker implements Broker {
-  readonly singleOrder = true;
+  readonly singleOrder: boolean;
+  private echoes = 0;
   private handlers: BrokerHandlers | null = null;
   private control: ControlHandlers | null = null;
   private readonly interest = new Set<string>();
@@ -29,7 +39,10 @@ export class MemoryBroker implements Broker {
   constructor(
     readonly instanceId: string,
     private readonly bus: MemoryBus = new MemoryBus(),
-  ) {}
+    options: MemoryBrokerOptions = {},
+  ) {
+    this.singleOrder = options.singleOrder ?? true;
+  }
 
   async start(handlers: BrokerHandlers): Promise<void> {
     this.handlers = handlers;
@@ -62,6 +75,17 @@ export class MemoryBroker implements Broker {
     for (const other of this.bus.brokers) {
       if (other !== this && other.interest.has(key)) other.handlers?.onRelayed(kind, name, envelope, this.instanceId, filter);
     }
+    if (this.echoes > 0 && this.interest.has(key)) this.handlers?.onEcho?.(kind, name, envelope, filter);
+  }
+
+  markChannel(kind: ChannelKind, name: string, mark: string): void {
+    const key = `${kind}:${name}`;
+    const channel = channelName(kind, name);
+    for (const broker of this.bus.brokers) if (broker.interest.has(key)) broker.control?.onMark?.(channel, mark, this.instanceId);
+  }
+
+  wantEchoes(on: boolean): void {
+    this.echoes = Math.max(0, this.echoes + (on ? 1 : -1));
   }
 
   async subscribe(kind: ChannelKind, name: string): Promise<void> {

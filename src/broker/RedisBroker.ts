@@ -9,7 +9,7 @@ import { createRedis, closeRedis, isCluster, isReady, type Cluster, type RedisCl
 import type { Broker, BrokerHandlers, ChannelKind, ControlHandlers } from './Broker';
 import type { Filter } from '../types/filter';
 import type { Relayed } from '../types/signals';
-import { decodeMessage, decodeRelayed, encodeMessage, channelName, parseChannel } from './wire';
+import { decodeMessage, decodeRelayed, encodeMark, encodeMessage, channelName, markOf, parseChannel } from './wire';
 
 /**
  * Each instance's control channel: messages addressed to it (session handoffs). On a cluster the `{control}` hash tag
@@ -43,6 +43,8 @@ export class RedisBroker implements Broker {
   private renewal: NodeJS.Timeout | undefined;
   /** Cluster only: whether the subscriber connection was ready once (a later 'ready' follows the loss of every node). */
   private subReadyBefore = false;
+  /** How many callers want this instance's own envelopes read back (wantEchoes). */
+  private echoes = 0;
   private droppedCount = 0;
   private lastDropLogAt = 0;
   private invalidCount = 0;
@@ -218,6 +220,16 @@ export class RedisBroker implements Broker {
     this.sendEnvelope(channelName(kind, name), encodeMessage(this.instanceId, envelope.frame, filter)).catch(() => this.drop());
   }
 
+  /** On the envelopes' path (on a cluster, straight to the slot's master): the mark falls in order with them. */
+  markChannel(kind: ChannelKind, name: string, mark: string): void {
+    if (!isReady(this.pub)) return this.drop();
+    this.sendEnvelope(channelName(kind, name), encodeMark(this.instanceId, mark)).catch(() => this.drop());
+  }
+
+  wantEchoes(on: boolean): void {
+    this.echoes = Math.max(0, this.echoes + (on ? 1 : -1));
+  }
+
   subscribe(kind: ChannelKind, name: string): Promise<void> {
     const channel = channelName(kind, name);
     let pending = this.wanted.get(channel);
@@ -290,11 +302,16 @@ export class RedisBroker implements Broker {
       if (decoded) this.control?.onControl(decoded.body, decoded.origin);
       return;
     }
+    if (!this.wanted.has(channel)) return;
+    const mark = decoded && markOf(decoded.body);
+    if (mark) return this.control?.onMark?.(channel, mark, decoded.origin);
+    const own = decoded?.origin === this.instanceId;
+    if (own && this.echoes === 0) return;
     const target = parseChannel(channel);
-    if (decoded?.origin === this.instanceId || !this.wanted.has(channel)) return;
     const arrived = target && decoded ? decodeRelayed(target.kind, target.name, decoded.body) : null;
     if (!target || !arrived) return this.reject(channel);
-    this.handlers?.onRelayed(target.kind, target.name, arrived.envelope, decoded!.origin, arrived.filter);
+    if (own) this.handlers?.onEcho?.(target.kind, target.name, arrived.envelope, arrived.filter);
+    else this.handlers?.onRelayed(target.kind, target.name, arrived.envelope, decoded!.origin, arrived.filter);
   }
 
   /** Counts and drops a message that is not a gateway envelope for its channel (or whose filter does not parse); logs at most every 10 s. */

@@ -24,6 +24,19 @@ export function encodeMessage(origin: string, body: string, filter?: Filter): st
   return filter === undefined ? `${origin}\n${body}` : `${origin}\n${JSON.stringify(filter)}\n${body}`;
 }
 
+/**
+ * A mark on an envelope channel (Broker.markChannel): `<origin>\n#<mark>`. A body that starts with `#` is neither an
+ * envelope nor a filter (both JSON objects), so nothing else reads as one.
+ */
+export function encodeMark(origin: string, mark: string): string {
+  return `${origin}\n#${mark}`;
+}
+
+/** The mark in a decoded body, or null when the body is not a mark. */
+export function markOf(body: string): string | null {
+  return body.startsWith('#') ? body.slice(1) : null;
+}
+
 export function decodeMessage(message: string): { origin: string; body: string } | null {
   const cut = message.indexOf('\n');
   if (cut <= 0) return null;

@@ -1,7 +1,7 @@
 // Capture: which deliveries a session arriving from another instance keeps, per origin, against the three events of
 // the cut; and, through Session, how the kept ones are numbered after the owner's state.
 import { describe, expect, it } from 'vitest';
-import { Capture } from './Capture';
+import { OrderedCapture as Capture } from './Capture';
 import type { ConnectionContext } from './ConnectionContext';
 import { Session, type SessionState } from './Session';
 
@@ -143,15 +143,15 @@ describe('Session with a Capture', () => {
     const capture = new Capture(OWNER, SELF);
     session.startCapture(capture);
     // Before the cut: the owner numbered these (they are in its state below).
-    session.deliver(body('{"n":4'), 'third');
-    session.deliver(body('{"n":5'), OWNER);
+    session.deliver(body('{"n":4'), 'third', 'rt:group:g');
+    session.deliver(body('{"n":5'), OWNER, 'rt:group:g');
     capture.committed();
-    session.deliver(body('{"n":"local"'), SELF);
-    session.deliver(body('{"n":6'), OWNER); // the owner's own, before its state: in the state
+    session.deliver(body('{"n":"local"'), SELF, 'rt:group:g');
+    session.deliver(body('{"n":6'), OWNER, 'rt:group:g'); // the owner's own, before its state: in the state
     capture.marked();
-    session.deliver(body('{"n":"backend"'), 'backend');
+    session.deliver(body('{"n":"backend"'), 'backend', 'rt:group:g');
     capture.answered();
-    session.deliver(body('{"n":"owner late"'), OWNER);
+    session.deliver(body('{"n":"owner late"'), OWNER, 'rt:group:g');
     expect(sent).toEqual([]);
     expect(session.seq).toBe(0);
 
@@ -181,7 +181,7 @@ describe('Session with a Capture', () => {
     expect(session.covers(2)).toBe(false);
 
     // Capture is over: later deliveries are numbered at once, whatever their origin.
-    session.deliver(body('{"n":"after"'), 'third');
+    session.deliver(body('{"n":"after"'), 'third', 'rt:group:g');
     expect(sent.at(-1)).toEqual(['{"n":"after"', 10]);
     expect(capture.take()).toEqual([]);
   });
@@ -192,8 +192,8 @@ describe('Session with a Capture', () => {
     session.startCapture(capture);
     for (const event of EVENTS) capture[event]();
     const same = body('{"same":1');
-    session.deliver(same, 'third');
-    session.deliver(same, 'third');
+    session.deliver(same, 'third', 'rt:group:g');
+    session.deliver(same, 'third', 'rt:group:g');
     session.restore(stateOf(41, []));
     expect(session.seq).toBe(43);
     expect(sent).toEqual([
@@ -208,7 +208,7 @@ describe('Session with a Capture', () => {
   it('restores the state alone when nothing was kept', () => {
     const { session, sent } = arriving();
     session.startCapture(new Capture(OWNER, SELF));
-    session.deliver(body('{"n":2'), OWNER); // before the state: the owner's to number
+    session.deliver(body('{"n":2'), OWNER, 'rt:group:g'); // before the state: the owner's to number
     session.restore(stateOf(2, [[1, '{"n":1'], [2, '{"n":2']]));
     expect(session.seq).toBe(2);
     expect(sent).toEqual([]);

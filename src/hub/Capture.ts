@@ -10,10 +10,31 @@
 //     connection, in the order it delivered them and exported the session;
 //   - from this instance (delivered here without Redis): after `commit` was written, since this instance's publishes
 //     go on that same connection, in order.
-// With the in-memory broker delivery is synchronous and the same rules hold.
+// With the in-memory broker delivery is synchronous and the same rules hold. On a Redis Cluster no order spans the
+// channels: ChannelCapture (ChannelCut.ts) cuts each channel on its own.
 
+/** What the arriving session keeps, whichever way the cut is made. */
+export interface Capture {
+  /** The instance handing the session over. */
+  readonly owner: string;
+  /** Called in the same turn as the commit is written. */
+  committed(): void;
+  /** This instance read its own mark of the commit among its control messages. */
+  marked(): void;
+  /** This instance read the owner's `state`. */
+  answered(): void;
+  /** A delivery on `channel` from `origin` (an instance id, or a backend's name): kept when the owner did not number it. */
+  offer(body: Buffer, origin: string, channel: string): void;
+  /** This instance's own delivery on `channel`, read back from the broker (only a per-channel cut asks for these). */
+  echo(body: Buffer, channel: string): void;
+  /** Resolves with whether the cut is complete, once it is or after `timeoutMs`. */
+  settled(timeoutMs: number): Promise<boolean>;
+  /** The deliveries the owner did not number, in arrival order. */
+  take(): Buffer[];
+}
 
-export class Capture {
+/** The cut against one order of every message (in memory; one redis-server). */
+export class OrderedCapture implements Capture {
   private readonly kept: Buffer[] = [];
   private commitSent = false;
   private markSeen = false;
@@ -28,17 +49,14 @@ export class Capture {
     private readonly self: string,
   ) {}
 
-  /** Called in the same turn as the commit is written. */
   committed(): void {
     this.commitSent = true;
   }
 
-  /** This instance read its own mark. */
   marked(): void {
     this.markSeen = true;
   }
 
-  /** This instance read the owner's `state`. */
   answered(): void {
     this.stateSeen = true;
     this.inOrder = this.markSeen;
@@ -49,13 +67,19 @@ export class Capture {
     return this.commitSent && this.stateSeen && this.inOrder;
   }
 
-  /** A delivery from `origin` (an instance id, or a backend's name): kept when the owner did not number it. */
+  /** Settled when the state arrived: the mark was read before it, or never will be. */
+  async settled(): Promise<boolean> {
+    return this.complete;
+  }
+
   offer(body: Buffer, origin: string): void {
     const after = origin === this.self ? this.commitSent : origin === this.owner ? this.stateSeen : this.markSeen;
     if (after) this.kept.push(body);
   }
 
-  /** The deliveries the owner did not number, in arrival order. */
+  /** Local deliveries are placed by when they were made (after `commit`), never by their echo. */
+  echo(): void {}
+
   take(): Buffer[] {
     return this.kept.splice(0);
   }

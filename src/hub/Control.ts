@@ -9,10 +9,13 @@ export interface ControlReceiver {
   readonly ops: readonly string[];
   /** Handles a parsed message whose `op` is one of `ops`; false when it is malformed (nothing was done). */
   receive(message: unknown, from: string): boolean;
+  /** A mark read on an envelope channel (Broker.markChannel), for the receiver that placed it. */
+  mark?(channel: string, mark: string, from: string): void;
 }
 
 export class Control implements ControlHandlers {
   private readonly routes = new Map<string, ControlReceiver>();
+  private readonly markers: ControlReceiver[];
   private invalidCount = 0;
 
   constructor(
@@ -20,6 +23,11 @@ export class Control implements ControlHandlers {
     private readonly log: Logger,
   ) {
     for (const receiver of receivers) for (const op of receiver.ops) this.routes.set(op, receiver);
+    this.markers = receivers.filter((receiver) => receiver.mark);
+  }
+
+  onMark(channel: string, mark: string, from: string): void {
+    for (const receiver of this.markers) receiver.mark?.(channel, mark, from);
   }
 
   /** Control messages that did not parse. */

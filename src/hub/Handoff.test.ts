@@ -57,7 +57,7 @@ class FakeHost implements HandoffHost {
   hold(userId: UserId, sessionId: SessionId, deliveries: string[] = [], groups: GroupName[] = ['g']): Session {
     const session = new Session(userId, 'client', ['g', 'h'], { device: 'phone' }, 1_700_000_000_000, null, LIMITS, sessionId);
     for (const group of groups) session.groups.add(group);
-    for (const body of deliveries) session.deliver(Buffer.from(body), 'backend');
+    for (const body of deliveries) session.deliver(Buffer.from(body), 'backend', 'rt:group:g');
     this.sessions.set(sessionId, session);
     this.directory.set(userId, sessionId, this.id);
     return session;
@@ -232,7 +232,7 @@ describe('Handoff pull', () => {
     expect(session.covers(1)).toBe(true);
     expect(session.covers(0)).toBe(false); // only what followed lastSeq moved
     // The restore ended the capture: the next delivery is numbered after the owner's seq.
-    session.deliver(Buffer.from('{"n":4'), 'backend');
+    session.deliver(Buffer.from('{"n":4'), 'backend', 'rt:group:g');
     expect(session.seq).toBe(4);
 
     await b.handoff.settled('s1');
@@ -325,7 +325,7 @@ describe('Handoff pull', () => {
     const { a, b, c: third } = c.instances as { a: Instance; b: Instance; c: Instance };
     c.directory.set('alice', 's1', 'b');
     third.host.sessions.set('s1', new Session('alice', 'client', [], {}, 0, null, LIMITS, 's1'));
-    third.host.sessions.get('s1')!.deliver(Buffer.from('{"n":1'), 'backend');
+    third.host.sessions.get('s1')!.deliver(Buffer.from('{"n":1'), 'backend', 'rt:group:g');
     // b no longer has it: by the time it answers, the directory names c.
     b.host.onCandidate = () => c.directory.set('alice', 's1', 'c');
     record(c);

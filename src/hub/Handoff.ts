@@ -8,15 +8,20 @@
 // entry under its lease (PresenceStore.transfer) is the one commit point; an owner that hears nothing revokes the
 // lease and, if the entry is still its own, keeps the session, resumable. So a session is never held by two instances
 // and never by none. Messages arrive through Control and are validated here (zod); what does not parse is refused.
+// Where the broker has one order of every message (in memory; one redis-server) the cut is the claimer's mark against
+// the owner's `commit` (Capture); on a Redis Cluster it is made channel by channel (ChannelCut): the owner marks each
+// channel of the session on `commit` and answers with the state once its marks came back.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Broker } from '../broker/Broker';
+import { channelName, parseChannel } from '../broker/wire';
 import { availabilitySchema, groupNameSchema, roleSchema, userIdSchema, type Availability, type GroupName, type PresenceMeta, type Role, type SessionId, type UserId } from '../types/domain';
 import { jsonObjectSchema } from '../types/envelope';
 import { sameLook } from '../types/members';
 import type { Metrics } from '../metrics';
 import type { Logger } from '../utils/logger';
-import { Capture } from './Capture';
+import { OrderedCapture, type Capture } from './Capture';
+import { ChannelCapture, OwnerCut } from './ChannelCut';
 import type { ControlReceiver } from './Control';
 import { SharedBodies } from './SharedBodies';
 import type { PresenceView, Session, SessionState } from './Session';
@@ -118,6 +123,9 @@ interface Outgoing {
   /** Resolves true when the session moved, false when it stays here. */
   settled: Promise<boolean>;
   settle(moved: boolean): void;
+  /** A per-channel cut: in progress, then the state it exported (a repeated commit gets the same). */
+  cut?: OwnerCut;
+  state?: SessionState;
 }
 
 export interface HandoffOptions {
@@ -141,6 +149,8 @@ export class Handoff implements ControlReceiver {
   private readonly outgoing = new Map<SessionId, Outgoing>();
   /** Sessions arriving here, until each has moved or failed. */
   private readonly incoming = new Set<Promise<Session | null>>();
+  /** Per-channel cuts in progress, by handoff id: whom a mark read on a channel is for. */
+  private readonly marks = new Map<string, (channel: string, from: string) => void>();
   /** Restored buffers share their bodies again, as they were shared on the owner. */
   private readonly bodies = new SharedBodies(SHARED_BODIES_MAX_BYTES, SHARED_BODIES_IDLE_MS);
 
@@ -155,15 +165,6 @@ export class Handoff implements ControlReceiver {
 
   /** The ops of a handoff's control messages (see Control). */
   readonly ops = messageSchema.options.map((option) => option.shape.op.value);
-
-  /**
-   * Whether sessions can move between instances here: the cut needs one order of control messages and channel messages
-   * (Broker.singleOrder). On a Redis Cluster they cannot yet (issue 17): a resume elsewhere starts a fresh session, and a
-   * shutdown leaves its sessions orphaned.
-   */
-  get possible(): boolean {
-    return this.broker.singleOrder;
-  }
 
   /** Whether a handoff is moving this session away from this instance now. */
   moving(sessionId: SessionId): boolean {
@@ -186,7 +187,6 @@ export class Handoff implements ControlReceiver {
    * while asked is followed once.
    */
   async pull(sessionId: SessionId, userId: UserId, lastSeq: number): Promise<Session | null> {
-    if (!this.possible) return null;
     for (let attempt = 0; attempt < 2; attempt++) {
       const owner = await this.host.owner(userId, sessionId);
       if (owner === null) return null;
@@ -209,6 +209,11 @@ export class Handoff implements ControlReceiver {
       if (!heard) this.finish(out, false);
     });
     return out.settled;
+  }
+
+  /** A mark read on an envelope channel (Broker.markChannel): to the per-channel cut of that handoff, if one is here. */
+  mark(channel: string, id: string, from: string): void {
+    this.marks.get(id)?.(channel, from);
   }
 
   /** Handles a control message of a handoff; false when it is malformed. */
@@ -267,12 +272,15 @@ export class Handoff implements ControlReceiver {
       void this.send(owner, { op: 'done', id, sessionId, userId, moved: false });
       return null;
     }
-    const capture = new Capture(owner, this.self);
+    const capture = this.capture(owner, id, userId, offer.groups);
     const session = await this.host.standIn(sessionId, userId, offer, capture);
     const answer = await this.ask(owner, { op: 'commit', id, sessionId, userId, lastSeq }, capture);
+    const whole = answer?.op === 'state' && (await capture.settled(this.timeoutMs));
+    this.marks.delete(id);
+    if (!this.broker.singleOrder) this.broker.wantEchoes(false);
     // The stand-in captured the offered groups and joined presence as offered: a session whose groups or presence
     // changed meanwhile stays with its owner.
-    const ok = answer?.op === 'state' && capture.complete && answer.state.id === sessionId && answer.state.userId === userId && sameGroups(offer.groups, answer.state.groups) && sameLook(offer, answer.state);
+    const ok = answer?.op === 'state' && whole && answer.state.id === sessionId && answer.state.userId === userId && sameGroups(offer.groups, answer.state.groups) && sameLook(offer, answer.state);
     if (ok) session.restore(answer.state, (text) => this.bodies.get(text));
     const moved = ok && (await this.host.adopt(session, owner, id));
     if (!moved) {
@@ -283,6 +291,20 @@ export class Handoff implements ControlReceiver {
     this.metrics.handoffs.inc({ direction: 'in', result: moved ? 'moved' : 'failed' });
     if (moved) this.log.debug({ sessionId, userId, from: owner }, 'session taken over from another instance');
     return moved ? session : null;
+  }
+
+  /** The capture of a session arriving from `owner`: against one order, or channel by channel (echoes on until it ends). */
+  private capture(owner: string, id: string, userId: UserId, groups: readonly GroupName[]): Capture {
+    if (this.broker.singleOrder) return new OrderedCapture(owner, this.self);
+    const capture = new ChannelCapture(owner, this.self, channelsOf(userId, groups), (channel) => this.markChannel(channel, id));
+    this.marks.set(id, (channel, from) => capture.channelMarked(channel, from));
+    this.broker.wantEchoes(true);
+    return capture;
+  }
+
+  private markChannel(channel: string, id: string): void {
+    const target = parseChannel(channel);
+    if (target) this.broker.markChannel(target.kind, target.name, id);
   }
 
   /**
@@ -331,7 +353,35 @@ export class Handoff implements ControlReceiver {
     const out = existing ?? this.track(commit.id, from, session);
     this.host.detach(session);
     this.restartTimer(out, this.timeoutMs * 2);
-    void this.send(from, { op: 'state', id: commit.id, state: session.export(commit.lastSeq ?? 0) });
+    if (this.broker.singleOrder) return void this.send(from, { op: 'state', id: commit.id, state: session.export(commit.lastSeq ?? 0) });
+    void this.cut(out, commit.lastSeq);
+  }
+
+  /**
+   * The owner's per-channel cut (see ChannelCut): a mark on each channel of the session, then the state once every mark
+   * came back (`gone` when one did not in time: the handoff fails, the session stays whole here). A repeated commit
+   * waits for the cut in progress, or gets the state it exported.
+   */
+  private async cut(out: Outgoing, lastSeq: number | null): Promise<void> {
+    if (out.state) return void this.send(out.to, { op: 'state', id: out.id, state: out.state });
+    if (out.cut) return;
+    const { session } = out;
+    const channels = channelsOf(session.userId, [...session.groups]);
+    const cut = new OwnerCut(this.self, channels);
+    out.cut = cut;
+    session.startCut(cut);
+    this.marks.set(out.id, (channel, from) => cut.marked(channel, from));
+    for (const channel of channels) {
+      cut.published(channel);
+      this.markChannel(channel, out.id);
+    }
+    const whole = await cut.settled(this.timeoutMs);
+    this.marks.delete(out.id);
+    // What the wait numbered may have pushed `lastSeq` out of the bounded buffer: then the state would not cover it.
+    if (whole && (lastSeq === null || session.covers(lastSeq))) out.state = session.export(lastSeq ?? 0);
+    session.endCut();
+    if (this.outgoing.get(session.id) !== out) return;
+    void this.send(out.to, out.state ? { op: 'state', id: out.id, state: out.state } : { op: 'gone', id: out.id });
   }
 
   private done(from: string, done: Extract<Message, { op: 'done' }>): void {
@@ -389,6 +439,11 @@ export class Handoff implements ControlReceiver {
 function sameGroups(a: readonly GroupName[], b: readonly GroupName[]): boolean {
   const set = new Set(a);
   return set.size === new Set(b).size && b.every((group) => set.has(group));
+}
+
+/** The channels a session hears on: its user's and its groups'. */
+function channelsOf(userId: UserId, groups: readonly GroupName[]): string[] {
+  return [channelName('user', userId), ...groups.map((group) => channelName('group', group))];
 }
 
 function offerOf(session: Session): HandoffOffer {

@@ -2,7 +2,7 @@
 // from it, cluster presence through the PresenceStore (its transitions batched, then written by PresenceFanout), and
 // delivery: local at once, then to other instances.
 import type { Broker, BrokerHandlers, ChannelKind } from '../broker/Broker';
-import { presenceBatch } from '../broker/wire';
+import { channelName, presenceBatch } from '../broker/wire';
 import type { Config } from '../config';
 import type { Metrics } from '../metrics';
 import type { MemberPage, PresenceChange, PresenceHandlers, PresenceLook, PresenceStore } from '../presence/PresenceStore';
@@ -200,9 +200,28 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     this.fanout.forgetVersions();
   }
 
-  private deliver(kind: ChannelKind, name: string, { type, frame }: Forwarded, skip: Session | null, origin: string, filter: Filter | undefined): void {
-    const targets = kind === 'group' ? this.groups.members(name) : this.users.get(name);
+  /**
+   * This instance's own envelope, read back from the broker while a session arrives from another instance: to the
+   * arriving sessions of its audience only, which place it against their channel's cut (see ChannelCut).
+   */
+  onEcho(kind: ChannelKind, name: string, envelope: Relayed, filter?: Filter): void {
+    if (envelope.type === 'presence_batch') return this.fanout.echo(envelope.batch, this.broker.instanceId);
+    const targets = envelope.type === 'data_update' ? this.audience(kind, name) : undefined;
     if (!targets) return;
+    const body = keptUtf8(envelope.frame.slice(0, -1));
+    const accepts = filter === undefined ? null : compileFilter(filter);
+    const channel = channelName(kind, name);
+    for (const session of targets) if (session.capturing && (accepts === null || accepts(session))) session.echo(body, channel);
+  }
+
+  private audience(kind: ChannelKind, name: string): ReadonlySet<Session> | undefined {
+    return kind === 'group' ? this.groups.members(name) : this.users.get(name);
+  }
+
+  private deliver(kind: ChannelKind, name: string, { type, frame }: Forwarded, skip: Session | null, origin: string, filter: Filter | undefined): void {
+    const targets = this.audience(kind, name);
+    if (!targets) return;
+    const channel = channelName(kind, name);
     const started = process.hrtime.bigint();
     // data_updates share one encoded body, each session appending its own seq; signals are framed once for all.
     const sequenced = type === 'data_update';
@@ -212,7 +231,7 @@ export class Membership implements BrokerHandlers, PresenceHandlers {
     let sent = 0;
     for (const session of targets) {
       if (session === skip || (accepts !== null && !accepts(session))) continue;
-      if (sequenced) session.deliver(shared, origin);
+      if (sequenced) session.deliver(shared, origin, channel);
       else session.sendFrame(shared);
       sent++;
     }

@@ -1,6 +1,7 @@
 // PresenceFanout: writes presence batches (this instance's own and other instances') to this instance's sessions of
 // the group, each in its mode: one presence_diff, or one presence_update per change. In large groups it writes
 // counts only (presence_count, at most once per interval), except to sessions that watch the group.
+import { channelName } from '../broker/wire';
 import type { Metrics } from '../metrics';
 import type { GroupName, Member, UserId } from '../types/domain';
 import { serializeEnvelope } from '../types/envelope';
@@ -44,8 +45,21 @@ export class PresenceFanout {
 
   /** Writes a batch from `origin` (an instance id) to this instance's sessions of its group. */
   deliver(batch: PresenceBatch, origin: string): void {
+    this.write(batch, origin, false);
+  }
+
+  /**
+   * This instance's own batch, read back from the broker: written as an echo to the sessions of its group that are
+   * arriving from another instance (see ChannelCut), to no other.
+   */
+  echo(batch: PresenceBatch, self: string): void {
+    this.write(batch, self, true);
+  }
+
+  private write(batch: PresenceBatch, origin: string, echo: boolean): void {
     const targets = this.sessionsOf(batch.group);
     if (!targets) return;
+    const channel = channelName('group', batch.group);
     const started = process.hrtime.bigint();
     const now = Date.now();
     const state = this.state(batch.group, now);
@@ -58,10 +72,12 @@ export class PresenceFanout {
     if (changes.length === 0) return;
     const bodies = new Bodies(batch.group, changes, state.count);
     const large = state.count > this.options.largeGroup;
+    const write = echo ? (session: Session, body: Buffer) => session.echo(body, channel) : (session: Session, body: Buffer) => session.deliver(body, origin, channel);
     let counted = false;
     let diffs = 0;
     let updates = 0;
     for (const session of targets) {
+      if (echo && !session.capturing) continue;
       if (large && !session.watching.has(batch.group)) {
         counted ||= session.presenceMode === 'diffs';
         continue;
@@ -69,13 +85,13 @@ export class PresenceFanout {
       const full = bodies.needsFull(session.listed.get(batch.group));
       if (session.presenceMode === 'diffs') {
         const body = bodies.diff(full);
-        if (body) session.deliver(body, origin);
+        if (body) write(session, body);
         diffs += body ? 1 : 0;
         continue;
       }
       for (const change of full ? changes : bodies.net) {
         if (change.userId === session.userId) continue;
-        session.deliver(bodies.update(change), origin);
+        write(session, bodies.update(change));
         updates++;
       }
     }

@@ -3,7 +3,8 @@
 import type { Availability, GroupName, PresenceMeta, Role, SessionId, UserId } from '../types/domain';
 import type { PresenceMode } from '../types/signals';
 import { newId } from '../utils/ids';
-import { Capture } from './Capture';
+import type { Capture } from './Capture';
+import type { OwnerCut } from './ChannelCut';
 import type { ConnectionContext } from './ConnectionContext';
 import { keptUtf8 } from './frames';
 import { ReplayBuffer, type Buffered } from './ReplayBuffer';
@@ -67,6 +68,8 @@ export class Session {
   private readonly buffer: ReplayBuffer;
   /** While another instance hands this session over, deliveries are held here, unnumbered (see restore). */
   private capture: Capture | null = null;
+  /** While this instance hands the session over channel by channel, what falls after the cut is held here (see ChannelCut). */
+  private cut: OwnerCut | null = null;
 
   constructor(
     readonly userId: UserId,
@@ -110,6 +113,23 @@ export class Session {
     this.capture = capture;
   }
 
+  /** Whether the session is arriving from another instance (its deliveries are being captured). */
+  get capturing(): boolean {
+    return this.capture !== null;
+  }
+
+  /** Holds what falls after `cut` on its channel, unnumbered, until `endCut`. */
+  startCut(cut: OwnerCut): void {
+    this.cut = cut;
+  }
+
+  /** The cut is over (the state was exported, or the handoff failed): what it held is numbered now, in arrival order. */
+  endCut(): void {
+    const held = this.cut?.take() ?? [];
+    this.cut = null;
+    for (const body of held) this.append(body);
+  }
+
   /**
    * Takes the numbering and buffer from the instance that held the session (each body through `body`, which may share
    * it with other sessions), then numbers what the capture kept: the deliveries that instance did not number (see Capture).
@@ -141,13 +161,19 @@ export class Session {
     };
   }
 
-  /** A sequenced envelope (data_update, presence_update, presence_diff) from `origin`: numbered, kept for replay, sent if attached. */
-  deliver(body: Buffer, origin: string): void {
-    if (this.capture) {
-      this.capture.offer(body, origin);
-      return;
-    }
+  /**
+   * A sequenced envelope (data_update, presence_update, presence_diff) from `origin` on `channel`: numbered, kept for
+   * replay, sent if attached.
+   */
+  deliver(body: Buffer, origin: string, channel: string): void {
+    if (this.capture) return this.capture.offer(body, origin, channel);
+    if (this.cut?.holds(body, origin, channel)) return;
     this.append(body);
+  }
+
+  /** This instance's own envelope on `channel`, read back from the broker: only a capture places it. */
+  echo(body: Buffer, channel: string): void {
+    this.capture?.echo(body, channel);
   }
 
   private append(body: Buffer): void {

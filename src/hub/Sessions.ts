@@ -184,10 +184,6 @@ export class Sessions implements HandoffHost {
     await this.handoff.arrived();
     const sessions = [...this.store.values()];
     if (sessions.length === 0) return;
-    if (!this.handoff.possible) {
-      this.log.info({ sessions: sessions.length }, 'sessions are not handed over on a Redis Cluster: they stay orphaned here until the orphan TTL');
-      return;
-    }
     const peers = await this.options.broker.peers();
     if (peers.length === 0) {
       this.log.info({ sessions: sessions.length }, 'no other instance is alive: sessions are not handed over');
