@@ -1,5 +1,7 @@
 // The Broker contract over a real Redis Cluster (three masters, three replicas), then what only a cluster has: channels
-// sharded to the master that owns their slot, and delivery that comes back by itself after a master dies.
+// sharded to the master that owns their slot, and delivery that comes back by itself after a master dies or the slot
+// of its channel moves to another master.
+import calculateSlot from 'cluster-key-slot';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { hasRedis, useRedisCluster, type ClusterNodeProcess } from '../../test/helpers/redisCluster';
 import { closeRedis, createRedis, type RedisClient } from '../redis/connection';
@@ -164,6 +166,40 @@ describe.skipIf(!hasRedis)('redis cluster', () => {
       await vi.waitFor(() => expect([payloads(inB, fromB), payloads(inC, fromC)]).toEqual([steady, steady]), { timeout: 5_000, interval: 20 });
     }, 60_000);
   }
+
+  it("follows a channel's slot migrated to another master: delivery comes back by itself, then every message once and in order", async () => {
+    const [{ broker: a }, { broker: b, box: inB }] = await boot(['a', 'b']);
+    const group = 'migrating';
+    const channel = channelName('group', group);
+    await b.subscribe('group', group);
+    a.publish('group', group, dataUpdate(group, 'before'));
+    await vi.waitFor(() => expect(inB.payloads).toHaveLength(1), { timeout: 5_000, interval: 10 });
+
+    // The slot moves as redis-cli --cluster reshard moves one (it holds no keys): IMPORTING, MIGRATING, then the new
+    // owner announced to every master, the target first.
+    const from = await cluster.server.masterOf(channel);
+    const masters = await cluster.server.masters();
+    const to = masters.find((m) => m.port !== from.port)!;
+    const idOf = async (node: ClusterNodeProcess) => String(await cluster.server.nodeClient(node.port).call('CLUSTER', 'MYID'));
+    const [fromId, toId] = [await idOf(from), await idOf(to)];
+    const slot = calculateSlot(channel);
+    const setslot = (node: ClusterNodeProcess, ...args: string[]) => cluster.server.nodeClient(node.port).call('CLUSTER', 'SETSLOT', String(slot), ...args);
+    await setslot(to, 'IMPORTING', fromId);
+    await setslot(from, 'MIGRATING', toId);
+    for (const node of [to, from, ...masters.filter((m) => m !== to && m !== from)]) await setslot(node, 'NODE', toId);
+    const movedAt = Date.now();
+
+    const back = await pollUntilDelivered((n) => a.publish('group', group, dataUpdate(group, `after ${n}`)), inB.payloads);
+    console.log(`slot migration: delivery back ${back - movedAt} ms after the slot moved; publisher dropped ${a.dropped}`);
+    expect(back - movedAt).toBeLessThan(RESUME_WITHIN_MS);
+    const numsub = (node: ClusterNodeProcess) => cluster.server.nodeClient(node.port).call('PUBSUB', 'SHARDNUMSUB', channel) as Promise<(string | number)[]>;
+    expect((await numsub(to))[1]).toBe(1);
+    expect((await numsub(from))[1]).toBe(0);
+    const from0 = inB.payloads.length;
+    for (let n = 0; n < 20; n++) a.publish('group', group, dataUpdate(group, `steady ${n}`));
+    const steady = Array.from({ length: 20 }, (_, n) => `steady ${n}`);
+    await vi.waitFor(() => expect(inB.payloads.slice(from0).map((p) => p.payload).filter((p) => String(p).startsWith('steady'))).toEqual(steady), { timeout: 5_000, interval: 20 });
+  }, 60_000);
 
   it('sends control messages, with their marks, and lists peers again once the {control} master was killed and replaced', async () => {
     const [{ broker: a, box: inA }, { broker: b, box: inB }] = await boot(['a', 'b']);
