@@ -1,6 +1,7 @@
 // Faults of a real Redis Cluster under two gateway instances: the master owning a busy group's channel dies (delivery
 // resumes by itself after its replica is promoted; /health is degraded meanwhile), a gateway is SIGKILLed (survivors
-// repair presence and write `offline` once), and the whole cluster restarts (the gateways recover on their own).
+// repair presence and write `offline` once), a handoff meets a dead master (it fails, the session stays whole with its
+// owner), and the whole cluster restarts (the gateways recover on their own).
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/jwt';
@@ -102,6 +103,67 @@ describe.skipIf(!hasRedis)('redis cluster faults', () => {
     const members = await watcher.request('subscribe', { group: 'g' });
     expect((members.data!.members as { userId: string }[]).map((m) => m.userId).sort()).toEqual(['bob', 'sentinel']);
   }, 60_000);
+
+  it('a handoff while the master of the session’s group channel is dead fails cleanly: resumed false elsewhere, the session kept whole by its owner, resumable there after the promotion', async () => {
+    for (const node of cluster.server.nodes) if (!node.alive) await node.start();
+    await cluster.server.healthy(30_000);
+    // A user and a group such that the group's channel lives on a master that neither the user's keys, nor the user's
+    // channel, nor the control channels use: the handoff gets as far as the per-channel cut, and only its marks on the
+    // group's channel are lost.
+    const portOf = async (key: string) => (await cluster.server.masterOf(key)).port;
+    const control = await portOf('rt:{control}:x');
+    let user = '';
+    for (let j = 0; !user; j++) {
+      const [keys, channel] = [await portOf(`rt:{u:user-${j}}:conns`), await portOf(`rt:user:user-${j}`)];
+      if (new Set([control, keys, channel]).size < 3) user = `user-${j}`;
+    }
+    const spared = new Set([control, await portOf(`rt:{u:${user}}:conns`), await portOf(`rt:user:${user}`)]);
+    let group = '';
+    for (let i = 0; !group; i++) if (!spared.has(await portOf(`rt:group:cut-${i}`))) group = `cut-${i}`;
+    const slow = { ...env(), GW_ORPHAN_SESSION_TTL_MS: '60000' };
+    const [a, b] = await Promise.all([startTestGateway({ ...slow, GW_INSTANCE_ID: 'fd-a' }), startTestGateway({ ...slow, GW_INSTANCE_ID: 'fd-b' })]);
+    const bob = await b.join('bob', [group]);
+    const alice = await a.connect();
+    const credentials = (await alice.identify(await a.token({ sub: user, groups: [group] }), [group])).data as unknown as { sessionId: string; sessionToken: string };
+    await bob.request('data_update', { group, payload: 'before' });
+    await alice.next((e) => e.type === 'data_update' && e.data!.payload === 'before');
+    alice.socket.terminate();
+    await a.connections(0);
+
+    const master = await cluster.server.masterOf(`rt:group:${group}`);
+    await master.kill();
+    const token = await b.token({ sub: user, groups: [group] });
+    const elsewhere = await b.connect();
+    const started = Date.now();
+    const fresh = await elsewhere.request('identify', { token, resume: { ...credentials, lastSeq: 0 } }, 10_000);
+    console.log(`handoff during a failover: answered ${Date.now() - started} ms after the resume was sent`);
+    expect(fresh.type).toBe('ready');
+    expect(fresh.data).toMatchObject({ resumed: false });
+    // It got as far as the cut: both sides count one failed handoff.
+    const handoffs = async (gw: TestGateway, direction: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${gw.gateway.internalPort}/metrics`)).text();
+      return Number(new RegExp(`gateway_session_handoffs_total\\{direction="${direction}",result="failed"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    };
+    await expect.poll(async () => [await handoffs(b, 'in'), await handoffs(a, 'out')], { timeout: 10_000, interval: 100 }).toEqual([1, 1]);
+    elsewhere.socket.terminate();
+
+    await cluster.server.healthy(30_000);
+    await until(async () => (await health(a)).status === 'ok' && (await health(b)).status === 'ok', 20_000, '/health ok on both');
+    // The owner kept the session whole and in its group: resumed there, it replays what it had, then hears the group.
+    const home = await a.connect();
+    const resumed = await home.request('identify', { token: await a.token({ sub: user, groups: [group] }), resume: { ...credentials, lastSeq: 0 } });
+    expect(resumed.data).toMatchObject({ resumed: true, sessionId: credentials.sessionId });
+    await home.next((e) => e.type === 'data_update' && e.data!.payload === 'before');
+    await expect
+      .poll(
+        async () => {
+          await bob.request('data_update', { group, payload: 'after' });
+          return home.drain().some((e) => e.type === 'data_update' && e.data!.payload === 'after');
+        },
+        { timeout: 10_000, interval: 250 },
+      )
+      .toBe(true);
+  }, 120_000);
 
   it('the whole cluster restarts: /health degraded meanwhile, then presence is repaired and messages flow again by themselves', async () => {
     const [a, b] = await Promise.all([startTestGateway({ ...env(), GW_INSTANCE_ID: 'fc-a' }), startTestGateway({ ...env(), GW_INSTANCE_ID: 'fc-b' })]);
