@@ -71,6 +71,19 @@ describe('ChannelCapture', () => {
     expect(texts(capture.take())).toEqual(['third on a, after the owner mark', 'echo on a, between the marks', 'own on a, made after its mark went out', 'owner on b, after its mark']);
   });
 
+  it('keeps its own deliveries made while its mark is out after the echoes of earlier ones still on their way', () => {
+    const capture = new ChannelCapture(OWNER, SELF, [A], () => undefined);
+    capture.offer(body('own 1, made before the cut'), SELF, A);
+    capture.offer(body('own 2, made before the cut'), SELF, A);
+    capture.channelMarked(A, OWNER);
+    capture.offer(body('own 3, made after its mark went out'), SELF, A);
+    capture.echo(body('own 1, made before the cut'), A);
+    capture.echo(body('own 2, made before the cut'), A);
+    capture.channelMarked(A, SELF);
+    capture.offer(body('own 4, made after its mark came back'), SELF, A);
+    expect(texts(capture.take())).toEqual(['own 1, made before the cut', 'own 2, made before the cut', 'own 3, made after its mark went out', 'own 4, made after its mark came back']);
+  });
+
   it('is not complete without the state, whatever marks came', async () => {
     const capture = new ChannelCapture(OWNER, SELF, [A], () => undefined);
     capture.channelMarked(A, OWNER);
@@ -131,5 +144,66 @@ describe('both sides over one order per channel', () => {
     expect([...numberedByOwner, ...keptByClaimer].sort()).toEqual(['c1', 'c2', 'c3', 'o1', 'o2', 't1', 't2', 't3']);
     expect(numberedByOwner).toEqual(['o1', 't1', 'c1']);
     expect(claimerPublishes).toEqual(['c1', 'c2', 'c3']);
+  });
+
+  it('over many random interleavings of publishes and reads on each side: every delivery once, each publisher in order', () => {
+    // A small seeded generator (mulberry32), so that a failing interleaving can be run again.
+    const random = (seed: number) => () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    for (let seed = 1; seed <= 500; seed++) {
+      const next = random(seed);
+      const owner = new Session('alice', 'client', [], {}, 0, null, { bufferMessages: 1000, bufferBytes: 1_000_000 });
+      const cut = new OwnerCut(OWNER, [A]);
+      owner.startCut(cut);
+      const order: { from: string; text: string | null }[] = [];
+      const capture = new ChannelCapture(OWNER, SELF, [A], () => order.push({ from: SELF, text: null }));
+      const sent = new Map<string, string[]>([[OWNER, []], [SELF, []], ['third', []]]);
+      const publish = (from: string) => {
+        const text = `${from}#${sent.get(from)!.length}`;
+        sent.get(from)!.push(text);
+        order.push({ from, text });
+        if (from === OWNER) owner.deliver(body(text), OWNER, A);
+        if (from === SELF) capture.offer(body(text), SELF, A);
+      };
+      let [ownerRead, claimerRead, ownerMarked] = [0, 0, false];
+      const ownerStep = () => {
+        const { from, text } = order[ownerRead++]!;
+        if (text === null) cut.marked(A, from);
+        else if (from !== OWNER) owner.deliver(body(text), from, A);
+      };
+      const claimerStep = () => {
+        const { from, text } = order[claimerRead++]!;
+        if (text === null) capture.channelMarked(A, from);
+        else if (from === SELF) capture.echo(body(text), A);
+        else capture.offer(body(text), from, A);
+      };
+      for (let step = 0; step < 60; step++) {
+        const roll = next();
+        if (!ownerMarked && roll < 0.05) {
+          ownerMarked = true;
+          cut.published(A);
+          order.push({ from: OWNER, text: null });
+        } else if (roll < 0.5) publish([OWNER, SELF, 'third'][Math.floor(next() * 3)]!);
+        else if (roll < 0.75 && ownerRead < order.length) ownerStep();
+        else if (claimerRead < order.length) claimerStep();
+      }
+      if (!ownerMarked) {
+        cut.published(A);
+        order.push({ from: OWNER, text: null });
+      }
+      while (ownerRead < order.length || claimerRead < order.length) {
+        if (ownerRead < order.length && (claimerRead >= order.length || next() < 0.5)) ownerStep();
+        else claimerStep();
+      }
+      const numbered = [...owner.replayAfter(0).map((e) => String(e.body)), ...texts(capture.take())];
+      for (const [from, texts] of sent) {
+        expect(numbered.filter((t) => t.startsWith(`${from}#`)), `seed ${seed}: ${from} once, in order`).toEqual(texts);
+      }
+      expect(numbered, `seed ${seed}: nothing else`).toHaveLength([...sent.values()].flat().length);
+    }
   });
 });

@@ -7,8 +7,10 @@
 //     so a handoff that fails leaves the owner's session whole;
 //   - the claimer keeps what it reads on a channel after the owner's mark (ChannelCapture). Its own deliveries it places
 //     by their echo, read back from the channel: until the owner's mark, an echo is the owner's; after it, the
-//     claimer's. On reading the owner's mark it publishes its own (the same id) and from then on keeps its local
-//     deliveries as they are made; their echoes, which come after its own mark, are not kept twice.
+//     claimer's. On reading the owner's mark it publishes its own (the same id); its local deliveries made after that
+//     follow on the channel the echoes of its earlier ones still on their way, so they wait until its own mark is read
+//     back and are kept then, and from then on as they are made; their echoes, which come after its own mark, are not
+//     kept twice.
 // The claimer's cut is complete when the state arrived and its own mark came back on every channel; the owner's when
 // its marks came back on every channel. A mark lost (a failover between) leaves a cut incomplete: the handoff fails and
 // the owner keeps the session.
@@ -90,8 +92,11 @@ export class OwnerCut {
 
 /** The claimer's side: what a session arriving from `owner` keeps, channel by channel. */
 export class ChannelCapture implements Capture {
-  /** channel → whether the owner's mark was read there, whether this instance published its own, and read it back. */
-  private readonly channels = new Map<string, { ownerSeen: boolean; published: boolean; seen: boolean }>();
+  /**
+   * channel → whether the owner's mark was read there, whether this instance published its own, and read it back; and
+   * its own deliveries made between publishing and reading back its mark, which the channel places after it.
+   */
+  private readonly channels = new Map<string, { ownerSeen: boolean; published: boolean; seen: boolean; waiting: Buffer[] }>();
   private readonly kept: Buffer[] = [];
   private stateSeen = false;
   private readonly completion = new Completion(() => this.stateSeen && [...this.channels.values()].every((c) => c.seen));
@@ -103,7 +108,7 @@ export class ChannelCapture implements Capture {
     /** Publishes this handoff's mark on `channel` (Broker.markChannel). */
     private readonly mark: (channel: string) => void,
   ) {
-    for (const channel of channels) this.channels.set(channel, { ownerSeen: false, published: false, seen: false });
+    for (const channel of channels) this.channels.set(channel, { ownerSeen: false, published: false, seen: false, waiting: [] });
   }
 
   /** The control-order mark means nothing here: each channel has its own. */
@@ -125,15 +130,20 @@ export class ChannelCapture implements Capture {
       // Before the mark goes: a broker that delivers at once hands it back within this call.
       state.published = true;
       this.mark(channel);
-    } else if (from === this.self && state.published) {
+    } else if (from === this.self && state.published && !state.seen) {
       state.seen = true;
+      this.kept.push(...state.waiting.splice(0));
       this.completion.check();
     }
   }
 
   offer(body: Buffer, origin: string, channel: string): void {
     const state = this.channels.get(channel);
-    if (state && (origin === this.self ? state.published : state.ownerSeen)) this.kept.push(body);
+    if (!state) return;
+    if (origin !== this.self) {
+      if (state.ownerSeen) this.kept.push(body);
+    } else if (state.seen) this.kept.push(body);
+    else if (state.published) state.waiting.push(body);
   }
 
   echo(body: Buffer, channel: string): void {
