@@ -201,6 +201,29 @@ describe.skipIf(!hasRedis)('redis cluster', () => {
     await vi.waitFor(() => expect(inB.payloads.slice(from0).map((p) => p.payload).filter((p) => String(p).startsWith('steady'))).toEqual(steady), { timeout: 5_000, interval: 20 });
   }, 60_000);
 
+  it('its subscriber connections cut by every master: each channel is subscribed again on the new connection, delivery comes back by itself, once', async () => {
+    const [{ broker: a }, { broker: b, box: inB }] = await boot(['a', 'b']);
+    const groups = await groupsOnEveryMaster();
+    await Promise.all(groups.map(({ group }) => b.subscribe('group', group)));
+    for (const { master } of groups) expect(await cluster.server.nodeClient(master.port).call('CLIENT', 'KILL', 'TYPE', 'pubsub')).toBeGreaterThan(0);
+    const cutAt = Date.now();
+    for (const { group, master } of groups) {
+      const back = await pollUntilDelivered((n) => a.publish('group', group, dataUpdate(group, `${group} after ${n}`)), inB.payloads);
+      console.log(`subscriber connections cut: ${group} delivered again ${back - cutAt} ms after the cut`);
+      const numsub = (await cluster.server.nodeClient(master.port).call('PUBSUB', 'SHARDNUMSUB', channelName('group', group))) as (string | number)[];
+      expect(Number(numsub[1])).toBe(1);
+    }
+    // Every channel once on its master again: a steady run arrives whole, in order, never twice.
+    const from = inB.payloads.length;
+    const steady = groups.flatMap(({ group }) => Array.from({ length: 10 }, (_, n) => `${group} steady ${n}`));
+    for (const { group } of groups) for (let n = 0; n < 10; n++) a.publish('group', group, dataUpdate(group, `${group} steady ${n}`));
+    await vi.waitFor(() => expect(inB.payloads.slice(from).map((p) => String(p.payload)).filter((p) => p.includes('steady')).sort()).toEqual([...steady].sort()), { timeout: 5_000, interval: 20 });
+    for (const { group } of groups) {
+      const mine = inB.payloads.slice(from).map((p) => String(p.payload)).filter((p) => p.startsWith(`${group} steady`));
+      expect(mine).toEqual(steady.filter((p) => p.startsWith(`${group} steady`)));
+    }
+  }, 60_000);
+
   it('sends control messages, with their marks, and lists peers again once the {control} master was killed and replaced', async () => {
     const [{ broker: a, box: inA }, { broker: b, box: inB }] = await boot(['a', 'b']);
 

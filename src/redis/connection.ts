@@ -24,26 +24,23 @@ const closing = new WeakSet<RedisClient>();
 
 const backoff = (attempt: number) => Math.round(Math.min(timings.redisMaxBackoffMs, 100 * 2 ** attempt) * (0.5 + Math.random() / 2));
 
-export interface RedisConnectOptions {
-  /**
-   * Cluster only: a subscriber connection per master for sharded pub/sub (SSUBSCRIBE), re-subscribed by ioredis when
-   * slots move or a replica is promoted.
-   */
-  shardedSubscribers?: boolean;
-}
-
-export function createRedis(target: RedisTarget, name: string, logger: Logger, options: RedisConnectOptions = {}): RedisClient {
-  const common = {
+/** Options shared by every connection: one redis-server's, each node's of a cluster, a shard subscriber's. */
+function commonOptions(name: string) {
+  return {
     connectionName: name,
     // A command whose connection dropped before it was answered fails (its caller decides) instead of running again,
     // maybe much later, after reconnecting.
     autoResendUnfulfilledCommands: false,
-    // The broker subscribes again itself on 'ready' and handles a failure; ioredis's own re-subscribe has no handler,
-    // so a SUBSCRIBE that timed out after a reconnect was an unhandled rejection, which ends the process.
+    // The broker's subscribers subscribe again themselves on 'ready' and handle a failure; ioredis's own re-subscribe
+    // has no handler, so a SUBSCRIBE that timed out after a reconnect was an unhandled rejection, which ends the process.
     autoResubscribe: false,
     maxRetriesPerRequest: 1,
     commandTimeout: timings.redisCommandTimeoutMs,
   };
+}
+
+export function createRedis(target: RedisTarget, name: string, logger: Logger): RedisClient {
+  const common = commonOptions(name);
   const redis: RedisClient =
     'url' in target
       ? new Redis(target.url, { ...common, enableOfflineQueue: false, retryStrategy: backoff })
@@ -53,7 +50,6 @@ export function createRedis(target: RedisTarget, name: string, logger: Logger, o
           maxRedirections: 8,
           clusterRetryStrategy: backoff,
           slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
-          shardedSubscribers: options.shardedSubscribers === true,
           redisOptions: common,
         });
   if (redis instanceof Cluster) {
@@ -61,6 +57,15 @@ export function createRedis(target: RedisTarget, name: string, logger: Logger, o
     // commands until that connection is up: a burst after start or a failover would fail. Open each node as it joins.
     redis.on('+node', (node: Redis) => void node.connect().catch(() => undefined));
   }
+  return observe(redis, name, logger);
+}
+
+/** A connection to one node of a Redis Cluster (a shard subscriber's), reconnecting like the others. */
+export function createNodeRedis(node: { host: string; port: number }, name: string, logger: Logger): Redis {
+  return observe(new Redis({ ...commonOptions(name), host: node.host, port: node.port, enableOfflineQueue: false, retryStrategy: backoff }), name, logger);
+}
+
+function observe<T extends RedisClient>(redis: T, name: string, logger: Logger): T {
   let lastErrorLogAt = 0;
   let wasReady = false;
   redis.on('error', (err: Error) => {
