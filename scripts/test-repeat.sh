@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
-suites=(test/client.test.ts test/resume.test.ts test/cluster.memory.test.ts test/cluster.redis.test.ts test/redis.test.ts test/limits.test.ts test/clusterInput.test.ts test/handoff.test.ts src/hub/Handoff.test.ts test/rollingRestart.test.ts test/browser.test.ts test/admin.test.ts test/presence.test.ts test/presence.redis.test.ts test/presenceStatus.test.ts test/expiry.test.ts test/jwks.test.ts test/cluster.rediscluster.test.ts test/rediscluster.faults.test.ts)
+suites=(test/client.test.ts test/resume.test.ts test/cluster.memory.test.ts test/cluster.redis.test.ts test/redis.test.ts test/limits.test.ts test/clusterInput.test.ts test/handoff.test.ts src/hub/Handoff.test.ts test/rollingRestart.test.ts test/browser.test.ts test/admin.test.ts test/presence.test.ts test/presence.redis.test.ts test/presenceStatus.test.ts test/expiry.test.ts test/jwks.test.ts test/cluster.rediscluster.test.ts test/rediscluster.faults.test.ts src/redis/health.cluster.test.ts)
 for i in $(seq 1 "$runs"); do
   echo "test:repeat: run $i of $runs"
   yarn -s vitest run "${suites[@]}"

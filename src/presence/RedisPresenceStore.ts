@@ -583,9 +583,15 @@ export class RedisPresenceStore implements PresenceStore {
     void this.track(this.onReady());
   }
 
+  /** A heartbeat refused (a cluster not serving yet) leaves the state stale: the maintenance reconciles later. */
   private async onReady(): Promise<void> {
     this.handlers?.onReconnected();
-    await this.heartbeat();
+    try {
+      await this.heartbeat();
+    } catch (err) {
+      this.stale = true;
+      throw err;
+    }
     await this.reconcile();
   }
 
@@ -617,7 +623,18 @@ export class RedisPresenceStore implements PresenceStore {
    * and entries with a write under way are left to that write.
    */
   private async reconcile(): Promise<void> {
+    // Cleared first: a write that fails while this runs sets it again. A reconcile cut short (a read refused while a
+    // cluster does not serve yet, its masters already answering PING) leaves it set: the next maintenance runs it again.
     this.stale = false;
+    try {
+      await this.rewrite();
+    } catch (err) {
+      this.stale = true;
+      throw err;
+    }
+  }
+
+  private async rewrite(): Promise<void> {
     const { tags, entries } = await this.heldBy(this.id);
     for (const tag of tags) this.tags.add(tag);
     const stored = new Set(entries.map(([entry]) => entry));

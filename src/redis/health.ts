@@ -8,7 +8,8 @@ export interface RedisHealth {
   status(): 'up' | 'down';
   /**
    * A Redis Cluster only: calls `listener` each time every master answers again after one did not, or after the
-   * client lost the cluster (a failover, a restart of every node).
+   * client lost the cluster (a failover, a restart of every node), and each time the slot map names another set of
+   * masters while all answer (a former master back with a stale map, then demoted: what it took meanwhile is lost).
    */
   onRecovered(listener: () => void): void;
   stop(): void;
@@ -21,6 +22,8 @@ export function watchRedis(redis: RedisClient): RedisHealth {
   let timer: NodeJS.Timeout | undefined;
   if (isCluster(redis)) {
     let probing = false;
+    /** The masters of the slot map at the last probe every master answered: host:port, sorted. */
+    let answered: string | undefined;
     timer = setInterval(() => {
       if (probing) return;
       // Not ready is a loss too: the masters answering again afterwards is a recovery.
@@ -33,10 +36,13 @@ export function watchRedis(redis: RedisClient): RedisHealth {
           () => false,
         )
         .then((answer) => {
+          const set = masters?.map((node) => `${node.options.host}:${node.options.port}`).sort().join(',');
+          const changed = answer && answered !== undefined && set !== answered;
           const back = answer && !shardsAnswer;
+          if (answer) answered = set;
           shardsAnswer = answer;
           probing = false;
-          if (back) for (const listener of listeners) listener();
+          if (back || changed) for (const listener of listeners) listener();
         });
     }, timings.redisClusterProbeMs);
     timer.unref();
