@@ -51,14 +51,20 @@ describe.skipIf(!hasRedis)('redis', () => {
     },
   }));
 
-  // Regression: the reconcile a start (or a Redis reconnect) runs compares Redis with the local state; a connect whose
-  // Redis call it overtook was removed as stale (12 of 150 sessions here), leaving the session out of the directory.
-  it('keeps every session counted while the start-up reconcile runs', async () => {
-    const connection = createRedis({ url: redis.url }, 'test:racing', log);
-    const store = new RedisPresenceStore({ instanceId: 'racing', redis: connection, logger: log, instanceTtlMs: 60_000, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
+  /** A store of its own, started with no handlers, its liveness lasting `instanceTtlMs` (maintenance every half of it). */
+  async function started(instanceId: string, instanceTtlMs: number): Promise<{ store: RedisPresenceStore; connection: RedisClient }> {
+    const connection = createRedis({ url: redis.url }, `test:${instanceId}`, log);
+    const store = new RedisPresenceStore({ instanceId, redis: connection, logger: log, instanceTtlMs, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
     made.push({ store, connection });
     await new Promise((ready) => connection.once('ready', ready));
     await store.start({ onTransition() {}, onReconnected() {} });
+    return { store, connection };
+  }
+
+  // Regression: the reconcile a start (or a Redis reconnect) runs compares Redis with the local state; a connect whose
+  // Redis call it overtook was removed as stale (12 of 150 sessions here), leaving the session out of the directory.
+  it('keeps every session counted while the start-up reconcile runs', async () => {
+    const { store, connection } = await started('racing', 60_000);
     const sessions = Array.from({ length: 150 }, (_, i) => [`user-${i % 30}`, `s${i}`] as const);
     for (let round = 0; round < 30; round++) {
       await Promise.all(sessions.slice(round * 5, round * 5 + 5).map(([userId, sessionId]) => store.connect(userId, sessionId, 100)));
@@ -73,11 +79,7 @@ describe.skipIf(!hasRedis)('redis', () => {
   // Regression (CI, the whole Redis Cluster restarted): the reconcile a recovery runs was cut short by a refused read
   // (masters answer PING before the cluster serves), and marked nothing to do: the instance's presence stayed lost.
   it('runs a reconcile cut short by a failed read again, until Redis holds its presence', async () => {
-    const connection = createRedis({ url: redis.url }, 'test:retrying', log);
-    const store = new RedisPresenceStore({ instanceId: 'retrying', redis: connection, logger: log, instanceTtlMs: 400, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
-    made.push({ store, connection });
-    await new Promise((ready) => connection.once('ready', ready));
-    await store.start({ onTransition() {}, onReconnected() {} });
+    const { store } = await started('retrying', 400);
     await store.connect('alice', 's1', 5);
     await store.join({ group: 'g', userId: 'alice', sessionId: 's1', meta: {}, availability: 'online', since: 1 });
     // Read from Redis itself: the store answers from its own state while Redis does not.
@@ -96,11 +98,7 @@ describe.skipIf(!hasRedis)('redis', () => {
   // The index names where an instance may hold entries (docs/scaling.md, "Redis Cluster: keys and slots"): the periodic
   // maintenance drops the tags it no longer needs, and keeps those it still holds something under.
   it('prunes its index of tags it no longer holds anything under, and keeps the others', async () => {
-    const connection = createRedis({ url: redis.url }, 'test:pruning', log);
-    const store = new RedisPresenceStore({ instanceId: 'pruning', redis: connection, logger: log, instanceTtlMs: 200, orphanSessionTtlMs: 60_000, eventsMaxLen: 1000 });
-    made.push({ store, connection });
-    await new Promise((ready) => connection.once('ready', ready));
-    await store.start({ onTransition() {}, onReconnected() {} });
+    const { store } = await started('pruning', 200);
     const look = { meta: {}, availability: 'online' as const };
     await store.connect('alice', 's1', 5);
     await store.connect('bob', 's2', 5);
