@@ -25,6 +25,8 @@ interface Placement {
   state: 'asked' | 'confirmed' | 'lost';
   /** add() callers waiting for the first answer. */
   waiters: (() => void)[];
+  /** Resolves at the first answer (or when the channel is left): what add() returns, however often it is called. */
+  answered: Promise<void>;
 }
 
 /** One subscriber connection to a master and the channels placed on it. */
@@ -36,7 +38,6 @@ interface Link {
 export class ShardSubscriber implements Subscriber {
   private readonly placements = new Map<string, Placement>();
   private readonly links = new Map<string, Link>();
-  private readonly first = new Map<string, Promise<void>>();
   private readonly timer: NodeJS.Timeout;
   private readonly onRefresh = () => this.reconcile();
   private stopped = false;
@@ -56,12 +57,12 @@ export class ShardSubscriber implements Subscriber {
   }
 
   add(channel: string): Promise<void> {
-    const pending = this.first.get(channel);
-    if (pending) return pending;
-    const placement: Placement = { slot: calculateSlot(channel), node: '', state: 'lost', waiters: [] };
+    const existing = this.placements.get(channel);
+    if (existing) return existing.answered;
+    const waiters: (() => void)[] = [];
+    const answered = new Promise<void>((resolve) => waiters.push(resolve));
+    const placement: Placement = { slot: calculateSlot(channel), node: '', state: 'lost', waiters, answered };
     this.placements.set(channel, placement);
-    const answered = new Promise<void>((resolve) => placement.waiters.push(resolve));
-    this.first.set(channel, answered);
     const owner = this.ownerOf(placement.slot);
     if (owner === undefined) {
       // No slot map yet: the first reconcile after it is read asks.
@@ -79,7 +80,6 @@ export class ShardSubscriber implements Subscriber {
     const placement = this.placements.get(channel);
     if (!placement) return;
     this.placements.delete(channel);
-    this.first.delete(channel);
     this.answer(placement);
     this.leave(channel, placement.node);
   }
@@ -90,8 +90,7 @@ export class ShardSubscriber implements Subscriber {
 
   /** Opens a connection to every master and waits for them (a join right after start then subscribes at once). */
   async ready(timeoutMs: number): Promise<void> {
-    const masters = new Set(this.cluster.slots.map((nodes) => nodes?.[0]).filter((node) => node !== undefined));
-    await Promise.all([...masters].map((node) => whenReady(this.linkTo(node).redis, timeoutMs)));
+    await Promise.all([...this.masters()].map((node) => whenReady(this.linkTo(node).redis, timeoutMs)));
   }
 
   /**
@@ -118,7 +117,6 @@ export class ShardSubscriber implements Subscriber {
     this.cluster.off('refresh', this.onRefresh);
     for (const placement of this.placements.values()) this.answer(placement);
     this.placements.clear();
-    this.first.clear();
     const links = [...this.links.values()];
     this.links.clear();
     // Leave every channel before quitting, so that once stop() resolved no master lists this instance as a peer.
@@ -128,6 +126,11 @@ export class ShardSubscriber implements Subscriber {
         await closeRedis(redis);
       }),
     );
+  }
+
+  /** The masters the cluster client's slot map names (host:port). */
+  private masters(): Set<string> {
+    return new Set(this.cluster.slots.map((nodes) => nodes?.[0]).filter((node) => node !== undefined));
   }
 
   /** The master of `slot` by the cluster client's slot map (host:port), if it knows one. */
@@ -152,12 +155,13 @@ export class ShardSubscriber implements Subscriber {
       if (owner !== placement.node) {
         this.leave(channel, placement.node);
         placement.state = 'lost';
+        this.place(channel, placement, owner);
       }
-      const link = this.place(channel, placement, owner);
       if (placement.state !== 'confirmed') settled = false;
+      const link = this.links.get(owner)!;
       if (placement.state === 'lost' && isReady(link.redis)) this.ask(channel, placement, link);
     }
-    const owners = new Set(this.cluster.slots.map((nodes) => nodes?.[0]));
+    const owners = this.masters();
     for (const [node, link] of this.links) {
       if (link.channels.size > 0 || owners.has(node)) continue;
       this.links.delete(node);
@@ -215,27 +219,16 @@ export class ShardSubscriber implements Subscriber {
     const current = () => this.links.get(node) === link;
     // A new connection holds no subscription: everything placed here is asked again.
     redis.on('ready', () => {
-      if (!current()) return;
-      for (const channel of link.channels) {
-        const placement = this.placements.get(channel);
-        if (placement) this.ask(channel, placement, link);
-      }
+      if (current()) for (const [channel, placement] of this.placedOn(link)) this.ask(channel, placement, link);
     });
     redis.on('close', () => {
-      if (!current()) return;
-      for (const channel of link.channels) {
-        const placement = this.placements.get(channel);
-        if (placement) placement.state = 'lost';
-      }
+      if (current()) for (const [, placement] of this.placedOn(link)) placement.state = 'lost';
     });
     // A slot left this master (an unsolicited sunsubscribe, or MOVED to an SSUBSCRIBE): read the map again, and ask
     // everything placed here again at its next reconcile.
     redis.on('moved', () => {
       if (!current()) return;
-      for (const channel of link.channels) {
-        const placement = this.placements.get(channel);
-        if (placement?.state === 'confirmed') placement.state = 'lost';
-      }
+      for (const [, placement] of this.placedOn(link)) if (placement.state === 'confirmed') placement.state = 'lost';
       this.cluster.refreshSlotsCache();
     });
     // Only from where the channel is placed now: a master it left (now a replica of its shard, say) may still send.
@@ -243,6 +236,16 @@ export class ShardSubscriber implements Subscriber {
       if (current() && this.placements.get(channel)?.node === node) this.onMessage(channel, message);
     });
     return link;
+  }
+
+  /** Each channel placed on `link`, with its placement. */
+  private placedOn(link: Link): [string, Placement][] {
+    const placed: [string, Placement][] = [];
+    for (const channel of link.channels) {
+      const placement = this.placements.get(channel);
+      if (placement) placed.push([channel, placement]);
+    }
+    return placed;
   }
 
   private logFailure(channel: string, err: Error): void {

@@ -40,6 +40,7 @@ describe.skipIf(!hasRedis)('redis cluster health', () => {
     await vi.waitFor(async () => expect((await cluster.server.masters()).map((m) => m.port)).toContain(replicaPort), { timeout: 10_000, interval: 100 });
     await vi.waitFor(() => expect(recoveries).toBeGreaterThan(0), { timeout: 10_000, interval: 100 });
     clearInterval(probe);
-    console.log(`manual failover: statuses while it ran: ${[...new Set(statuses.slice(before))].join(', ')}; recoveries told: ${recoveries}`);
+    // Told although no probe failed: the recovery came from the masters changing, not from Redis coming back.
+    expect(new Set(statuses.slice(before))).toEqual(new Set(['up']));
   }, 30_000);
 });
